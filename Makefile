@@ -1,0 +1,35 @@
+# Two commands do all the set-up: `make demo` and `make test` (see README.md).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+RESULTS ?= results
+
+.PHONY: install demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install the harness with its test tools
+
+demo: $(STAMP)  ## run the example suite on the virtual bench and show where the results are
+	$(BIN)/pytest testsuites/examples --bench fixtures/benches/virtual.toml \
+		--junitxml=$(RESULTS)/junit.xml -p no:cacheprovider -q
+	@echo "results: $(RESULTS)/junit.xml"
+
+lint: $(STAMP)  ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint  ## lint, then the framework's own tests
+	$(BIN)/pytest -n auto -q
+
+bench: $(STAMP)  ## performance figures (see benchmarks/README.md)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) $(RESULTS) .mypy_cache .ruff_cache .pytest_cache
