@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -18,3 +22,23 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip(f"shared corpus not found at {CORPUS}")
     return CORPUS
+
+
+MINI_DBC = ROOT / "tests" / "data" / "mini.dbc"
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_virtual_buses() -> Iterator[None]:
+    """Every test closes the virtual buses it opens (python-can keeps them process-wide)."""
+    from can.interfaces import virtual
+
+    before = set(virtual.channels)
+    yield
+    leaked = set(virtual.channels) - before
+    assert not leaked, f"virtual CAN channels left open: {sorted(leaked)}"
+
+
+@pytest.fixture
+def virtual_channel_name(request: pytest.FixtureRequest) -> str:
+    """A virtual bus name unique to this test, so tests never hear each other."""
+    return f"test-{request.node.nodeid}-{uuid.uuid4().hex[:8]}"

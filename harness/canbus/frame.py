@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
+NO_SIGNALS: Mapping[str, Any] = MappingProxyType({})
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)
 class Frame:
-    """One frame seen or sent on a channel.
+    """One frame seen or sent on a channel. Treat it as read-only.
 
     ``timestamp`` is read from :mod:`harness.clock` when the frame arrived (or
     was sent), so it compares directly with :meth:`Channel.mark` timestamps.
-    ``name`` and ``signals`` are set when the database knows the ID and the
-    payload decodes; ``decode_error`` says why when it does not.
+    ``bus_timestamp`` is the interface's own stamp (hardware time where the
+    interface has it), the better source for intervals such as cycle times.
+    ``name`` is set when the database knows the ID; ``signals`` when the payload
+    also decodes, else ``decode_error`` says why.
     """
 
     timestamp: float
@@ -26,9 +32,9 @@ class Frame:
     is_remote: bool = False
     is_error: bool = False
     name: str | None = None
-    signals: dict[str, Any] = field(default_factory=dict)
+    signals: Mapping[str, Any] = field(default_factory=lambda: NO_SIGNALS)
     decode_error: str | None = None
-    seq: int = -1
+    bus_timestamp: float = 0.0
 
     @property
     def dlc(self) -> int:
@@ -37,6 +43,9 @@ class Frame:
     def __getitem__(self, signal: str) -> Any:
         """``frame["VehicleSpeed"]``: a decoded signal value."""
         return self.signals[signal]
+
+    def __repr__(self) -> str:
+        return f"<Frame {self.describe()}>"
 
     def id_text(self) -> str:
         width = 8 if self.is_extended_id else 3

@@ -1,0 +1,111 @@
+"""The Bench: opens everything a bench file names, and closes it all again.
+
+Opening is all-or-nothing: if the third channel fails to open, the first two
+are closed before the error propagates, so a failed start leaks no bus or thread.
+
+>>> with Bench.open("fixtures/benches/virtual.toml") as bench:   # doctest: +SKIP
+...     bench.can["body"].send("BCM_Request", DoorUnlock=1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import ExitStack
+from pathlib import Path
+from types import MappingProxyType, TracebackType
+from typing import Self
+
+from harness.canbus.channel import Channel
+from harness.canbus.database import SignalDatabase, suggest
+from harness.config import BenchConfig, load_bench
+from harness.exceptions import ConfigError, ResourceError
+
+
+class Channels(Mapping[str, Channel]):
+    """A bench's CAN channels by name: ``can["body"]`` or ``can.body``."""
+
+    def __init__(self, channels: Mapping[str, Channel], bench: str) -> None:
+        self._channels = MappingProxyType(dict(channels))
+        self._bench = bench
+
+    def __getitem__(self, name: str) -> Channel:
+        try:
+            return self._channels[name]
+        except KeyError:
+            hint = suggest(name, list(self._channels))
+            known = ", ".join(self._channels) or "none"
+            raise ResourceError(
+                f"bench {self._bench!r} has no CAN channel {name!r}{hint}; it has: {known}"
+            ) from None
+
+    def __getattr__(self, name: str) -> Channel:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._channels)
+
+    def __len__(self) -> int:
+        return len(self._channels)
+
+
+class Bench:
+    """An open bench: its configuration and live resources."""
+
+    def __init__(self, config: BenchConfig) -> None:
+        self.config = config
+        self._stack = ExitStack()
+        self.can = Channels({}, config.name)
+        self.databases: dict[Path, SignalDatabase] = {}
+
+    @classmethod
+    def open(cls, path: str | Path | BenchConfig, overrides: Iterable[str] = ()) -> Bench:
+        """Load (if given a path) and open a bench; on any failure nothing stays open."""
+        config = path if isinstance(path, BenchConfig) else load_bench(path, overrides)
+        bench = cls(config)
+        try:
+            bench._open_channels()
+        except BaseException:
+            bench.close()
+            raise
+        return bench
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def database(self, path: Path, strict: bool = True) -> SignalDatabase:
+        """Load each database once per bench, however many channels share it."""
+        if path not in self.databases:
+            self.databases[path] = SignalDatabase.load(path, strict=strict)
+        return self.databases[path]
+
+    def _open_channels(self) -> None:
+        channels: dict[str, Channel] = {}
+        for name, cfg in self.config.can.items():
+            db = self.database(cfg.dbc, cfg.strict_dbc) if cfg.dbc else None
+            if db is not None and cfg.dut_node is not None and cfg.dut_node not in db.nodes:
+                raise ConfigError(
+                    str(self.config.path),
+                    f"can.{name}.dut_node",
+                    f"{cfg.dut_node!r} is not a node of {db.name}"
+                    f"{suggest(cfg.dut_node, db.nodes)}; nodes: {', '.join(db.nodes) or 'none'}",
+                )
+            channels[name] = self._stack.enter_context(Channel.open(cfg, db))
+        self.can = Channels(channels, self.config.name)
+
+    def close(self) -> None:
+        """Close every resource, most recently opened first. Safe to call twice."""
+        self._stack.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

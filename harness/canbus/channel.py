@@ -1,0 +1,382 @@
+"""A CAN channel: python-can Bus + Notifier + signal database + history of frames.
+
+Frames are decoded on arrival (in the Notifier's thread) and appended to the
+channel's bounded :class:`~harness.canbus.history.History`, which the
+expectations of :class:`~harness.canbus.expect.TrafficView` wait on. Frames the
+channel sends are recorded too (``is_rx=False``) so evidence shows stimulus
+and response side by side.
+
+>>> with Channel.open(config, db) as body:                 # doctest: +SKIP
+...     since = body.mark()
+...     body.send("BCM_Request", DoorUnlock=1)
+...     body.wait_for("BCM_DoorStatus", where={"DriverDoorLocked": "UNLOCKED"}, since=since)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import can
+from cantools.database import DecodeError
+
+from harness import clock
+from harness.canbus.expect import Matcher, TrafficView, Where, require_db
+from harness.canbus.frame import NO_SIGNALS, Frame
+from harness.canbus.history import History
+from harness.config import DEFAULT_HISTORY
+from harness.exceptions import BusError, EncodeError
+
+if TYPE_CHECKING:
+    from cantools.database.can import Message
+
+    from harness.canbus.database import SignalDatabase, SignalValues
+    from harness.config import CanChannelConfig
+
+CAN_FD_LENGTHS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 20, 24, 32, 48, 64)
+_JOIN_MARGIN = 1.0
+"""Seconds beyond one period to wait for a periodic sender's thread to finish."""
+
+
+def decode_frame(
+    msg: can.Message,
+    db: SignalDatabase | None,
+    channel: str,
+    timestamp: float,
+    *,
+    is_rx: bool | None = None,
+) -> Frame:
+    """Turn a python-can message into a Frame, decoded when the database knows its ID.
+
+    Never raises for bad payloads: an undecodable frame keeps its bytes and says why.
+    ``is_rx`` overrides the message's own direction flag.
+    """
+    data = bytes(msg.data)
+    definition = None
+    if db is not None and not msg.is_error_frame and not msg.is_remote_frame:
+        definition = db.message_for(msg.arbitration_id, msg.is_extended_id)
+    name = None
+    signals: Mapping[str, Any] = NO_SIGNALS
+    error = None
+    if definition is not None and db is not None:
+        name = definition.name
+        try:
+            signals = db.decode(definition, data)
+        except (DecodeError, ValueError, TypeError, KeyError, IndexError) as exc:
+            error = " ".join(str(exc).split()) or type(exc).__name__
+    return Frame(
+        timestamp,
+        msg.arbitration_id,
+        data,
+        channel,
+        msg.is_extended_id,
+        msg.is_fd,
+        msg.is_rx if is_rx is None else is_rx,
+        msg.is_remote_frame,
+        msg.is_error_frame,
+        name,
+        signals,
+        error,
+        msg.timestamp,
+    )
+
+
+class _Receiver(can.Listener):
+    """The Notifier's view of a channel: decode, record, and report a dying bus."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+
+    def on_message_received(self, msg: can.Message) -> None:
+        channel = self.channel
+        channel.history.append(decode_frame(msg, channel.db, channel.name, clock.now()))
+
+    def on_error(self, exc: Exception) -> None:
+        self.channel.history.fail(exc)
+
+    def stop(self) -> None:
+        """Nothing to release: the channel owns the history."""
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """A stimulus, the response it caused, and the time between them."""
+
+    stimulus: Frame
+    response: Frame
+
+    @property
+    def seconds(self) -> float:
+        return self.response.timestamp - self.stimulus.timestamp
+
+
+class Channel(TrafficView):
+    """One CAN channel of a bench. Thread-safe for sending and waiting from several threads."""
+
+    def __init__(
+        self,
+        name: str,
+        bus: can.BusABC,
+        db: SignalDatabase | None = None,
+        *,
+        history: int = DEFAULT_HISTORY,
+        dut_node: str | None = None,
+        fd: bool = False,
+    ) -> None:
+        super().__init__(name, db, History(name, history))
+        self.bus = bus
+        self.dut_node = dut_node
+        self.fd = fd
+        self._periodic: list[PeriodicMessage] = []
+        self._closed = False
+        self._notifier = can.Notifier(bus, [_Receiver(self)], timeout=0.1)
+
+    @classmethod
+    def open(cls, config: CanChannelConfig, db: SignalDatabase | None) -> Channel:
+        """Open the python-can bus a bench file describes; any failure is a BusError."""
+        kwargs: dict[str, Any] = dict(config.options)
+        if config.bitrate is not None:
+            kwargs["bitrate"] = config.bitrate
+        if config.fd:
+            kwargs["fd"] = True
+        if config.data_bitrate is not None:
+            kwargs["data_bitrate"] = config.data_bitrate
+        try:
+            bus = can.Bus(interface=config.interface, channel=config.channel, **kwargs)
+        except Exception as exc:  # interfaces raise anything from ImportError to OSError
+            raise BusError(
+                f"cannot open CAN channel {config.name!r} "
+                f"(interface {config.interface!r}, channel {config.channel!r}): {exc}"
+            ) from exc
+        try:
+            return cls(
+                config.name,
+                bus,
+                db,
+                history=config.history,
+                dut_node=config.dut_node,
+                fd=config.fd,
+            )
+        except BaseException:
+            bus.shutdown()
+            raise
+
+    # -- sending ------------------------------------------------------------------
+
+    def send(self, message: str, signals: SignalValues | None = None, /, **values: Any) -> Frame:
+        """Send ``message`` by name; signals not given take their initial value.
+
+        >>> body.send("BCM_Request", DoorUnlock=1)       # doctest: +SKIP
+        >>> body.send("BCM_Request", {"DoorUnlock": 1})  # doctest: +SKIP
+        """
+        definition, data = require_db(self).encode(message, {**(signals or {}), **values})
+        return self._transmit(self._message_for(definition, data))
+
+    def send_raw(
+        self,
+        arbitration_id: int,
+        data: bytes | bytearray = b"",
+        *,
+        is_extended_id: bool | None = None,
+        is_fd: bool = False,
+        bitrate_switch: bool | None = None,
+    ) -> Frame:
+        """Send a frame by ID and bytes, known to the database or not.
+
+        ``is_extended_id`` defaults to True for IDs above 0x7FF.
+        """
+        extended = arbitration_id > 0x7FF if is_extended_id is None else is_extended_id
+        _check_frame(arbitration_id, bytes(data), extended, is_fd)
+        msg = can.Message(
+            arbitration_id=arbitration_id,
+            data=bytes(data),
+            is_extended_id=extended,
+            is_fd=is_fd,
+            bitrate_switch=is_fd if bitrate_switch is None else bitrate_switch,
+        )
+        return self._transmit(msg)
+
+    def send_periodic(
+        self,
+        message: str,
+        signals: SignalValues | None = None,
+        /,
+        *,
+        period: float | None = None,
+        **values: Any,
+    ) -> PeriodicMessage:
+        """Send ``message`` every ``period`` seconds (default: its GenMsgCycleTime) until
+        stopped; ``update()`` on the result changes signals while it runs."""
+        db = require_db(self)
+        definition = db.message(message)
+        if period is None:
+            if not definition.cycle_time:
+                raise EncodeError(f"{message} has no GenMsgCycleTime; pass period=")
+            period = definition.cycle_time / 1000
+        if period <= 0:
+            raise EncodeError(f"period must be positive, got {period}")
+        task = PeriodicMessage(self, definition, {**(signals or {}), **values}, period)
+        self._periodic.append(task)
+        return task
+
+    def reaction_time(
+        self,
+        stimulus: str,
+        signals: SignalValues | None,
+        response: str,
+        where: Where = None,
+        *,
+        timeout: float = 1.0,
+    ) -> Reaction:
+        """Send ``stimulus`` and wait for ``response``; the Reaction holds both frames."""
+        __tracebackhide__ = True  # failures point at the test, not here
+        Matcher(self.db, response, where)  # fail on a bad name before sending anything
+        since = self.mark()
+        sent = self.send(stimulus, signals)
+        received = self.wait_for(response, where, timeout=timeout, since=since)
+        return Reaction(sent, received)
+
+    def _message_for(self, definition: Message, data: bytes) -> can.Message:
+        return can.Message(
+            arbitration_id=definition.frame_id,
+            data=data,
+            is_extended_id=definition.is_extended_frame,
+            is_fd=definition.is_fd,
+            bitrate_switch=definition.is_fd,
+        )
+
+    def _transmit(self, msg: can.Message) -> Frame:
+        if self._closed:
+            raise BusError(f"channel {self.name!r} is closed")
+        stamp = clock.now()
+        try:
+            self.bus.send(msg)
+        except can.CanError as exc:
+            raise BusError(f"channel {self.name!r}: cannot send {msg}: {exc}") from exc
+        return self._record_tx(msg, stamp)
+
+    def _record_tx(self, msg: can.Message, stamp: float) -> Frame:
+        frame = decode_frame(msg, self.db, self.name, stamp, is_rx=False)
+        frame.bus_timestamp = stamp
+        self.history.append(frame)
+        return frame
+
+    # -- the DUT ------------------------------------------------------------------
+
+    @property
+    def dut_messages(self) -> list[Message]:
+        """Messages the DUT node sends, per the database (empty without ``dut_node``)."""
+        if self.db is None or self.dut_node is None:
+            return []
+        return [m for m in self.db.messages if self.dut_node in m.senders]
+
+    # -- lifetime -----------------------------------------------------------------
+
+    @property
+    def periodic(self) -> tuple[PeriodicMessage, ...]:
+        """The periodic messages this channel is sending."""
+        return tuple(self._periodic)
+
+    def stop_periodic(self) -> None:
+        """Stop every periodic message this channel started."""
+        while self._periodic:
+            self._periodic.pop().stop()
+
+    def close(self) -> None:
+        """Stop periodic sends, the Notifier and the bus. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.stop_periodic()
+            self._notifier.stop()
+        finally:
+            self.bus.shutdown()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        db = self.db.name if self.db else "no database"
+        return f"<Channel {self.name!r} {self.bus.channel_info} {db}>"
+
+
+class PeriodicMessage:
+    """A message a channel sends on a python-can cyclic task, with signals changeable while
+    it runs. Every frame it sends is recorded in the channel's history."""
+
+    def __init__(
+        self, channel: Channel, definition: Message, values: Mapping[str, Any], period: float
+    ) -> None:
+        self.channel = channel
+        self.definition = definition
+        self.period = period
+        self._lock = threading.Lock()
+        self._values = dict(values)
+        self._data = require_db(channel).encode(definition.name, self._values)[1]
+        msg = channel._message_for(definition, self._data)
+        try:
+            self._task = channel.bus.send_periodic(msg, period, modifier_callback=self._before_send)
+        except can.CanError as exc:
+            raise BusError(
+                f"channel {channel.name!r}: cannot send {definition.name} periodically: {exc}"
+            ) from exc
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The signal values being sent (as given; defaults not included)."""
+        with self._lock:
+            return dict(self._values)
+
+    def update(self, signals: SignalValues | None = None, /, **values: Any) -> None:
+        """Change signals from the next frame on; the rest keep their values."""
+        merged = {**self.values, **(signals or {}), **values}
+        data = require_db(self.channel).encode(self.definition.name, merged)[1]
+        with self._lock:
+            self._values = merged
+            self._data = data
+
+    def _before_send(self, msg: can.Message) -> None:
+        with self._lock:
+            msg.data = bytearray(self._data)
+        self.channel._record_tx(msg, clock.now())
+
+    def stop(self) -> None:
+        """Stop sending and wait for the sender thread to finish its last frame."""
+        if self in self.channel._periodic:
+            self.channel._periodic.remove(self)
+        self._task.stop()
+        thread = getattr(self._task, "thread", None)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(self.period + _JOIN_MARGIN)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def _check_frame(arbitration_id: int, data: bytes, extended: bool, is_fd: bool) -> None:
+    limit = 0x1FFFFFFF if extended else 0x7FF
+    if not 0 <= arbitration_id <= limit:
+        kind = "29-bit" if extended else "11-bit"
+        raise EncodeError(f"arbitration ID 0x{arbitration_id:X} does not fit a {kind} identifier")
+    if is_fd:
+        if len(data) not in CAN_FD_LENGTHS:
+            raise EncodeError(f"{len(data)} bytes is not a CAN FD frame length {CAN_FD_LENGTHS}")
+    elif len(data) > 8:
+        raise EncodeError(
+            f"{len(data)} bytes do not fit a classic CAN frame (max 8; use is_fd=True)"
+        )

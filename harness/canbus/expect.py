@@ -1,0 +1,641 @@
+"""Temporal expectations over a channel's traffic, event-driven and race-free.
+
+:class:`TrafficView` holds a :class:`~harness.canbus.history.History` and the
+database that decodes it, and answers questions about the traffic: *eventually*
+(:meth:`~TrafficView.wait_for`), *never* (:meth:`~TrafficView.expect_never`),
+*always* (:meth:`~TrafficView.expect_always`), *in order*
+(:meth:`~TrafficView.expect_sequence`), plus :meth:`~TrafficView.collect` and
+:meth:`~TrafficView.cycle_time`. Each wait returns the moment the deciding
+frame arrives; a failure raises :class:`~harness.exceptions.ExpectationError`
+whose text reads like a bug report.
+
+``where`` selects frames by signal values. In a dict each value may be a number
+(compared with a float tolerance), a value-table name (``"UNLOCKED"``), a
+``range``, a helper such as :func:`between`, or any callable taking the value;
+``where`` may also be a callable taking the whole :class:`Frame`.
+
+>>> since = body.mark()                                             # doctest: +SKIP
+>>> body.send("BCM_Request", DoorUnlock=1)                          # doctest: +SKIP
+>>> body.wait_for("BCM_DoorStatus", where={"DriverDoorLocked": "UNLOCKED"},
+...               since=since, timeout=0.2)                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import statistics
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cantools.database.namedsignalvalue import NamedSignalValue
+
+from harness import clock
+from harness.canbus.database import suggest
+from harness.exceptions import ExpectationError, HarnessError, UnknownNameError
+
+if TYPE_CHECKING:
+    from harness.canbus.database import SignalDatabase
+    from harness.canbus.frame import Frame
+    from harness.canbus.history import History, Mark
+
+Where = Mapping[str, Any] | Callable[["Frame"], bool] | None
+MessageRef = str | int | None
+"""A message by database name, by arbitration ID, or None for any frame."""
+
+EVIDENCE_FRAMES = 8
+"""How many frames of the expected message a failure shows."""
+
+_MISSING = object()
+
+
+class _Predicate:
+    """A named callable for ``where`` values, so failures print ``between(0, 10)``."""
+
+    def __init__(self, text: str, test: Callable[[Any], bool]) -> None:
+        self.text = text
+        self.test = test
+
+    def __call__(self, value: Any) -> bool:
+        return _is_number(value) and self.test(_number(value))
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def between(low: float, high: float) -> _Predicate:
+    """Matches values with ``low <= value <= high``."""
+    return _Predicate(f"between({low}, {high})", lambda v: low <= v <= high)
+
+
+def above(limit: float) -> _Predicate:
+    """Matches values greater than ``limit``."""
+    return _Predicate(f"above({limit})", lambda v: v > limit)
+
+
+def below(limit: float) -> _Predicate:
+    """Matches values less than ``limit``."""
+    return _Predicate(f"below({limit})", lambda v: v < limit)
+
+
+def one_of(*choices: Any) -> Callable[[Any], bool]:
+    """Matches a value equal to any of ``choices`` (numbers or value-table names)."""
+
+    def test(value: Any) -> bool:
+        return any(value_matches(value, choice) for choice in choices)
+
+    return _Predicate(f"one_of{choices!r}", test) if all(map(_is_number, choices)) else test
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | NamedSignalValue) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> Any:
+    return value.value if isinstance(value, NamedSignalValue) else value
+
+
+def value_matches(actual: Any, wanted: Any) -> bool:
+    """Whether a decoded signal value satisfies one ``where`` condition."""
+    if actual is _MISSING:
+        return False
+    if isinstance(wanted, str):
+        return str(actual) == wanted
+    if isinstance(wanted, range):
+        number = _number(actual)
+        return isinstance(number, int | float) and number in wanted
+    if callable(wanted):
+        return bool(wanted(actual))
+    number = _number(actual)
+    if isinstance(number, float) or isinstance(wanted, float):
+        return isinstance(number, int | float) and math.isclose(
+            number, wanted, rel_tol=1e-9, abs_tol=1e-9
+        )
+    return bool(number == wanted)
+
+
+class Matcher:
+    """Which frames an expectation is about (``selects``) and which satisfy it (``accepts``).
+
+    Names are checked against the database up front, so a typo fails at once
+    with a suggestion instead of as a timeout.
+    """
+
+    def __init__(self, db: SignalDatabase | None, message: MessageRef, where: Where) -> None:
+        self.message = message
+        self.where = where
+        self.name: str | None = None
+        self.arbitration_id: int | None = None
+        if isinstance(message, str):
+            if db is None:
+                raise UnknownNameError(f"no database to look up message {message!r} in")
+            self.name = db.message(message).name
+        elif isinstance(message, int):
+            self.arbitration_id = message
+        if isinstance(where, Mapping):
+            self._check_where(db, where)
+
+    def _check_where(self, db: SignalDatabase | None, where: Mapping[str, Any]) -> None:
+        if db is None or self.name is None:
+            return
+        definition = db.message(self.name)
+        signals = {s.name: s for s in definition.signals}
+        for signal_name, wanted in where.items():
+            signal = signals.get(signal_name)
+            if signal is None:
+                hint = suggest(signal_name, sorted(signals))
+                raise UnknownNameError(f"message {self.name!r} has no signal {signal_name!r}{hint}")
+            if isinstance(wanted, str):
+                names = [str(v) for v in (signal.choices or {}).values()]
+                if wanted not in names:
+                    known = ", ".join(names) or "none (the signal has no value table)"
+                    raise UnknownNameError(
+                        f"{self.name}.{signal_name} has no value {wanted!r}"
+                        f"{suggest(wanted, names)}; its values: {known}"
+                    )
+
+    def selects(self, frame: Frame) -> bool:
+        """The frame is one this expectation is about (received, right message)."""
+        if not frame.is_rx:
+            return False
+        if self.name is not None:
+            return frame.name == self.name
+        if self.arbitration_id is not None:
+            return frame.arbitration_id == self.arbitration_id
+        return True
+
+    def accepts(self, frame: Frame) -> bool:
+        """A selected frame also satisfies ``where``."""
+        where = self.where
+        if where is None:
+            return True
+        if callable(where):
+            return bool(where(frame))
+        signals = frame.signals
+        return all(value_matches(signals.get(k, _MISSING), v) for k, v in where.items())
+
+    def __call__(self, frame: Frame) -> bool:
+        return self.selects(frame) and self.accepts(frame)
+
+    def misses(self, frame: Frame) -> list[str]:
+        """The ``where`` conditions the frame failed, as ``Signal=actual (wanted X)``."""
+        where = self.where
+        if where is None or frame.decode_error:
+            return [f"undecodable: {frame.decode_error}"] if frame.decode_error else []
+        if callable(where):
+            return [] if where(frame) else [f"predicate {_callable_name(where)} was false"]
+        misses = []
+        for name, wanted in where.items():
+            actual = frame.signals.get(name, _MISSING)
+            if not value_matches(actual, wanted):
+                shown = "missing" if actual is _MISSING else _show(actual)
+                misses.append(f"{name}={shown} (wanted {_show(wanted)})")
+        return misses
+
+    def describe(self) -> str:
+        if self.name is not None:
+            subject = self.name
+        elif self.arbitration_id is not None:
+            subject = f"frame 0x{self.arbitration_id:X}"
+        else:
+            subject = "any frame"
+        if self.where is None:
+            return subject
+        if callable(self.where):
+            return f"{subject} where {_callable_name(self.where)}"
+        conditions = ", ".join(f"{k} == {_show(v)}" for k, v in self.where.items())
+        return f"{subject} where {conditions}"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str | NamedSignalValue):
+        return repr(str(value))
+    if isinstance(value, float):
+        return f"{value:g}"
+    if callable(value) and not isinstance(value, _Predicate):
+        return _callable_name(value)
+    return repr(value)
+
+
+def _callable_name(func: Callable[..., Any]) -> str:
+    return getattr(func, "__qualname__", None) or repr(func)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of :meth:`TrafficView.expect_sequence`.
+
+    ``within`` is measured from the previous step's frame (for the first step,
+    from ``since``); None means "before the sequence's overall timeout".
+    """
+
+    message: MessageRef
+    where: Where = None
+    within: float | None = None
+
+
+@dataclass(frozen=True)
+class CycleTime:
+    """Measured intervals of a periodic message, from the interface's timestamps."""
+
+    message: str
+    expected: float | None
+    intervals: tuple[float, ...]
+    frames: tuple[Frame, ...]
+    channel: str = ""
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.intervals)
+
+    @property
+    def minimum(self) -> float:
+        return min(self.intervals)
+
+    @property
+    def maximum(self) -> float:
+        return max(self.intervals)
+
+    @property
+    def jitter(self) -> float:
+        """Standard deviation of the intervals."""
+        return statistics.pstdev(self.intervals)
+
+    def check(self, tolerance: float = 0.10, *, each: bool = False) -> CycleTime:
+        """Raise ExpectationError unless the mean interval (and, with ``each``, every
+        interval) is within ``tolerance`` (a fraction) of the expected cycle time."""
+        __tracebackhide__ = True  # failures point at the test, not here
+        if self.expected is None:
+            raise ExpectationError(
+                f"{self.message} has no GenMsgCycleTime in the database; "
+                "pass expected= to cycle_time()"
+            )
+        low, high = self.expected * (1 - tolerance), self.expected * (1 + tolerance)
+        bad = [i for i in self.intervals if not low <= i <= high] if each else []
+        if low <= self.mean <= high and not bad:
+            return self
+        what = "every interval" if each else "mean interval"
+        headline = (
+            f"expected {what} of {self.message} on {self.channel!r} within "
+            f"{self.expected * 1000:g} ms ±{tolerance:.0%} "
+            f"({low * 1000:.3f}..{high * 1000:.3f} ms)"
+        )
+        lines = [
+            headline,
+            f"measured over {len(self.intervals)} intervals: {self.summary()}",
+        ]
+        if bad:
+            worst = sorted(bad, key=lambda i: abs(i - self.expected), reverse=True)[:5]  # type: ignore[operator]
+            lines.append("worst: " + ", ".join(f"{i * 1000:.3f} ms" for i in worst))
+        raise ExpectationError("\n".join(lines), evidence=self.frames)
+
+    def summary(self) -> str:
+        return (
+            f"mean {self.mean * 1000:.3f} ms, min {self.minimum * 1000:.3f} ms, "
+            f"max {self.maximum * 1000:.3f} ms, jitter {self.jitter * 1000:.3f} ms"
+        )
+
+
+class TrafficView:
+    """Expectations over one channel's history; :class:`~harness.canbus.channel.Channel`
+    adds the bus. Every wait takes ``since=`` a :class:`Mark` (default: now)."""
+
+    def __init__(self, name: str, db: SignalDatabase | None, history: History) -> None:
+        self.name = name
+        self.db = db
+        self.history = history
+        self.trace_path: Path | None = None
+        """Where this channel's traffic is being recorded, if it is (shown in failures)."""
+
+    # -- looking at what arrived ---------------------------------------------------
+
+    def mark(self) -> Mark:
+        """Remember this point in the traffic; pass it as ``since=`` to miss nothing after it."""
+        return self.history.mark()
+
+    def frames(
+        self, message: MessageRef = None, where: Where = None, since: Mark | None = None
+    ) -> list[Frame]:
+        """Received frames kept in the history (from ``since`` on) that match."""
+        matcher = Matcher(self.db, message, where)
+        start = since.seq if since is not None else 0
+        return [f for f in self.history.since(start) if matcher(f)]
+
+    def latest(self, message: MessageRef, where: Where = None) -> Frame | None:
+        """The newest received frame of ``message`` that matches, or None."""
+        matcher = Matcher(self.db, message, where)
+        for frame in reversed(self.history.since(0)):
+            if matcher(frame):
+                return frame
+        return None
+
+    # -- expectations -------------------------------------------------------------
+
+    def wait_for(
+        self,
+        message: MessageRef,
+        where: Where = None,
+        *,
+        timeout: float = 1.0,
+        since: Mark | None = None,
+    ) -> Frame:
+        """Wait until a matching frame arrives (after ``since``) and return it.
+
+        Returns the moment the frame arrives; raises ExpectationError with the
+        frames that came instead when ``timeout`` seconds pass first.
+        """
+        __tracebackhide__ = True  # failures point at the test, not here
+        matcher = Matcher(self.db, message, where)
+        start = since if since is not None else self.mark()
+        deadline = clock.now() + timeout
+        found: list[Frame] = []
+
+        def decide(frame: Frame) -> bool:
+            if frame.timestamp <= deadline and matcher(frame):
+                found.append(frame)
+                return True
+            return False
+
+        if self._scan(start.seq, deadline, decide):
+            return found[0]
+        raise self._failure(
+            f"expected {matcher.describe()} on {self.name!r} within {timeout:g} s", matcher, start
+        )
+
+    def expect_never(
+        self,
+        message: MessageRef = None,
+        where: Where = None,
+        *,
+        for_: float,
+        since: Mark | None = None,
+    ) -> list[Frame]:
+        """Fail at the first matching frame within ``for_`` seconds of ``since``.
+
+        With neither ``message`` nor ``where``: the channel must stay silent.
+        Returns the frames of ``message`` seen in the window (none matched).
+        """
+        __tracebackhide__ = True  # failures point at the test, not here
+        matcher = Matcher(self.db, message, where)
+        start = since if since is not None else self.mark()
+        end = start.timestamp + for_
+        seen: list[Frame] = []
+        offender: list[Frame] = []
+
+        def decide(frame: Frame) -> bool:
+            if frame.timestamp > end or not matcher.selects(frame):
+                return False
+            if matcher.accepts(frame):
+                offender.append(frame)
+                return True
+            seen.append(frame)
+            return False
+
+        if self._scan(start.seq, end, decide):
+            bad = offender[0]
+            raise self._failure(
+                f"expected no {matcher.describe()} on {self.name!r} for {for_:g} s, "
+                f"but one arrived at {bad.timestamp - start.timestamp:+.4f} s:\n  "
+                f"{bad.describe(start.timestamp)}",
+                matcher,
+                start,
+                closest=False,
+            )
+        return seen
+
+    def expect_always(
+        self,
+        message: MessageRef,
+        where: Where,
+        *,
+        for_: float,
+        since: Mark | None = None,
+    ) -> list[Frame]:
+        """Every frame of ``message`` within ``for_`` seconds must match; at least one must come.
+
+        Fails at the first frame that does not match. Returns the frames seen.
+        """
+        __tracebackhide__ = True  # failures point at the test, not here
+        matcher = Matcher(self.db, message, where)
+        start = since if since is not None else self.mark()
+        end = start.timestamp + for_
+        seen: list[Frame] = []
+        offender: list[Frame] = []
+
+        def decide(frame: Frame) -> bool:
+            if frame.timestamp > end or not matcher.selects(frame):
+                return False
+            if not matcher.accepts(frame):
+                offender.append(frame)
+                return True
+            seen.append(frame)
+            return False
+
+        if self._scan(start.seq, end, decide):
+            bad = offender[0]
+            raise self._failure(
+                f"expected every {matcher.describe()} on {self.name!r} for {for_:g} s, but at "
+                f"{bad.timestamp - start.timestamp:+.4f} s: {'; '.join(matcher.misses(bad))}",
+                matcher,
+                start,
+                closest=False,
+            )
+        if not seen:
+            raise self._failure(
+                f"expected {matcher.describe()} on {self.name!r} throughout {for_:g} s, "
+                "but none arrived",
+                matcher,
+                start,
+            )
+        return seen
+
+    def expect_sequence(
+        self, *steps: Step, timeout: float = 1.0, since: Mark | None = None
+    ) -> list[Frame]:
+        """Wait for ``steps`` in order, each within its ``within`` of the previous one.
+
+        Returns one frame per step. Fails when a step's deadline or the overall
+        ``timeout`` passes first, saying which step was missing.
+        """
+        __tracebackhide__ = True  # failures point at the test, not here
+        if not steps:
+            raise ValueError("expect_sequence needs at least one step")
+        matchers = [Matcher(self.db, s.message, s.where) for s in steps]
+        start = since if since is not None else self.mark()
+        overall = clock.now() + timeout
+        found: list[Frame] = []
+
+        def step_deadline() -> float:
+            within = steps[len(found)].within
+            if within is None:
+                return overall
+            previous = found[-1].timestamp if found else start.timestamp
+            return min(overall, previous + within)
+
+        def decide(frame: Frame) -> bool:
+            if frame.timestamp > step_deadline():
+                return False
+            if matchers[len(found)](frame):
+                found.append(frame)
+            return len(found) == len(steps)
+
+        if self._scan(start.seq, step_deadline, decide):
+            return found
+        index = len(found)
+        matcher, step = matchers[index], steps[index]
+        if step.within is None:
+            limit = f"within {timeout:g} s"
+        else:
+            limit = f"within {step.within:g} s of " + (f"step {index}" if index else "the mark")
+        done = "".join(
+            f"\n  step {i + 1} ok: {f.describe(start.timestamp)}" for i, f in enumerate(found)
+        )
+        raise self._failure(
+            f"expected step {index + 1} of {len(steps)}: {matcher.describe()} on "
+            f"{self.name!r} {limit}{done}",
+            matcher,
+            start,
+        )
+
+    def collect(
+        self,
+        message: MessageRef = None,
+        where: Where = None,
+        *,
+        duration: float,
+        since: Mark | None = None,
+    ) -> list[Frame]:
+        """All matching frames received in the ``duration`` seconds after ``since``."""
+        __tracebackhide__ = True  # failures point at the test, not here
+        matcher = Matcher(self.db, message, where)
+        start = since if since is not None else self.mark()
+        end = start.timestamp + duration
+        frames: list[Frame] = []
+
+        def keep(frame: Frame) -> bool:
+            if frame.timestamp <= end and matcher(frame):
+                frames.append(frame)
+            return False
+
+        self._scan(start.seq, end, keep)
+        return frames
+
+    def cycle_time(
+        self,
+        message: str,
+        *,
+        samples: int = 20,
+        timeout: float | None = None,
+        expected: float | None = None,
+        since: Mark | None = None,
+    ) -> CycleTime:
+        """Measure ``samples`` intervals of ``message``; ``.check(tolerance)`` compares them
+        with ``expected`` (seconds) or the database's GenMsgCycleTime."""
+        __tracebackhide__ = True  # failures point at the test, not here
+        if samples < 1:
+            raise ValueError("samples must be at least 1")
+        matcher = Matcher(self.db, message, None)
+        if expected is None and self.db is not None and matcher.name is not None:
+            cycle_ms = self.db.message(matcher.name).cycle_time
+            expected = cycle_ms / 1000 if cycle_ms else None
+        if timeout is None:
+            timeout = 1.0 + 2 * (samples + 1) * (expected or 0.1)
+        start = since if since is not None else self.mark()
+        frames: list[Frame] = []
+
+        def decide(frame: Frame) -> bool:
+            if matcher(frame):
+                frames.append(frame)
+            return len(frames) > samples
+
+        if not self._scan(start.seq, clock.now() + timeout, decide):
+            raise self._failure(
+                f"expected {samples + 1} frames of {message} on {self.name!r} to measure "
+                f"{samples} intervals within {timeout:g} s, got {len(frames)}",
+                matcher,
+                start,
+            )
+        stamps = [f.bus_timestamp or f.timestamp for f in frames]
+        intervals = tuple(b - a for a, b in itertools.pairwise(stamps))
+        return CycleTime(message, expected, intervals, tuple(frames), self.name)
+
+    # -- machinery ------------------------------------------------------------------
+
+    def _scan(
+        self,
+        seq: int,
+        deadline: float | Callable[[], float],
+        decide: Callable[[Frame], bool],
+    ) -> bool:
+        """Feed every frame from ``seq`` on to ``decide`` as it arrives, until ``decide``
+        returns True (-> True) or the deadline passes (-> False).
+
+        ``deadline`` may be a callable, re-read after every batch, so a sequence
+        can move it as steps complete. Frames that arrived before the deadline but
+        were not yet examined are still fed; ``decide`` ignores frames stamped
+        after its window.
+        """
+        deadline_at = deadline if callable(deadline) else (lambda: deadline)
+        while True:
+            remaining = deadline_at() - clock.now()
+            batch = self.history.wait_new(seq, max(0.0, remaining))
+            for frame in batch:
+                if decide(frame):
+                    return True
+            seq += len(batch)
+            if not batch and remaining <= 0:
+                return False
+
+    def _failure(
+        self, headline: str, matcher: Matcher, start: Mark, *, closest: bool = True
+    ) -> ExpectationError:
+        """An ExpectationError with the evidence: frames of the message, the closest miss,
+        the rest of the traffic, and where the trace is."""
+        window = self.history.since(start.seq)
+        relevant = [f for f in window if matcher.selects(f)]
+        lines = [headline]
+        if relevant:
+            shown = relevant[-EVIDENCE_FRAMES:]
+            lines.append(
+                f"received {len(relevant)} frame(s) of {matcher.message or 'traffic'} "
+                "since the mark"
+                + (f"; the last {len(shown)}:" if len(shown) < len(relevant) else ":")
+            )
+            lines.extend(f"  {f.describe(start.timestamp)}" for f in shown)
+            if closest and matcher.where is not None:
+                best = max(relevant, key=lambda f: (-len(matcher.misses(f)), f.timestamp))
+                lines.append(
+                    f"closest miss at {best.timestamp - start.timestamp:+.4f} s: "
+                    + "; ".join(matcher.misses(best))
+                )
+        else:
+            others = Counter(f.name or f.id_text() for f in window if f.is_rx)
+            lines.append(f"no {matcher.message or 'frame'} arrived since the mark")
+            if others:
+                summary = ", ".join(f"{n} x{c}" for n, c in others.most_common(6))
+                lines.append(f"other traffic on {self.name!r}: {summary}")
+            else:
+                lines.append(f"the channel {self.name!r} received nothing at all")
+        lines.append(self._channel_footer())
+        return ExpectationError("\n".join(lines), evidence=tuple(relevant[-EVIDENCE_FRAMES:]))
+
+    def _channel_footer(self) -> str:
+        history = self.history
+        trace = str(self.trace_path) if self.trace_path else "not recorded"
+        evicted = f", {history.evicted} evicted from history" if history.evicted else ""
+        return f"channel {self.name!r}: {history.count} frames{evicted}; trace: {trace}"
+
+
+def require_db(view: TrafficView) -> SignalDatabase:
+    """The view's database, or a clear error when the bench gave the channel none."""
+    if view.db is None:
+        raise HarnessError(f"channel {view.name!r} has no database (set `dbc` in the bench file)")
+    return view.db
+
+
+def describe_frames(frames: Sequence[Frame], since: float | None = None) -> str:
+    """Frames as evidence lines."""
+    return "\n".join(f.describe(since) for f in frames)

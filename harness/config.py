@@ -1,0 +1,292 @@
+"""Bench files: TOML in, frozen dataclasses out.
+
+A bench file says what is on a bench: its CAN channels, the device under test
+(DUT), and the sections later layers read (serial devices, power, diagnostics,
+simulation). Every error names the file, the key path and what was expected;
+an unknown key is rejected with a "did you mean" suggestion, because a typo in
+a bench file must not silently fall back to a default.
+
+>>> bench = load_bench("fixtures/benches/virtual.toml")  # doctest: +SKIP
+>>> bench.can["body"].interface                          # doctest: +SKIP
+'virtual'
+
+Overrides (``--bench-set`` or ``HARNESS_BENCH_SET``) change single keys
+without editing the file, e.g. ``can.body.channel=can1``, so CI can point a
+shared bench file at its own interface.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from harness.canbus.database import suggest
+from harness.exceptions import ConfigError
+
+BENCH_ENV = "HARNESS_BENCH"
+"""Environment variable naming the bench file when no option does."""
+
+OVERRIDES_ENV = "HARNESS_BENCH_SET"
+"""Environment variable with whitespace-separated ``key.path=value`` overrides."""
+
+DEFAULT_BENCH = Path("fixtures") / "benches" / "virtual.toml"
+"""The virtual bench, relative to the project root, used when nothing else is named."""
+
+DEFAULT_HISTORY = 100_000
+"""Frames a channel keeps for expectations and evidence."""
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CanChannelConfig:
+    """One CAN channel: which python-can interface, and which database decodes it."""
+
+    name: str
+    interface: str
+    channel: str
+    bitrate: int | None = None
+    fd: bool = False
+    data_bitrate: int | None = None
+    dbc: Path | None = None
+    dut_node: str | None = None
+    strict_dbc: bool = True
+    history: int = DEFAULT_HISTORY
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """Extra keyword arguments for ``can.Bus`` (e.g. ``app_name`` for Vector)."""
+
+
+@dataclass(frozen=True)
+class DutConfig:
+    """The device under test as the lab identifies it."""
+
+    name: str
+    part_number: str | None = None
+    identity: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """Free-form identity (supplier, hardware version, serial number...)."""
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Everything a bench file says, validated."""
+
+    path: Path
+    name: str
+    description: str
+    dut: DutConfig
+    can: Mapping[str, CanChannelConfig]
+    serial: Mapping[str, Mapping[str, Any]]
+    power: Mapping[str, Any]
+    diagnostics: Mapping[str, Any]
+    simulation: Mapping[str, Any]
+
+    def has(self, kind: str, name: str | None = None) -> bool:
+        """Whether the bench has a resource of ``kind`` ("can", "serial", "power",
+        "diagnostics", "simulation"), optionally of that name."""
+        section = getattr(self, kind, None)
+        if not isinstance(section, Mapping) or not section:
+            return False
+        return name is None or name in section
+
+
+def resolve_bench_path(path: str | Path | None = None, root: Path | None = None) -> Path:
+    """The bench file to use: the one given, else ``$HARNESS_BENCH``, else the virtual bench
+    under ``root`` (the project root; default the working directory)."""
+    chosen = path or os.environ.get(BENCH_ENV)
+    if chosen:
+        return Path(chosen)
+    return (root or Path.cwd()) / DEFAULT_BENCH
+
+
+def overrides_from_env() -> list[str]:
+    """``key.path=value`` overrides listed in ``$HARNESS_BENCH_SET``."""
+    return shlex.split(os.environ.get(OVERRIDES_ENV, ""))
+
+
+def load_bench(path: str | Path, overrides: Iterable[str] = ()) -> BenchConfig:
+    """Read and validate a bench file; ``overrides`` are ``key.path=value`` strings."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, "", "no such bench file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, "", f"cannot read: {exc}") from exc
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, "", f"not valid TOML: {exc}") from exc
+    for override in overrides:
+        _apply_override(raw, override, source)
+    return _parse_bench(_Table(raw, source, ""), path)
+
+
+def _apply_override(raw: dict[str, Any], override: str, source: str) -> None:
+    """Set one dotted key in the raw document; the value is read as TOML, else as a string."""
+    key, sep, text = override.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(source, override, "override must look like key.path=value")
+    try:
+        value: Any = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text
+    parts = key.split(".")
+    table = raw
+    for depth, part in enumerate(parts[:-1]):
+        nested = table.setdefault(part, {})
+        if not isinstance(nested, dict):
+            where = ".".join(parts[: depth + 1])
+            raise ConfigError(source, where, f"override {override!r} needs a table here")
+        table = nested
+    table[parts[-1]] = value
+
+
+class _Table:
+    """One TOML table being validated: typed getters that name the key on error.
+
+    ``finish()`` rejects whatever keys were not asked for, with suggestions.
+    """
+
+    def __init__(self, data: Mapping[str, Any], source: str, prefix: str) -> None:
+        self.data = data
+        self.source = source
+        self.prefix = prefix
+        self._seen: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def error(self, name: str, problem: str) -> ConfigError:
+        return ConfigError(self.source, self.key(name), problem)
+
+    def _get(self, name: str, kinds: type | tuple[type, ...], expected: str, default: T) -> Any:
+        self._seen.add(name)
+        if name not in self.data:
+            return default
+        value = self.data[name]
+        if isinstance(value, bool) and bool not in (
+            kinds if isinstance(kinds, tuple) else (kinds,)
+        ):
+            raise self.error(name, f"expected {expected}, got {value!r}")
+        if not isinstance(value, kinds):
+            raise self.error(name, f"expected {expected}, got {type(value).__name__} {value!r}")
+        return value
+
+    def required_str(self, name: str) -> str:
+        value: str | None = self._get(name, str, "a string", None)
+        if value is None:
+            typo = suggest(name, [k for k in self.data if k not in self._seen])
+            raise self.error(
+                name, f"missing (expected a string){typo.replace('did you mean', 'misspelled as')}"
+            )
+        if not value.strip():
+            raise self.error(name, "must not be empty")
+        return value
+
+    def optional_str(self, name: str, default: str | None = None) -> str | None:
+        value: str | None = self._get(name, str, "a string", default)
+        return value
+
+    def optional_int(self, name: str, minimum: int = 1) -> int | None:
+        value: int | None = self._get(name, int, "an integer", None)
+        if value is not None and value < minimum:
+            raise self.error(name, f"expected an integer >= {minimum}, got {value}")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value: bool = self._get(name, bool, "true or false", default)
+        return value
+
+    def table(self, name: str) -> _Table:
+        value: Mapping[str, Any] = self._get(name, dict, "a table", {})
+        return _Table(value, self.source, self.key(name))
+
+    def free_form(self, name: str) -> Mapping[str, Any]:
+        """A table whose keys belong to the user (or to a later layer): kept as is."""
+        value: Mapping[str, Any] = self._get(name, dict, "a table", {})
+        return MappingProxyType(dict(value))
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.data) - self._seen)
+        if unknown:
+            name = unknown[0]
+            hint = suggest(name, sorted(self._seen))
+            known = ", ".join(sorted(self._seen))
+            raise self.error(name, f"unknown key{hint}; known keys here: {known}")
+
+
+def _parse_bench(doc: _Table, path: Path) -> BenchConfig:
+    bench = doc.table("bench")
+    name = bench.optional_str("name") or path.stem
+    description = bench.optional_str("description", "") or ""
+    bench.finish()
+
+    dut_table = doc.table("dut")
+    dut = DutConfig(
+        name=dut_table.optional_str("name") or "DUT",
+        part_number=dut_table.optional_str("part_number"),
+        identity=dut_table.free_form("identity"),
+    )
+    dut_table.finish()
+
+    can_table = doc.table("can")
+    channels = {
+        channel_name: _parse_channel(can_table.table(channel_name), channel_name, path)
+        for channel_name in list(can_table.data)
+    }
+    can_table.finish()
+
+    serial = doc.table("serial")
+    serial_devices = {device: serial.free_form(device) for device in list(serial.data)}
+    serial.finish()
+
+    config = BenchConfig(
+        path=path,
+        name=name,
+        description=description,
+        dut=dut,
+        can=MappingProxyType(channels),
+        serial=MappingProxyType(serial_devices),
+        power=doc.free_form("power"),
+        diagnostics=doc.free_form("diagnostics"),
+        simulation=doc.free_form("simulation"),
+    )
+    doc.finish()
+    return config
+
+
+def _parse_channel(table: _Table, name: str, path: Path) -> CanChannelConfig:
+    dbc_text = table.optional_str("dbc")
+    dbc = (path.parent / dbc_text).resolve() if dbc_text else None
+    if dbc is not None and not dbc.is_file():
+        raise table.error("dbc", f"database file not found: {dbc}")
+    fd = table.boolean("fd", False)
+    data_bitrate = table.optional_int("data_bitrate")
+    if data_bitrate is not None and not fd:
+        raise table.error("data_bitrate", "set only for CAN FD channels (add fd = true)")
+    dut_node = table.optional_str("dut_node")
+    if dut_node is not None and dbc is None:
+        raise table.error("dut_node", "needs a database (set dbc) to name a node in")
+    channel = CanChannelConfig(
+        name=name,
+        interface=table.required_str("interface"),
+        channel=table.required_str("channel"),
+        bitrate=table.optional_int("bitrate"),
+        fd=fd,
+        data_bitrate=data_bitrate,
+        dbc=dbc,
+        dut_node=dut_node,
+        strict_dbc=table.boolean("strict_dbc", True),
+        history=table.optional_int("history", minimum=16) or DEFAULT_HISTORY,
+        options=table.free_form("options"),
+    )
+    table.finish()
+    return channel

@@ -1,0 +1,60 @@
+"""Fixtures in layers: ``bench_config`` -> ``bench`` (session) -> ``can`` (per test).
+
+Tests ask for what they use; a bench that lacks it makes the test skip (see
+the ``requires`` marker), and a bench that cannot open fails each test that
+needs it with one line, not a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from harness.bench import Bench, Channels
+from harness.config import BenchConfig
+from harness.exceptions import HarnessError
+from harness.pytest_plugin.hooks import bench_key, get_bench_config
+
+
+@pytest.fixture(scope="session")
+def bench_config(pytestconfig: pytest.Config) -> BenchConfig:
+    """The bench file this run uses, validated (not opened)."""
+    try:
+        return get_bench_config(pytestconfig)
+    except HarnessError as exc:
+        error = str(exc)
+    pytest.fail(f"harness: {error}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def bench(bench_config: BenchConfig, pytestconfig: pytest.Config) -> Iterator[Bench]:
+    """The open bench, shared by the whole session and closed at its end."""
+    try:
+        opened = Bench.open(bench_config)
+    except HarnessError as exc:
+        error = str(exc)
+    else:
+        pytestconfig.stash[bench_key] = opened
+        try:
+            yield opened
+        finally:
+            del pytestconfig.stash[bench_key]
+            opened.close()
+        return
+    pytest.fail(f"harness: cannot open bench {bench_config.name!r}: {error}", pytrace=False)
+
+
+@pytest.fixture
+def can(bench: Bench) -> Iterator[Channels]:
+    """The bench's CAN channels by name (``can.body`` or ``can["body"]``).
+
+    Periodic messages a test starts are stopped when it ends, so nothing a
+    test sends leaks into the next one.
+    """
+    before = {name: set(channel.periodic) for name, channel in bench.can.items()}
+    yield bench.can
+    for name, channel in bench.can.items():
+        for task in channel.periodic:
+            if task not in before[name]:
+                task.stop()
