@@ -218,9 +218,7 @@ class Channel(TrafficView):
             period = definition.cycle_time / 1000
         if period <= 0:
             raise EncodeError(f"period must be positive, got {period}")
-        task = PeriodicMessage(self, definition, {**(signals or {}), **values}, period)
-        self._periodic.append(task)
-        return task
+        return PeriodicMessage(self, definition, {**(signals or {}), **values}, period)
 
     def reaction_time(
         self,
@@ -314,10 +312,20 @@ class Channel(TrafficView):
 
 class PeriodicMessage:
     """A message a channel sends on a python-can cyclic task, with signals changeable while
-    it runs. Every frame it sends is recorded in the channel's history."""
+    it runs. Every frame it sends is recorded in the channel's history.
+
+    Subclasses change what goes out by overriding :meth:`payload` (called before
+    every send, on the sender thread).
+    """
 
     def __init__(
-        self, channel: Channel, definition: Message, values: Mapping[str, Any], period: float
+        self,
+        channel: Channel,
+        definition: Message,
+        values: Mapping[str, Any],
+        period: float,
+        *,
+        autostart: bool = True,
     ) -> None:
         self.channel = channel
         self.definition = definition
@@ -325,19 +333,19 @@ class PeriodicMessage:
         self._lock = threading.Lock()
         self._values = dict(values)
         self._data = require_db(channel).encode(definition.name, self._values)[1]
-        msg = channel._message_for(definition, self._data)
-        try:
-            self._task = channel.bus.send_periodic(msg, period, modifier_callback=self._before_send)
-        except can.CanError as exc:
-            raise BusError(
-                f"channel {channel.name!r}: cannot send {definition.name} periodically: {exc}"
-            ) from exc
+        self._task: can.broadcastmanager.CyclicSendTaskABC | None = None
+        if autostart:
+            self.start()
 
     @property
     def values(self) -> dict[str, Any]:
         """The signal values being sent (as given; defaults not included)."""
         with self._lock:
             return dict(self._values)
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None
 
     def update(self, signals: SignalValues | None = None, /, **values: Any) -> None:
         """Change signals from the next frame on; the rest keep their values."""
@@ -347,17 +355,43 @@ class PeriodicMessage:
             self._values = merged
             self._data = data
 
-    def _before_send(self, msg: can.Message) -> None:
+    def payload(self) -> bytes:
+        """The bytes of the next frame."""
         with self._lock:
-            msg.data = bytearray(self._data)
+            return self._data
+
+    def start(self, period: float | None = None) -> None:
+        """Start sending (again), optionally at a new period."""
+        self.stop()
+        if period is not None:
+            self.period = period
+        msg = self.channel._message_for(self.definition, self.payload())
+        try:
+            self._task = self.channel.bus.send_periodic(
+                msg, self.period, modifier_callback=self._before_send
+            )
+        except can.CanError as exc:
+            raise BusError(
+                f"channel {self.channel.name!r}: cannot send {self.definition.name} "
+                f"periodically: {exc}"
+            ) from exc
+        self.channel._periodic.append(self)
+
+    def _before_send(self, msg: can.Message) -> None:
+        data = self.payload()
+        msg.data = bytearray(data)
+        msg.dlc = len(data)
         self.channel._record_tx(msg, clock.now())
 
     def stop(self) -> None:
         """Stop sending and wait for the sender thread to finish its last frame."""
+        task, self._task = self._task, None
         if self in self.channel._periodic:
             self.channel._periodic.remove(self)
-        self._task.stop()
-        thread = getattr(self._task, "thread", None)
+        if task is None:
+            return
+        task.stop()
+        thread = getattr(task, "thread", None)
         if thread is not None and thread is not threading.current_thread():
             thread.join(self.period + _JOIN_MARGIN)
 

@@ -188,4 +188,10 @@ def test_dut_messages_are_the_ones_the_dut_node_sends(
     with Channel(
         "c", can.Bus(interface="virtual", channel=virtual_channel_name), mini_db, dut_node="Ecu"
     ) as ch:
-        assert sorted(m.name for m in ch.dut_messages) == ["Status", "Telemetry"]
+        assert sorted(m.name for m in ch.dut_messages) == [
+            "Beacon",
+            "Guarded",
+            "Safe",
+            "Status",
+            "Telemetry",
+        ]
