@@ -1,4 +1,4 @@
-"""Counters and checksums: what simulations write the checks accept; what faults break they catch."""
+"""Counters and checksums: what simulations write, checks accept; what faults break, they catch."""
 
 from __future__ import annotations
 
