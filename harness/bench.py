@@ -11,14 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Self
 
 from harness.canbus.channel import Channel
 from harness.canbus.database import SignalDatabase, suggest
-from harness.config import BenchConfig, load_bench
+from harness.config import BenchConfig, SimulatedEcuConfig, load_bench
 from harness.exceptions import ConfigError, ResourceError
+from harness.sim.ecu import SimulatedEcu, load_ecu
+
+SEPARATE_BUS_INTERFACES = ("virtual", "udp_multicast", "socketcan")
+"""Interfaces where a second opening of a channel hears the first, so a simulated ECU can
+have a bus of its own and the harness sees its frames as received. Elsewhere it shares
+the harness's channel (its frames are then recorded as sent)."""
+
+SIM_HISTORY = 10_000
 
 
 class Channels(Mapping[str, Channel]):
@@ -58,6 +67,7 @@ class Bench:
         self._stack = ExitStack()
         self.can = Channels({}, config.name)
         self.databases: dict[Path, SignalDatabase] = {}
+        self.sims: dict[str, SimulatedEcu] = {}
 
     @classmethod
     def open(cls, path: str | Path | BenchConfig, overrides: Iterable[str] = ()) -> Bench:
@@ -66,6 +76,7 @@ class Bench:
         bench = cls(config)
         try:
             bench._open_channels()
+            bench._start_simulation()
         except BaseException:
             bench.close()
             raise
@@ -94,6 +105,45 @@ class Bench:
                 )
             channels[name] = self._stack.enter_context(Channel.open(cfg, db))
         self.can = Channels(channels, self.config.name)
+
+    def sim(self, name: str) -> SimulatedEcu:
+        """A simulated ECU by name (its ``[simulation.ecus.NAME]`` key)."""
+        try:
+            return self.sims[name]
+        except KeyError:
+            hint = suggest(name, list(self.sims))
+            known = ", ".join(self.sims) or "none"
+            raise ResourceError(
+                f"bench {self.name!r} has no simulated ECU {name!r}{hint}; it has: {known}"
+            ) from None
+
+    def _start_simulation(self) -> None:
+        for name, sim in self.config.simulation.items():
+            self.sims[name] = self._start_ecu(name, sim)
+
+    def _start_ecu(self, name: str, sim: SimulatedEcuConfig) -> SimulatedEcu:
+        key = f"simulation.ecus.{name}"
+        definition = load_ecu(sim.file)
+        for fault in sim.faults:
+            if fault not in definition.faults:
+                hint = suggest(fault, list(definition.faults))
+                raise ConfigError(
+                    str(self.config.path),
+                    f"{key}.faults",
+                    f"{sim.file.name} has no fault {fault!r}{hint}",
+                )
+        cfg = self.config.can[sim.channel]
+        if cfg.interface in SEPARATE_BUS_INTERFACES:
+            sim_cfg = replace(cfg, name=f"sim:{name}", history=SIM_HISTORY)
+            channel = self._stack.enter_context(Channel.open(sim_cfg, definition.db))
+        else:
+            channel = self.can[sim.channel]
+        ecu = SimulatedEcu(definition, channel)
+        self._stack.callback(ecu.close)
+        for fault in sim.faults:
+            ecu.fault_on(fault)
+        ecu.power_on()
+        return ecu
 
     def close(self) -> None:
         """Close every resource, most recently opened first. Safe to call twice."""

@@ -63,6 +63,20 @@ class CanChannelConfig:
 
 
 @dataclass(frozen=True)
+class SimulatedEcuConfig:
+    """A simulated ECU the bench brings up (virtual benches, residual-bus simulation)."""
+
+    name: str
+    file: Path
+    """The ECU file (fixtures/ecus/*.toml), relative to the bench file."""
+    channel: str
+    """The bench CAN channel it joins."""
+    faults: tuple[str, ...] = ()
+    """Seeded faults switched on from the start."""
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class DutConfig:
     """The device under test as the lab identifies it."""
 
@@ -84,7 +98,8 @@ class BenchConfig:
     serial: Mapping[str, Mapping[str, Any]]
     power: Mapping[str, Any]
     diagnostics: Mapping[str, Any]
-    simulation: Mapping[str, Any]
+    simulation: Mapping[str, SimulatedEcuConfig]
+    """Simulated ECUs by name (``[simulation.ecus.NAME]``)."""
 
     def has(self, kind: str, name: str | None = None) -> bool:
         """Whether the bench has a resource of ``kind`` ("can", "serial", "power",
@@ -112,20 +127,25 @@ def overrides_from_env() -> list[str]:
 def load_bench(path: str | Path, overrides: Iterable[str] = ()) -> BenchConfig:
     """Read and validate a bench file; ``overrides`` are ``key.path=value`` strings."""
     path = Path(path)
+    raw = read_toml(path, "bench file")
+    for override in overrides:
+        _apply_override(raw, override, str(path))
+    return _parse_bench(Table(raw, str(path), ""), path)
+
+
+def read_toml(path: Path, kind: str) -> dict[str, Any]:
+    """A TOML file as a dict; a missing, unreadable or malformed file is a ConfigError."""
     source = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(source, "", "no such bench file") from None
+        raise ConfigError(source, "", f"no such {kind}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(source, "", f"cannot read: {exc}") from exc
     try:
-        raw = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, "", f"not valid TOML: {exc}") from exc
-    for override in overrides:
-        _apply_override(raw, override, source)
-    return _parse_bench(_Table(raw, source, ""), path)
 
 
 def _apply_override(raw: dict[str, Any], override: str, source: str) -> None:
@@ -149,8 +169,9 @@ def _apply_override(raw: dict[str, Any], override: str, source: str) -> None:
     table[parts[-1]] = value
 
 
-class _Table:
+class Table:
     """One TOML table being validated: typed getters that name the key on error.
+    Shared by every data file the harness reads (bench files, ECU files).
 
     ``finish()`` rejects whatever keys were not asked for, with suggestions.
     """
@@ -162,7 +183,13 @@ class _Table:
         self._seen: set[str] = set()
 
     def key(self, name: str) -> str:
+        if not name:
+            return self.prefix
         return f"{self.prefix}.{name}" if self.prefix else name
+
+    def accept(self, *names: str) -> None:
+        """Mark keys as known that the caller reads itself (free-form keys)."""
+        self._seen.update(names)
 
     def error(self, name: str, problem: str) -> ConfigError:
         return ConfigError(self.source, self.key(name), problem)
@@ -195,6 +222,25 @@ class _Table:
         value: str | None = self._get(name, str, "a string", default)
         return value
 
+    def number(self, name: str, default: float, minimum: float = 0.0) -> float:
+        value: float = self._get(name, (int, float), "a number", default)
+        if value < minimum:
+            raise self.error(name, f"expected a number >= {minimum:g}, got {value}")
+        return float(value)
+
+    def str_list(self, name: str) -> list[str]:
+        value: list[Any] = self._get(name, list, "a list of strings", [])
+        if not all(isinstance(item, str) for item in value):
+            raise self.error(name, f"expected a list of strings, got {value!r}")
+        return value
+
+    def tables(self, name: str) -> list[Table]:
+        """An array of tables (``[[name]]``)."""
+        value: list[Any] = self._get(name, list, "an array of tables", [])
+        if not all(isinstance(item, dict) for item in value):
+            raise self.error(name, "expected an array of tables ([[...]])")
+        return [Table(item, self.source, f"{self.key(name)}[{i}]") for i, item in enumerate(value)]
+
     def optional_int(self, name: str, minimum: int = 1) -> int | None:
         value: int | None = self._get(name, int, "an integer", None)
         if value is not None and value < minimum:
@@ -205,9 +251,9 @@ class _Table:
         value: bool = self._get(name, bool, "true or false", default)
         return value
 
-    def table(self, name: str) -> _Table:
+    def table(self, name: str) -> Table:
         value: Mapping[str, Any] = self._get(name, dict, "a table", {})
-        return _Table(value, self.source, self.key(name))
+        return Table(value, self.source, self.key(name))
 
     def free_form(self, name: str) -> Mapping[str, Any]:
         """A table whose keys belong to the user (or to a later layer): kept as is."""
@@ -223,7 +269,7 @@ class _Table:
             raise self.error(name, f"unknown key{hint}; known keys here: {known}")
 
 
-def _parse_bench(doc: _Table, path: Path) -> BenchConfig:
+def _parse_bench(doc: Table, path: Path) -> BenchConfig:
     bench = doc.table("bench")
     name = bench.optional_str("name") or path.stem
     description = bench.optional_str("description", "") or ""
@@ -248,6 +294,15 @@ def _parse_bench(doc: _Table, path: Path) -> BenchConfig:
     serial_devices = {device: serial.free_form(device) for device in list(serial.data)}
     serial.finish()
 
+    simulation = doc.table("simulation")
+    ecus_table = simulation.table("ecus")
+    ecus = {
+        ecu: _parse_simulated_ecu(ecus_table.table(ecu), ecu, path, channels)
+        for ecu in list(ecus_table.data)
+    }
+    ecus_table.finish()
+    simulation.finish()
+
     config = BenchConfig(
         path=path,
         name=name,
@@ -257,13 +312,13 @@ def _parse_bench(doc: _Table, path: Path) -> BenchConfig:
         serial=MappingProxyType(serial_devices),
         power=doc.free_form("power"),
         diagnostics=doc.free_form("diagnostics"),
-        simulation=doc.free_form("simulation"),
+        simulation=MappingProxyType({k: v for k, v in ecus.items() if v.enabled}),
     )
     doc.finish()
     return config
 
 
-def _parse_channel(table: _Table, name: str, path: Path) -> CanChannelConfig:
+def _parse_channel(table: Table, name: str, path: Path) -> CanChannelConfig:
     dbc_text = table.optional_str("dbc")
     dbc = (path.parent / dbc_text).resolve() if dbc_text else None
     if dbc is not None and not dbc.is_file():
@@ -290,3 +345,28 @@ def _parse_channel(table: _Table, name: str, path: Path) -> CanChannelConfig:
     )
     table.finish()
     return channel
+
+
+def _parse_simulated_ecu(
+    table: Table, name: str, path: Path, channels: Mapping[str, CanChannelConfig]
+) -> SimulatedEcuConfig:
+    file = (path.parent / table.required_str("file")).resolve()
+    if not file.is_file():
+        raise table.error("file", f"ECU file not found: {file}")
+    channel = table.optional_str("channel") or (next(iter(channels)) if len(channels) == 1 else "")
+    if channel not in channels:
+        known = ", ".join(channels) or "none"
+        raise table.error(
+            "channel",
+            f"name the bench CAN channel it joins{suggest(channel, list(channels))}; "
+            f"channels: {known}",
+        )
+    ecu = SimulatedEcuConfig(
+        name=name,
+        file=file,
+        channel=channel,
+        faults=tuple(table.str_list("faults")),
+        enabled=table.boolean("enabled", True),
+    )
+    table.finish()
+    return ecu

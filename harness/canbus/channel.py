@@ -15,7 +15,7 @@ and response side by side.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -92,7 +92,10 @@ class _Receiver(can.Listener):
 
     def on_message_received(self, msg: can.Message) -> None:
         channel = self.channel
-        channel.history.append(decode_frame(msg, channel.db, channel.name, clock.now()))
+        frame = decode_frame(msg, channel.db, channel.name, clock.now())
+        channel.history.append(frame)
+        for subscriber in channel._subscribers:
+            subscriber(frame)
 
     def on_error(self, exc: Exception) -> None:
         self.channel.history.fail(exc)
@@ -131,6 +134,7 @@ class Channel(TrafficView):
         self.dut_node = dut_node
         self.fd = fd
         self._periodic: list[PeriodicMessage] = []
+        self._subscribers: list[Callable[[Frame], None]] = []
         self._closed = False
         self._notifier = can.Notifier(bus, [_Receiver(self)], timeout=0.1)
 
@@ -163,6 +167,18 @@ class Channel(TrafficView):
         except BaseException:
             bus.shutdown()
             raise
+
+    def subscribe(self, callback: Callable[[Frame], None]) -> None:
+        """Call ``callback`` with every received frame, on the receive thread.
+
+        For simulations that react to traffic; it must be quick and must not raise.
+        Tests wait with :meth:`wait_for` instead.
+        """
+        self._subscribers.append(callback)
+
+    def unsubscribe(self, callback: Callable[[Frame], None]) -> None:
+        if callback in self._subscribers:
+            self._subscribers.remove(callback)
 
     # -- sending ------------------------------------------------------------------
 

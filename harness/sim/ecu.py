@@ -1,0 +1,479 @@
+"""Simulated ECUs, defined as data: which DBC node, its messages, its rules and its faults.
+
+An ECU file (TOML, ``fixtures/ecus/*.toml``) says:
+
+- ``[ecu]``: ``name``, ``node`` (the DBC node it plays), ``dbc`` (relative to the file);
+- ``[messages.NAME]``: ``period_ms``, ``enabled``, protection (``counter``, ``checksum``,
+  ``algorithm``, ``data_id``...) and ``[messages.NAME.initial]`` signal values;
+- ``[[rules]]``: *when* a received message's signal satisfies a condition (and the
+  ``guards`` on the latest values of other messages hold), *set* signals of one of
+  its own messages, ``after_ms`` later;
+- ``[faults.NAME]``: seeded bugs, each with a ``description`` of what it breaks, made
+  of primitives: ``disable_rules``, ``skip_guards``, ``delay_rules_ms``, and
+  ``message_faults`` (residual-bus faults, optionally ``after_s`` from power-on).
+
+A condition is ``{ message, signal, <op> = value }`` with op one of ``equals``,
+``not_equals``, ``above``, ``below``, ``at_least``, ``at_most``, ``one_of``. Rules
+are data, never code: a file cannot run Python.
+
+Hooks for other layers (diagnostic server, serial devices) attach as
+:class:`Service` objects that start and stop with the ECU's power.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Protocol
+
+from harness.canbus.database import SignalDatabase, default_value, suggest
+from harness.canbus.expect import Matcher, value_matches
+from harness.canbus.protection import Protection
+from harness.canbus.residual import FAULT_KINDS, Fault, MessageSettings, ResidualBus
+from harness.config import Table, read_toml
+from harness.exceptions import HarnessError, UnknownNameError
+from harness.sim.scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from harness.canbus.channel import Channel
+    from harness.canbus.frame import Frame
+
+log = logging.getLogger(__name__)
+
+OPERATORS: dict[str, Callable[[Any], Callable[[Any], bool]]] = {
+    "equals": lambda wanted: lambda v: value_matches(v, wanted),
+    "not_equals": lambda wanted: lambda v: not value_matches(v, wanted),
+    "above": lambda limit: lambda v: _num(v) > limit,
+    "below": lambda limit: lambda v: _num(v) < limit,
+    "at_least": lambda limit: lambda v: _num(v) >= limit,
+    "at_most": lambda limit: lambda v: _num(v) <= limit,
+    "one_of": lambda choices: lambda v: any(value_matches(v, c) for c in choices),
+}
+
+
+def _num(value: Any) -> float:
+    return float(getattr(value, "value", value))
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``message.signal <op> value``."""
+
+    message: str
+    signal: str
+    op: str
+    value: Any
+
+    def test(self, actual: Any) -> bool:
+        return OPERATORS[self.op](self.value)(actual)
+
+    def __str__(self) -> str:
+        return f"{self.message}.{self.signal} {self.op} {self.value!r}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """When ``trigger`` holds for a received frame (and every guard holds), set ``values``
+    on ``message`` after ``delay`` seconds."""
+
+    id: str
+    trigger: Condition
+    message: str
+    values: Mapping[str, Any]
+    delay: float = 0.0
+    guards: tuple[Condition, ...] = ()
+    edge: bool = False
+    """Fire only when the trigger becomes true, not on every matching frame."""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SeededFault:
+    """A named bug an ECU can be switched into, and what it breaks."""
+
+    name: str
+    description: str
+    disable_rules: tuple[str, ...] = ()
+    skip_guards: tuple[str, ...] = ()
+    delay_rules: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    message_faults: tuple[tuple[str, Fault, float], ...] = ()
+    """(message, residual fault, seconds after power-on or switch-on)."""
+
+
+@dataclass(frozen=True)
+class EcuDefinition:
+    """Everything an ECU file says, validated against its database."""
+
+    path: Path
+    name: str
+    node: str
+    db: SignalDatabase
+    description: str
+    messages: Mapping[str, MessageSettings]
+    rules: tuple[Rule, ...]
+    faults: Mapping[str, SeededFault]
+
+
+class Service(Protocol):
+    """Something that runs while a simulated ECU is powered (a UDS server, a console)."""
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+def load_ecu(path: str | Path) -> EcuDefinition:
+    """Read and validate an ECU file; mistakes are ConfigErrors naming file and key."""
+    path = Path(path)
+    doc = Table(read_toml(path, "ECU file"), str(path), "")
+    head = doc.table("ecu")
+    dbc_text = head.required_str("dbc")
+    dbc = (path.parent / dbc_text).resolve()
+    if not dbc.is_file():
+        raise head.error("dbc", f"database file not found: {dbc}")
+    db = SignalDatabase.load(dbc)
+    node = head.required_str("node")
+    if node not in db.nodes:
+        raise head.error("node", f"{db.name} has no node {node!r}{suggest(node, db.nodes)}")
+    name = head.optional_str("name") or node
+    description = head.optional_str("description", "") or ""
+    head.finish()
+
+    own = {m.name for m in db.messages if node in m.senders}
+    messages_table = doc.table("messages")
+    messages = {
+        message: _message_settings(messages_table.table(message), message, db, own)
+        for message in list(messages_table.data)
+    }
+    messages_table.finish()
+    rules = tuple(_rule(table, db, own) for table in doc.tables("rules"))
+    ids = [rule.id for rule in rules]
+    duplicates = {i for i in ids if ids.count(i) > 1}
+    if duplicates:
+        raise doc.error("rules", f"rule ids must be unique; repeated: {sorted(duplicates)}")
+    faults_table = doc.table("faults")
+    faults = {
+        fault: _seeded_fault(faults_table.table(fault), fault, set(ids), own)
+        for fault in list(faults_table.data)
+    }
+    faults_table.finish()
+    doc.finish()
+    return EcuDefinition(
+        path,
+        name,
+        node,
+        db,
+        description,
+        MappingProxyType(messages),
+        rules,
+        MappingProxyType(faults),
+    )
+
+
+def _message_settings(
+    table: Table, name: str, db: SignalDatabase, own: set[str]
+) -> MessageSettings:
+    if name not in own:
+        raise table.error("", f"the node does not send {name!r}{suggest(name, sorted(own))}")
+    period_ms = table.number("period_ms", 0.0)
+    protection = Protection(
+        counter=table.optional_str("counter"),
+        checksum=table.optional_str("checksum"),
+        algorithm=table.optional_str("algorithm"),
+        data_id=table.optional_int("data_id", minimum=0) or 0,
+        offset=table.optional_int("offset", minimum=0) or 0,
+    )
+    explicit = any(getattr(protection, f) for f in ("counter", "checksum", "algorithm"))
+    initial = dict(table.free_form("initial"))
+    _check_values(table, "initial", db, name, initial)
+    settings = MessageSettings(
+        period=period_ms / 1000 or None,
+        protection=protection if explicit else None,
+        values=MappingProxyType(initial),
+        enabled=table.boolean("enabled", True),
+    )
+    table.finish()
+    return settings
+
+
+def _rule(table: Table, db: SignalDatabase, own: set[str]) -> Rule:
+    rule_id = table.required_str("id")
+    trigger = _condition(table.table("when"), db)
+    guards = tuple(_condition(t, db) for t in table.tables("guards"))
+    action = table.table("set")
+    message = action.required_str("message")
+    if message not in own:
+        raise action.error(
+            "message", f"the node does not send {message!r}{suggest(message, sorted(own))}"
+        )
+    values = {k: v for k, v in action.data.items() if k != "message"}
+    action.accept(*values)
+    if not values:
+        raise action.error("", "set at least one signal besides message")
+    _check_values(action, "", db, message, values)
+    action.finish()
+    rule = Rule(
+        id=rule_id,
+        trigger=trigger,
+        message=message,
+        values=MappingProxyType(values),
+        delay=table.number("after_ms", 0.0) / 1000,
+        guards=guards,
+        edge=table.boolean("edge", False),
+        description=table.optional_str("description", "") or "",
+    )
+    table.finish()
+    return rule
+
+
+def _condition(table: Table, db: SignalDatabase) -> Condition:
+    message = table.required_str("message")
+    signal = table.required_str("signal")
+    ops = [op for op in OPERATORS if op in table.data]
+    if len(ops) != 1:
+        raise table.error("", f"give exactly one of {', '.join(OPERATORS)}")
+    op = ops[0]
+    value = table.data[op]
+    table.accept(op)
+    wanted = value if op in ("equals", "not_equals") else None
+    try:
+        Matcher(db, message, {signal: wanted} if isinstance(wanted, str) else {signal: 0})
+    except UnknownNameError as exc:
+        raise table.error("", str(exc)) from None
+    if op in ("above", "below", "at_least", "at_most") and not isinstance(value, int | float):
+        raise table.error(op, f"expected a number, got {value!r}")
+    if op == "one_of" and not isinstance(value, list):
+        raise table.error(op, f"expected a list, got {value!r}")
+    table.finish()
+    return Condition(message, signal, op, value)
+
+
+def _seeded_fault(table: Table, name: str, rule_ids: set[str], own: set[str]) -> SeededFault:
+    description = table.required_str("description")
+    disable = table.str_list("disable_rules")
+    skip = table.str_list("skip_guards")
+    delays_table = table.table("delay_rules_ms")
+    delays = {rule: delays_table.number(rule, 0.0) / 1000 for rule in list(delays_table.data)}
+    delays_table.finish()
+    for key, ids in (("disable_rules", disable), ("skip_guards", skip), ("delay_rules_ms", delays)):
+        for rule in ids:
+            if rule not in rule_ids:
+                raise table.error(key, f"no rule {rule!r}{suggest(rule, sorted(rule_ids))}")
+    message_faults = []
+    for entry in table.tables("message_faults"):
+        message = entry.required_str("message")
+        if message not in own:
+            raise entry.error("message", f"the node does not send {message!r}")
+        kind = entry.required_str("kind")
+        if kind not in FAULT_KINDS:
+            raise entry.error("kind", f"unknown fault kind{suggest(kind, list(FAULT_KINDS))}")
+        fault = Fault(
+            kind,
+            factor=entry.number("factor", 2.0),
+            length=entry.optional_int("length", minimum=0) or 0,
+            count=entry.optional_int("count") or 10,
+        )
+        message_faults.append((message, fault, entry.number("after_s", 0.0)))
+        entry.finish()
+    table.finish()
+    return SeededFault(
+        name,
+        description,
+        tuple(disable),
+        tuple(skip),
+        MappingProxyType(delays),
+        tuple(message_faults),
+    )
+
+
+def _check_values(
+    table: Table, key: str, db: SignalDatabase, message: str, values: Mapping[str, Any]
+) -> None:
+    try:
+        db.encode(message, values)
+    except HarnessError as exc:
+        raise table.error(key, str(exc)) from None
+
+
+class SimulatedEcu:
+    """One ECU brought to life on a channel: residual bus for its messages, rules, faults.
+
+    Powered on by :meth:`power_on` (done by the bench); :meth:`power_off` silences it
+    and stops its services, as cutting its supply would.
+    """
+
+    def __init__(self, definition: EcuDefinition, channel: Channel) -> None:
+        self.definition = definition
+        self.channel = channel
+        self.services: list[Service] = []
+        self.active_faults: set[str] = set()
+        self.rules_fired: dict[str, int] = {rule.id: 0 for rule in definition.rules}
+        self._latest: dict[str, Mapping[str, Any]] = {}
+        self._was_true: dict[str, bool] = {}
+        self._lock = threading.Lock()
+        self._scheduler: Scheduler | None = None
+        self.residual: ResidualBus | None = None
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    @property
+    def powered(self) -> bool:
+        return self.residual is not None
+
+    def attach(self, service: Service) -> None:
+        """Run ``service`` whenever the ECU is powered (starting it now if it is)."""
+        self.services.append(service)
+        if self.powered:
+            service.start()
+
+    def power_on(self) -> None:
+        if self.powered:
+            return
+        self._scheduler = Scheduler(f"sim {self.name}")
+        self._latest.clear()
+        self._was_true.clear()
+        self.residual = ResidualBus(
+            self.channel,
+            [self.definition.node],
+            self.definition.messages,
+            source=str(self.definition.path),
+        )
+        self.channel.subscribe(self._on_frame)
+        for service in self.services:
+            service.start()
+        for fault in sorted(self.active_faults):
+            self._apply_message_faults(self.definition.faults[fault])
+
+    def power_off(self) -> None:
+        if not self.powered:
+            return
+        self.channel.unsubscribe(self._on_frame)
+        for service in reversed(self.services):
+            service.stop()
+        if self._scheduler is not None:
+            self._scheduler.close()
+            self._scheduler = None
+        if self.residual is not None:
+            self.residual.close()
+            self.residual = None
+
+    def close(self) -> None:
+        self.power_off()
+
+    # -- faults -------------------------------------------------------------------
+
+    def fault_on(self, name: str) -> None:
+        """Switch a seeded fault on (it stays on across power cycles until switched off)."""
+        fault = self._fault(name)
+        self.active_faults.add(name)
+        if self.powered:
+            self._apply_message_faults(fault)
+
+    def fault_off(self, name: str) -> None:
+        fault = self._fault(name)
+        self.active_faults.discard(name)
+        if self.residual is not None:
+            for message, _, _ in fault.message_faults:
+                self.residual.clear(message)
+
+    def _fault(self, name: str) -> SeededFault:
+        faults = self.definition.faults
+        if name not in faults:
+            hint = suggest(name, list(faults))
+            known = ", ".join(faults) or "none"
+            raise UnknownNameError(
+                f"ECU {self.name!r} has no fault {name!r}{hint}; faults: {known}"
+            )
+        return faults[name]
+
+    def _apply_message_faults(self, fault: SeededFault) -> None:
+        for message, residual_fault, after in fault.message_faults:
+            inject = self._injector(fault.name, message, residual_fault)
+            if after > 0 and self._scheduler is not None:
+                self._scheduler.call_later(after, inject)
+            else:
+                inject()
+
+    def _injector(self, name: str, message: str, fault: Fault) -> Callable[[], None]:
+        def inject() -> None:
+            if name in self.active_faults and self.residual is not None:
+                self.residual.message(message).inject(fault)
+
+        return inject
+
+    # -- rules --------------------------------------------------------------------
+
+    def _on_frame(self, frame: Frame) -> None:
+        """Receive-thread hook: remember the values, fire the rules this frame triggers."""
+        if frame.name is None or not frame.signals:
+            return
+        with self._lock:
+            self._latest[frame.name] = frame.signals
+            due = [rule for rule in self.definition.rules if rule.trigger.message == frame.name]
+            for rule in due:
+                self._consider(rule, frame)
+
+    def _consider(self, rule: Rule, frame: Frame) -> None:
+        faults = [self.definition.faults[name] for name in self.active_faults]
+        if any(rule.id in f.disable_rules for f in faults):
+            return
+        holds = rule.trigger.test(frame.signals.get(rule.trigger.signal))
+        was_true = self._was_true.get(rule.id, False)
+        self._was_true[rule.id] = holds
+        if not holds or (rule.edge and was_true):
+            return
+        skip_guards = any(rule.id in f.skip_guards for f in faults)
+        if not skip_guards and not all(g.test(self._value_of(g)) for g in rule.guards):
+            return
+        delay = rule.delay + sum(f.delay_rules.get(rule.id, 0.0) for f in faults)
+        self.rules_fired[rule.id] += 1
+        if delay > 0 and self._scheduler is not None:
+            self._scheduler.call_later(delay, lambda: self._act(rule))
+        else:
+            self._act(rule)
+
+    def _value_of(self, condition: Condition) -> Any:
+        """The latest received value, else the database's initial value."""
+        latest = self._latest.get(condition.message)
+        if latest is not None and condition.signal in latest:
+            return latest[condition.signal]
+        message = self.definition.db.message(condition.message)
+        return default_value(message.get_signal_by_name(condition.signal))
+
+    def _act(self, rule: Rule) -> None:
+        residual = self.residual
+        if residual is None:
+            return
+        try:
+            residual.set(rule.message, rule.values)
+        except HarnessError:
+            log.exception("rule %s of %s could not act", rule.id, self.name)
+
+
+def start_ecus(
+    definitions: Iterable[tuple[EcuDefinition, Channel, Iterable[str]]],
+) -> list[SimulatedEcu]:
+    """Power on several ECUs with their initial faults; on failure, power off those started."""
+    started: list[SimulatedEcu] = []
+    try:
+        for definition, channel, faults in definitions:
+            ecu = SimulatedEcu(definition, channel)
+            for fault in faults:
+                ecu.fault_on(fault)
+            ecu.power_on()
+            started.append(ecu)
+    except BaseException:
+        for ecu in started:
+            ecu.close()
+        raise
+    return started
+
+
+def describe_faults(definition: EcuDefinition) -> list[tuple[str, str]]:
+    """(fault name, what it breaks) for listings."""
+    return [(f.name, f.description) for f in definition.faults.values()]
