@@ -8,6 +8,7 @@ bus (repeated payloads, the norm for cyclic traffic, are decoded once).
 
 from __future__ import annotations
 
+import copy
 import difflib
 from collections.abc import Mapping
 from pathlib import Path
@@ -50,6 +51,7 @@ class SignalDatabase:
             (m.frame_id, m.is_extended_frame): m for m in db.messages
         }
         self._decode_cache: dict[tuple[int, bytes], dict[str, Any]] = {}
+        self._layouts_checked: set[tuple[str, frozenset[str]]] = set()
 
     @classmethod
     def load(cls, path: str | Path, *, strict: bool = True) -> SignalDatabase:
@@ -99,20 +101,52 @@ class SignalDatabase:
         """
         message = self.message(name)
         values = dict(values or {})
-        known = {s.name for s in message.signals}
-        for signal_name in values:
-            if signal_name not in known:
+        known = {s.name: s for s in message.signals}
+        for signal_name, value in values.items():
+            signal = known.get(signal_name)
+            if signal is None:
                 hint = suggest(signal_name, sorted(known))
                 raise UnknownNameError(
                     f"{self.name}: message {name!r} has no signal {signal_name!r}{hint}"
                 )
+            if isinstance(value, str):
+                self._check_choice(message, signal, value)
         complete = {s.name: default_value(s) for s in message.signals} | values
         try:
             required = message.gather_signals(complete)
             data = message.encode(required, strict=True)
         except (cantools.database.EncodeError, ValueError, TypeError, KeyError) as exc:
             raise EncodeError(f"{self.name}: cannot encode {name}: {_one_line(exc)}") from exc
+        layout = (name, frozenset(required))
+        if layout not in self._layouts_checked:
+            self._check_layout(message, data)
+            self._layouts_checked.add(layout)
         return message, data
+
+    def _check_choice(self, message: Message, signal: Signal, value: str) -> None:
+        """A value-table name must be in the table (cantools says only ``KeyError: 'X'``)."""
+        names = [str(choice) for choice in (signal.choices or {}).values()]
+        if value in names:
+            return
+        where = f"{self.name}: cannot encode {message.name}: signal {signal.name!r}"
+        if not names:
+            raise EncodeError(f"{where} has no value table; give a number, not {value!r}")
+        hint = suggest(value, names) or f" (one of {', '.join(names)})"
+        raise EncodeError(f"{where} has no value {value!r}{hint}")
+
+    def _check_layout(self, message: Message, data: bytes) -> None:
+        """Refuse a frame that would not decode back.
+
+        A database loaded with ``strict=False`` may hold signals that overlap or
+        do not fit the message; cantools then encodes without complaint but drops
+        or garbles bits. Checked once per message (and multiplexer branch).
+        """
+        try:
+            message.decode(data, decode_choices=False, allow_truncated=False)
+        except (cantools.database.DecodeError, ValueError, TypeError, KeyError) as exc:
+            raise EncodeError(
+                f"{self.name}: cannot encode {message.name}: {_layout_problem(message, exc)}"
+            ) from exc
 
     def decode(self, message: Message, data: bytes) -> dict[str, Any]:
         """Decode ``data`` as ``message`` (value-table names where defined).
@@ -144,6 +178,16 @@ def default_value(signal: Signal) -> Any:
     if signal.maximum is not None and value > signal.maximum:
         return signal.maximum
     return value
+
+
+def _layout_problem(message: Message, exc: BaseException) -> str:
+    """Why a message's frames do not decode, in cantools' strict-check words if it has them."""
+    probe = copy.deepcopy(message)
+    try:
+        probe.refresh(strict=True)
+    except cantools.database.errors.Error as strict_exc:  # overlapping or not fitting signals
+        return _one_line(strict_exc)
+    return f"the encoded frame does not decode back ({_one_line(exc)})"
 
 
 def _one_line(exc: BaseException) -> str:

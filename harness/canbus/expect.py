@@ -35,6 +35,7 @@ from cantools.database.namedsignalvalue import NamedSignalValue
 
 from harness import clock
 from harness.canbus.database import suggest
+from harness.canbus.protection import Protection, check_frames, detect
 from harness.exceptions import ExpectationError, HarnessError, UnknownNameError
 
 if TYPE_CHECKING:
@@ -124,9 +125,12 @@ class Matcher:
     with a suggestion instead of as a timeout.
     """
 
-    def __init__(self, db: SignalDatabase | None, message: MessageRef, where: Where) -> None:
+    def __init__(
+        self, db: SignalDatabase | None, message: MessageRef, where: Where, *, sent: bool = False
+    ) -> None:
         self.message = message
         self.where = where
+        self.sent = sent
         self.name: str | None = None
         self.arbitration_id: int | None = None
         if isinstance(message, str):
@@ -158,8 +162,8 @@ class Matcher:
                     )
 
     def selects(self, frame: Frame) -> bool:
-        """The frame is one this expectation is about (received, right message)."""
-        if not frame.is_rx:
+        """The frame is one this expectation is about (right direction, right message)."""
+        if frame.is_rx == self.sent:
             return False
         if self.name is not None:
             return frame.name == self.name
@@ -341,14 +345,16 @@ class TrafficView:
         *,
         timeout: float = 1.0,
         since: Mark | None = None,
+        sent: bool = False,
     ) -> Frame:
         """Wait until a matching frame arrives (after ``since``) and return it.
 
         Returns the moment the frame arrives; raises ExpectationError with the
-        frames that came instead when ``timeout`` seconds pass first.
+        frames that came instead when ``timeout`` seconds pass first. With
+        ``sent=True`` it waits for a frame this channel sent instead.
         """
         __tracebackhide__ = True  # failures point at the test, not here
-        matcher = Matcher(self.db, message, where)
+        matcher = Matcher(self.db, message, where, sent=sent)
         start = since if since is not None else self.mark()
         deadline = clock.now() + timeout
         found: list[Frame] = []
@@ -561,6 +567,37 @@ class TrafficView:
         stamps = [f.bus_timestamp or f.timestamp for f in frames]
         intervals = tuple(b - a for a, b in itertools.pairwise(stamps))
         return CycleTime(message, expected, intervals, tuple(frames), self.name)
+
+    def check_protection(
+        self,
+        message: str,
+        *,
+        samples: int = 10,
+        protection: Protection | None = None,
+        timeout: float | None = None,
+        since: Mark | None = None,
+    ) -> tuple[Frame, ...]:
+        """Receive ``samples`` frames of ``message`` and fail if any rolling counter or
+        checksum is wrong. ``protection`` defaults to signals named like counters and
+        checksums (``*_Counter``, ``*_Checksum``/``*_CRC`` as SAE J1850 CRC8)."""
+        __tracebackhide__ = True  # failures point at the test, not here
+        definition = require_db(self).message(message)
+        protection = protection or detect(definition)
+        if protection.counter is None and protection.algorithm is None:
+            raise ExpectationError(f"{message} has no counter or checksum to check")
+        measured = self.cycle_time(
+            message, samples=max(1, samples - 1), timeout=timeout, since=since
+        )
+        problems = check_frames(measured.frames, definition, protection)
+        if problems:
+            shown = "\n  ".join(problems[:10])
+            more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+            raise ExpectationError(
+                f"{message} on {self.name!r}: {len(problems)} counter/checksum problem(s) in "
+                f"{len(measured.frames)} frames:\n  {shown}{more}\n{self._channel_footer()}",
+                evidence=measured.frames,
+            )
+        return measured.frames
 
     # -- machinery ------------------------------------------------------------------
 

@@ -88,6 +88,8 @@ class MessageSettings:
     """Initial signal values."""
     enabled: bool = True
     """False: the message exists but is not sent until started."""
+    on_change: bool = False
+    """Also send at once when a signal changes ("cyclic and on change")."""
 
 
 class SimulatedMessage(PeriodicMessage):
@@ -102,8 +104,10 @@ class SimulatedMessage(PeriodicMessage):
         protection: Protection,
         *,
         autostart: bool,
+        on_change: bool = False,
     ) -> None:
         self.protection = protection
+        self.on_change = on_change
         self.base_period = period
         self.counter = 0
         self.fault: Fault | None = None
@@ -154,10 +158,11 @@ class SimulatedMessage(PeriodicMessage):
         self.channel._transmit(msg)
 
     def set_values(self, values: Mapping[str, Any]) -> None:
-        """Change signals; an event-triggered message goes out at once if anything changed."""
+        """Change signals; an event-triggered (or on-change) message goes out at once if
+        anything changed."""
         before = self.values
         self.update(values)
-        if self.is_event and self.values != before:
+        if (self.is_event or (self.on_change and self.running)) and self.values != before:
             self.send_once()
 
     def inject(self, fault: Fault) -> None:
@@ -173,6 +178,18 @@ class SimulatedMessage(PeriodicMessage):
                 self.send_once()
             with self._lock:
                 self.fault = None
+
+    def reset(self, settings: MessageSettings) -> None:
+        """Back to how the simulation started: initial values, no fault, sending if enabled."""
+        self.clear()
+        data = require_db(self.channel).encode(self.definition.name, settings.values)[1]
+        with self._lock:
+            self._values = dict(settings.values)
+            self._data = data
+        if not settings.enabled:
+            self.stop()
+        elif not self.is_event and not self.running:
+            self.start(self.base_period)
 
     def clear(self) -> None:
         """Back to normal: counter continues, period and sending restored."""
@@ -198,6 +215,7 @@ class ResidualBus:
         self.channel = channel
         self.nodes = tuple(nodes)
         settings = settings or {}
+        self.settings = settings
         for node in self.nodes:
             if node not in db.nodes:
                 hint = suggest(node, db.nodes)
@@ -229,6 +247,7 @@ class ResidualBus:
             settings.period or cycle,
             protection,
             autostart=autostart and settings.enabled,
+            on_change=settings.on_change,
         )
 
     def message(self, name: str) -> SimulatedMessage:
@@ -269,6 +288,11 @@ class ResidualBus:
         """Switch faults off for one message, or for all."""
         for sim in self._selected(message):
             sim.clear()
+
+    def reset(self) -> None:
+        """Every message back to its initial values, faults off, sending as configured."""
+        for name, sim in self.messages.items():
+            sim.reset(self.settings.get(name, MessageSettings()))
 
     def _selected(self, message: str | None) -> list[SimulatedMessage]:
         return [self.message(message)] if message else list(self.messages.values())

@@ -2,11 +2,11 @@
 
 Options (each with an ini twin): ``--bench`` chooses the bench file,
 ``--bench-set`` overrides single keys. Fixtures: ``bench_config``, ``bench``,
-``can``. Marker: ``@pytest.mark.requires("can:body", "serial:modem")`` skips a
+``can``, ``residual_bus``. Marker: ``@pytest.mark.requires("can:body", "serial:modem")`` skips a
 test the bench cannot serve. See :mod:`.hooks` and :mod:`.fixtures`.
 """
 
-from harness.pytest_plugin.fixtures import bench, bench_config, can
+from harness.pytest_plugin.fixtures import bench, bench_config, can, residual_bus
 from harness.pytest_plugin.hooks import (
     pytest_addoption,
     pytest_collection_modifyitems,
@@ -24,4 +24,5 @@ __all__ = [
     "pytest_configure",
     "pytest_runtest_call",
     "pytest_runtest_makereport",
+    "residual_bus",
 ]

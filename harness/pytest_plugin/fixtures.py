@@ -15,6 +15,7 @@ from harness.bench import Bench, Channels
 from harness.config import BenchConfig
 from harness.exceptions import HarnessError
 from harness.pytest_plugin.hooks import bench_key, get_bench_config
+from harness.sim.network import ResidualNetwork
 
 
 @pytest.fixture(scope="session")
@@ -58,3 +59,20 @@ def can(bench: Bench) -> Iterator[Channels]:
         for task in channel.periodic:
             if task not in before[name]:
                 task.stop()
+
+
+@pytest.fixture
+def residual_bus(bench: Bench) -> Iterator[ResidualNetwork]:
+    """The simulated rest of the vehicle: every simulated ECU except the one playing the DUT.
+
+    ``residual_bus.set("ABS_WheelSpeeds", VehicleSpeed=30)``. Values and faults a
+    test changes are reset when it ends. Skips on a bench without simulated ECUs.
+    """
+    dut_nodes = {cfg.dut_node for cfg in bench.config.can.values()}
+    others = {name: ecu for name, ecu in bench.sims.items() if ecu.definition.node not in dut_nodes}
+    if not others:
+        pytest.skip(f"bench {bench.name!r} simulates no ECUs besides the DUT")
+    observers = {name: bench.can[sim.channel] for name, sim in bench.config.simulation.items()}
+    network = ResidualNetwork(others, observers)
+    yield network
+    network.reset()

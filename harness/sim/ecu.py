@@ -3,7 +3,8 @@
 An ECU file (TOML, ``fixtures/ecus/*.toml``) says:
 
 - ``[ecu]``: ``name``, ``node`` (the DBC node it plays), ``dbc`` (relative to the file);
-- ``[messages.NAME]``: ``period_ms``, ``enabled``, protection (``counter``, ``checksum``,
+- ``[messages.NAME]``: ``period_ms``, ``enabled``, ``on_change`` (also send at once
+  when a signal changes), protection (``counter``, ``checksum``,
   ``algorithm``, ``data_id``...) and ``[messages.NAME.initial]`` signal values;
 - ``[[rules]]``: *when* a received message's signal satisfies a condition (and the
   ``guards`` on the latest values of other messages hold), *set* signals of one of
@@ -194,6 +195,7 @@ def _message_settings(
         protection=protection if explicit else None,
         values=MappingProxyType(initial),
         enabled=table.boolean("enabled", True),
+        on_change=table.boolean("on_change", False),
     )
     table.finish()
     return settings

@@ -312,3 +312,22 @@ def test_reaction_time_measures_stimulus_to_response(tester: Channel, ecu: Chann
     assert reaction.stimulus.name == "Req"
     assert not reaction.stimulus.is_rx
     assert reaction.seconds == reaction.response.timestamp - reaction.stimulus.timestamp > 0
+
+
+def test_check_protection_passes_on_good_frames_and_lists_bad_ones(
+    tester: Channel, ecu: Channel
+) -> None:
+    from harness.canbus.residual import ResidualBus
+
+    with ResidualBus(ecu, ["Ecu"]) as rbs:
+        frames = tester.check_protection("Guarded", samples=5)
+        assert len(frames) == 5
+        rbs.inject("Guarded", "bad_checksum")
+        ecu.send_raw(0x7FF)
+        tester.wait_for(0x7FF, timeout=30)
+        with pytest.raises(
+            ExpectationError, match=r"Guarded on 'tester': \d+ counter/checksum problem"
+        ):
+            tester.check_protection("Guarded", samples=5)
+        with pytest.raises(ExpectationError, match="Req has no counter or checksum"):
+            tester.check_protection("Req")
