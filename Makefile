@@ -15,10 +15,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install the harness with its test tools
 
-demo: $(STAMP)  ## run the example suite on the virtual bench and show where the results are
+demo: $(STAMP)  ## run the example suite on the virtual bench; FAULT=name switches a seeded BCM fault on
+	@mkdir -p $(RESULTS)
 	$(BIN)/pytest testsuites/examples --bench fixtures/benches/virtual.toml \
-		--junitxml=$(RESULTS)/junit.xml -p no:cacheprovider -q
-	@echo "results: $(RESULTS)/junit.xml"
+		$(if $(FAULT),--bench-set 'simulation.ecus.bcm.faults=["$(FAULT)"]') \
+		--junitxml=$(RESULTS)/junit.xml -p no:cacheprovider -q ; status=$$?; \
+	echo "results: $(RESULTS)/junit.xml"; exit $$status
 
 lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff check .
