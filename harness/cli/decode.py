@@ -1,0 +1,421 @@
+"""``harness decode``: a recorded trace, frame by frame, decoded with signal databases.
+
+The trace is streamed (traces can hold millions of frames), so output starts at
+once and memory stays flat. Frames of IDs no database defines are shown raw.
+A trace or database the harness cannot read ends in one ``error: ...`` line and
+exit code 2, and everything decoded before a damaged part of a trace has been
+written out by then. A summary of what was seen goes to stderr.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import sys
+from collections.abc import Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TextIO
+
+import click
+from cantools.database.namedsignalvalue import NamedSignalValue
+
+from harness.cli.dbc import load
+from harness.trace.reader import decode_message, read_trace, supported_formats, trace_format
+
+if TYPE_CHECKING:
+    from collections.abc import Generator, Mapping
+
+    import can
+    from cantools.database.can import Message
+
+    from harness.canbus.database import SignalDatabase
+    from harness.canbus.frame import Frame
+
+OUTPUT_FORMATS = ("table", "csv", "jsonl")
+
+_BROKEN_PIPE_EXIT = 141
+"""Exit code when stdout's reader goes away (``| head``): 128 + SIGPIPE, as a Unix tool's."""
+
+_NAME_WIDTH_MAX = 32
+"""The message column fits names up to this long; longer ones push the line right."""
+
+_BODY_CACHE_LIMIT = 65_536
+
+_HELP = f"""Decode the CAN frames recorded in TRACE with signal databases.
+
+Frames whose ID a database defines show their message name and signal values
+(value-table names where defined, units after numbers); other frames show
+their bytes. When several databases define an ID, the first --dbc wins.
+Times are seconds from the first frame unless --absolute. Channels are
+numbered as python-can reads them (ASC and BLF channel 1 is 0). When the
+trace is done, a summary goes to stderr: frames, decoded, unknown,
+undecodable, error frames.
+
+Trace formats: {supported_formats()}.
+
+\b
+Examples:
+  harness decode run.blf --dbc dbc/demo_vehicle.dbc
+  harness decode run.asc --dbc body.dbc --dbc powertrain.dbc --limit 100
+  harness decode run.blf --dbc dbc/demo_vehicle.dbc --format csv > run.csv
+  harness decode run.trc --format jsonl | jq 'select(.name == "BCM_DoorStatus")'
+"""
+
+
+@click.command(name="decode", help=_HELP)
+@click.argument("trace", type=click.Path(path_type=Path))
+@click.option(
+    "--dbc",
+    "dbc_files",
+    multiple=True,
+    metavar="FILE",
+    type=click.Path(path_type=Path),
+    help="Signal database (DBC, ARXML, KCD, SYM); repeat for several. Without it, all raw.",
+)
+@click.option(
+    "-f",
+    "--format",
+    "output_format",
+    type=click.Choice(OUTPUT_FORMATS),
+    default="table",
+    show_default=True,
+    help="table: aligned text; csv: a header and one row per frame; jsonl: a JSON object a line.",
+)
+@click.option("-n", "--limit", type=click.IntRange(min=1), metavar="N", help="Stop after N frames.")
+@click.option(
+    "--absolute", is_flag=True, help="Show timestamps as recorded, not from the first frame."
+)
+@click.option(
+    "--no-strict",
+    is_flag=True,
+    help="Load databases even if signals overlap or do not fit their message.",
+)
+def decode(
+    *,
+    trace: Path,
+    dbc_files: Sequence[Path],
+    output_format: str,
+    limit: int | None,
+    absolute: bool,
+    no_strict: bool,
+) -> None:
+    has_direction = trace_format(trace).has_direction
+    messages = read_trace(trace)  # checks the file now, opens it when iterated
+    decoder = _Decoder([load(path, strict=not no_strict) for path in dbc_files])
+    writer = _WRITERS[output_format](sys.stdout, decoder.databases, has_direction=has_direction)
+    tally = _Tally()
+    with _ReaderWarnings() as warnings:
+        try:
+            _stream(messages, decoder, writer, tally, limit=limit, absolute=absolute)
+        except BrokenPipeError:
+            _detach_stdout()
+            raise click.exceptions.Exit(_BROKEN_PIPE_EXIT) from None
+    click.echo(tally.summary(warnings), err=True)
+
+
+def _stream(
+    messages: Generator[can.Message, None, None],
+    decoder: _Decoder,
+    writer: _Writer,
+    tally: _Tally,
+    *,
+    limit: int | None,
+    absolute: bool,
+) -> None:
+    """Decode and write until the trace ends; what was written is flushed even on error."""
+    origin = 0.0
+    started = False
+    try:
+        with closing(messages):
+            for msg in messages:
+                if not started:  # not before: a trace that fails at once prints no header
+                    writer.start()
+                    started = True
+                    origin = 0.0 if absolute else msg.timestamp
+                frame, definition = decoder.decode(msg)
+                writer.write(msg, frame, frame.timestamp - origin, definition)
+                tally.count(frame)
+                if limit is not None and tally.frames >= limit:
+                    tally.limited = True
+                    break
+        if not started:
+            writer.start()  # an empty trace still gets its header
+    finally:
+        writer.out.flush()
+
+
+class _Decoder:
+    """Decodes each frame with the first database that defines its ID."""
+
+    def __init__(self, databases: list[SignalDatabase]) -> None:
+        self.databases = databases
+
+    def decode(self, msg: can.Message) -> tuple[Frame, Message | None]:
+        if not msg.is_error_frame:
+            for db in self.databases:
+                definition = db.message_for(msg.arbitration_id, msg.is_extended_id)
+                if definition is not None:
+                    return decode_message(msg, db), definition
+        return decode_message(msg), None
+
+
+class _Writer:
+    """One output format: an optional header, then one record per frame."""
+
+    def __init__(
+        self, out: TextIO, databases: Sequence[SignalDatabase], *, has_direction: bool
+    ) -> None:
+        self.out = out
+        self.has_direction = has_direction
+
+    def start(self) -> None:
+        """Write whatever comes before the first frame."""
+
+    def write(self, msg: can.Message, frame: Frame, t: float, definition: Message | None) -> None:
+        raise NotImplementedError
+
+    def direction(self, frame: Frame) -> str:
+        """``rx``/``tx``, or empty where the format does not record it."""
+        if not self.has_direction:
+            return ""
+        return "rx" if frame.is_rx else "tx"
+
+
+class _Table(_Writer):
+    """Aligned columns for people: time, channel, direction, ID, kind, DLC, name, contents."""
+
+    def __init__(
+        self, out: TextIO, databases: Sequence[SignalDatabase], *, has_direction: bool
+    ) -> None:
+        super().__init__(out, databases, has_direction=has_direction)
+        longest = max((len(m.name) for db in databases for m in db.messages), default=0)
+        self.name_width = min(max(longest, len("message")), _NAME_WIDTH_MAX)
+        self.units: dict[int, dict[str, str]] = {}
+        self.bodies: dict[tuple[int, bytes], str] = {}
+        """Rendered signals by (message, payload): cyclic frames repeat their payloads."""
+
+    def start(self) -> None:
+        self.out.write(
+            f"{'time':>12}  {'ch':<4} {'dir':<3} {'id':>10} {'':<3} {'dlc':>3}  "
+            + f"{'message':<{self.name_width}}  signals or data\n"
+        )
+
+    def write(self, msg: can.Message, frame: Frame, t: float, definition: Message | None) -> None:
+        if frame.is_error:
+            kind, name, body = "ERR", "-", "error frame"
+        elif frame.is_remote:
+            kind, name, body = "RTR", frame.name or "?", "remote request"
+        else:
+            kind, name = ("FD" if frame.is_fd else ""), frame.name or "?"
+            if frame.signals and definition is not None:
+                key = (id(definition), frame.data)
+                body = self.bodies.get(key, "")
+                if not body:
+                    if len(self.bodies) >= _BODY_CACHE_LIMIT:
+                        self.bodies.clear()
+                    body = self.bodies[key] = self._signals(frame.signals, definition)
+            else:
+                body = frame.data.hex(" ") or "(no data)"
+                if frame.decode_error:
+                    body += f"  [undecodable: {frame.decode_error}]"
+        self.out.write(
+            f"{t:12.6f}  {frame.channel:<4} {self.direction(frame) or '-':<3} "
+            + f"{frame.id_text():>10} {kind:<3} {msg.dlc:>3}  {name:<{self.name_width}}  {body}\n"
+        )
+
+    def _signals(self, signals: Mapping[str, Any], definition: Message) -> str:
+        units = self.units.get(id(definition))
+        if units is None:
+            units = {s.name: s.unit for s in definition.signals if s.unit}
+            self.units[id(definition)] = units
+        parts = []
+        for name, value in signals.items():
+            unit = units.get(name) if isinstance(value, int | float) else None
+            parts.append(f"{name}={_value_text(value)}" + (f" {unit}" if unit else ""))
+        return " ".join(parts)
+
+
+class _Csv(_Writer):
+    """A header row and one row per frame; signals as one JSON object per row."""
+
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "timestamp", "channel", "direction", "id", "extended", "fd", "remote", "error",
+        "dlc", "data", "name", "signals", "decode_error",
+    )  # fmt: skip
+
+    def __init__(
+        self, out: TextIO, databases: Sequence[SignalDatabase], *, has_direction: bool
+    ) -> None:
+        super().__init__(out, databases, has_direction=has_direction)
+        self.rows = csv.writer(out, lineterminator="\n")
+
+    def start(self) -> None:
+        self.rows.writerow(self.FIELDS)
+
+    def write(self, msg: can.Message, frame: Frame, t: float, definition: Message | None) -> None:
+        self.rows.writerow(
+            (
+                f"{t:.9f}",
+                frame.channel,
+                self.direction(frame),
+                frame.id_text(),
+                int(frame.is_extended_id),
+                int(frame.is_fd),
+                int(frame.is_remote),
+                int(frame.is_error),
+                msg.dlc,
+                frame.data.hex(),
+                frame.name or "",
+                _signals_json(frame.signals),
+                frame.decode_error or "",
+            )
+        )
+
+
+class _Jsonl(_Writer):
+    """One JSON object per frame and line; ``id`` is the number, ``data`` hex."""
+
+    def write(self, msg: can.Message, frame: Frame, t: float, definition: Message | None) -> None:
+        record = {
+            "timestamp": round(t, 9),
+            "channel": frame.channel,
+            "direction": self.direction(frame) or None,
+            "id": frame.arbitration_id,
+            "extended": frame.is_extended_id,
+            "fd": frame.is_fd,
+            "remote": frame.is_remote,
+            "error": frame.is_error,
+            "dlc": msg.dlc,
+            "data": frame.data.hex(),
+            "name": frame.name,
+            "signals": {name: _json_value(v) for name, v in frame.signals.items()},
+            "decode_error": frame.decode_error,
+        }
+        self.out.write(json.dumps(record) + "\n")
+
+
+_WRITERS: dict[str, type[_Writer]] = {"table": _Table, "csv": _Csv, "jsonl": _Jsonl}
+
+
+@dataclass(slots=True)
+class _Tally:
+    """What the trace held, for the summary line."""
+
+    frames: int = 0
+    decoded: int = 0
+    unknown: int = 0
+    undecodable: int = 0
+    errors: int = 0
+    remote: int = 0
+    limited: bool = False
+
+    def count(self, frame: Frame) -> None:
+        self.frames += 1
+        if frame.is_error:
+            self.errors += 1
+        elif frame.is_remote:
+            self.remote += 1
+        elif frame.name is None:
+            self.unknown += 1
+        elif frame.decode_error:
+            self.undecodable += 1
+        else:
+            self.decoded += 1
+
+    def summary(self, warnings: _ReaderWarnings) -> str:
+        text = (
+            f"{_plural(self.frames, 'frame')}: {self.decoded} decoded, {self.unknown} unknown, "
+            + f"{self.undecodable} undecodable, {_plural(self.errors, 'error frame')}"
+        )
+        if self.remote:
+            text += f", {self.remote} remote"
+        if self.limited:
+            text += " (stopped at --limit)"
+        if warnings.count:
+            text += f"; python-can skipped {_plural(warnings.count, 'line')} ({warnings.first})"
+        return text
+
+
+class _ReaderWarnings(logging.Handler):
+    """Collects what python-can's readers log about lines they skip.
+
+    Shown as a count in the summary, instead of log lines printed among the
+    output (and on stderr of a run that should end in one ``error:`` line).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+        self.first = ""
+        self._logger = logging.getLogger("can.io")
+        self._propagate = self._logger.propagate
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+        if not self.first:
+            self.first = " ".join(record.getMessage().split())[:80]
+
+    def __enter__(self) -> Self:
+        self._logger.addHandler(self)
+        self._logger.propagate = False
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._logger.removeHandler(self)
+        self._logger.propagate = self._propagate
+
+
+def _value_text(value: Any) -> str:
+    """A signal value as a person reads it: no float noise, value-table names as names."""
+    if isinstance(value, float):
+        return f"{value:.10g}"
+    return str(value)
+
+
+def _json_value(value: Any) -> Any:
+    """A signal value JSON can hold: value-table names as strings, NaN and inf as strings."""
+    if isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, NamedSignalValue):
+        return value.name
+    return str(value)
+
+
+def _signals_json(signals: Mapping[str, Any]) -> str:
+    return json.dumps({name: _json_value(v) for name, v in signals.items()})
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _detach_stdout() -> None:
+    """Point stdout at the null device once its reader has gone.
+
+    Python flushes stdout on exit; with the pipe closed that flush would raise
+    again and print "Exception ignored ... BrokenPipeError" (see the Python
+    docs, signal module, "Note on SIGPIPE").
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (e.g. under CliRunner)
+        pass
+    finally:
+        os.close(devnull)
