@@ -15,6 +15,7 @@ and response side by side.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
     from harness.config import CanChannelConfig
 
 CAN_FD_LENGTHS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 20, 24, 32, 48, 64)
+ECHOING_INTERFACES = ("udp_multicast",)
+"""Interfaces that hand a bus its own frames back as received; the channel drops those echoes."""
+_ECHO_WINDOW = 1024
 _JOIN_MARGIN = 1.0
 """Seconds beyond one period to wait for a periodic sender's thread to finish."""
 
@@ -92,6 +96,14 @@ class _Receiver(can.Listener):
 
     def on_message_received(self, msg: can.Message) -> None:
         channel = self.channel
+        echoes = channel._echoes
+        if echoes is not None and echoes:
+            try:
+                echoes.remove((msg.arbitration_id, bytes(msg.data)))
+            except ValueError:
+                pass  # not one of ours
+            else:
+                return  # our own frame coming back: already recorded as sent
         frame = decode_frame(msg, channel.db, channel.name, clock.now())
         channel.history.append(frame)
         for subscriber in channel._subscribers:
@@ -128,8 +140,12 @@ class Channel(TrafficView):
         history: int = DEFAULT_HISTORY,
         dut_node: str | None = None,
         fd: bool = False,
+        echoes: bool = False,
     ) -> None:
         super().__init__(name, db, History(name, history))
+        self._echoes: deque[tuple[int, bytes]] | None = (
+            deque(maxlen=_ECHO_WINDOW) if echoes else None
+        )
         self.bus = bus
         self.dut_node = dut_node
         self.fd = fd
@@ -163,6 +179,7 @@ class Channel(TrafficView):
                 history=config.history,
                 dut_node=config.dut_node,
                 fd=config.fd,
+                echoes=config.interface in ECHOING_INTERFACES,
             )
         except BaseException:
             bus.shutdown()
@@ -179,6 +196,13 @@ class Channel(TrafficView):
     def unsubscribe(self, callback: Callable[[Frame], None]) -> None:
         if callback in self._subscribers:
             self._subscribers.remove(callback)
+
+    @property
+    def notifier(self) -> can.Notifier:
+        """The python-can Notifier reading this channel's bus, for protocol stacks that add
+        their own listener (ISO-TP); they should send through :meth:`send_raw` so their
+        frames are recorded too."""
+        return self._notifier
 
     # -- sending ------------------------------------------------------------------
 
@@ -266,11 +290,22 @@ class Channel(TrafficView):
         if self._closed:
             raise BusError(f"channel {self.name!r} is closed")
         stamp = clock.now()
+        echo = self._expect_echo(msg)
         try:
             self.bus.send(msg)
         except can.CanError as exc:
+            if echo is not None and self._echoes is not None:
+                self._echoes.remove(echo)
             raise BusError(f"channel {self.name!r}: cannot send {msg}: {exc}") from exc
         return self._record_tx(msg, stamp)
+
+    def _expect_echo(self, msg: can.Message) -> tuple[int, bytes] | None:
+        """Note a frame about to go out, so its echo (on echoing interfaces) is dropped."""
+        if self._echoes is None:
+            return None
+        key = (msg.arbitration_id, bytes(msg.data))
+        self._echoes.append(key)
+        return key
 
     def _record_tx(self, msg: can.Message, stamp: float) -> Frame:
         frame = decode_frame(msg, self.db, self.name, stamp, is_rx=False)
@@ -397,6 +432,7 @@ class PeriodicMessage:
         data = self.payload()
         msg.data = bytearray(data)
         msg.dlc = len(data)
+        self.channel._expect_echo(msg)
         self.channel._record_tx(msg, clock.now())
 
     def stop(self) -> None:

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dbc": ("harness.cli.dbc", "Show what a signal database contains."),
     "decode": ("harness.cli.decode", "Decode a recorded CAN trace with a database."),
     "monitor": ("harness.cli.monitor", "Watch a bench's CAN traffic live, decoded."),
+    "simulate": ("harness.cli.simulate", "Run a bench's simulated ECUs for other processes."),
 }
 """Command name -> (module defining a click command of that name, one-line help)."""
 
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> Any:
     """Entry point: run the group, turning HarnessError into one line and exit code 2."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        return cli.main(args=argv, prog_name="harness", standalone_mode=False)
+        result = cli.main(args=argv, prog_name="harness", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
@@ -78,3 +79,6 @@ def main(argv: list[str] | None = None) -> Any:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    if isinstance(result, int) and result:  # a command's ctx.exit(code)
+        sys.exit(result)
+    return result

@@ -14,18 +14,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console, JustifyMethod
+from rich.console import JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
 from harness.canbus.database import SignalDatabase
+from harness.cli.output import make_console
 from harness.exceptions import DatabaseError
 
 if TYPE_CHECKING:
     from cantools.database.can import Message, Signal
 
-_PIPE_WIDTH = 10_000
-"""Console width when output is not a terminal: never wrap or cut a cell in a pipe."""
 
 _NUMERIC_COLUMNS = frozenset({"Start", "Len", "Scale", "Offset", "Min", "Max"})
 
@@ -73,7 +72,7 @@ def show(file: Path, message_name: str | None, no_strict: bool) -> None:
       harness dbc show vendor.dbc --no-strict
     """
     db = load(file, strict=not no_strict)
-    console = _console()
+    console = make_console()
     if message_name is None:
         console.print(messages_table(db))
         console.print(Text(f"Nodes: {', '.join(db.nodes) or '-'}"))
@@ -243,11 +242,3 @@ def _type_text(signal: Signal) -> str:
 def _texts(*cells: str) -> Iterable[Text]:
     """Cells as plain Text: names like ``[m]`` must not be read as rich markup."""
     return [Text(cell) for cell in cells]
-
-
-def _console() -> Console:
-    """Rich console on stdout; in a pipe, plain text at full width."""
-    console = Console(highlight=False)
-    if not console.is_terminal:
-        console = Console(highlight=False, width=_PIPE_WIDTH, no_color=True)
-    return console

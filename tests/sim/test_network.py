@@ -58,7 +58,7 @@ def test_on_change_messages_go_out_at_once_and_keep_their_cycle(
     network.set("Status", Locked="UNLOCKED", wait=False)
     body.wait_for("Status", where={"Locked": "UNLOCKED"}, since=since, timeout=2)
     sim.start(period=sim.base_period)
-    body.cycle_time("Status", samples=5).check(tolerance=0.5)
+    body.cycle_time("Status", samples=5, expected=sim.base_period).check(tolerance=0.5)
 
 
 def test_unknown_messages_are_named(network: ResidualNetwork) -> None:

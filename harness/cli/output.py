@@ -1,0 +1,16 @@
+"""Terminal output shared by the commands."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+PIPE_WIDTH = 10_000
+"""Console width when output is not a terminal: never wrap or cut a cell in a pipe."""
+
+
+def make_console() -> Console:
+    """Rich console on stdout; in a pipe, plain text at full width."""
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=PIPE_WIDTH, no_color=True)
+    return console

@@ -1,0 +1,130 @@
+"""``harness simulate``: run a bench's simulated ECUs on their own, for other processes."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import click
+
+from harness import clock
+from harness.bench import Bench
+from harness.config import load_bench, overrides_from_env, resolve_bench_path
+from harness.exceptions import BusError, ConfigError
+from harness.sim.multicast import LossMeter, over_multicast, probe_reaches, wait_until_heard
+
+HANDSHAKE_TIMEOUT = 10.0
+
+
+@click.command()
+@click.option(
+    "--bench",
+    "bench_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Bench file (default: $HARNESS_BENCH, else fixtures/benches/virtual.toml).",
+)
+@click.option(
+    "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override one bench key."
+)
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="ECU:FAULT",
+    help="Switch a seeded fault on, e.g. bcm:door_unlock_ignores_speed (repeatable).",
+)
+@click.option("--duration", type=float, help="Stop after this many seconds (default: Ctrl-C).")
+@click.option(
+    "--report-every",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Seconds between status lines.",
+)
+def simulate(
+    bench_path: Path | None,
+    overrides: tuple[str, ...],
+    faults: tuple[str, ...],
+    duration: float | None,
+    report_every: float,
+) -> None:
+    """Run the simulated ECUs of a bench until stopped, visible to other processes.
+
+    Virtual channels are carried over python-can's udp_multicast on this
+    machine, so `harness monitor --multicast` or a test run with
+    `--bench-set` pointing at the same channels sees the traffic. Delivery is
+    verified at start (every simulated ECU must be heard back) and loss is
+    counted from the rolling counters while it runs.
+
+    \b
+    Example:
+      harness simulate --bench fixtures/benches/virtual.toml
+      harness monitor  --bench fixtures/benches/virtual.toml --multicast   # second terminal
+    """
+    path = resolve_bench_path(bench_path)
+    config = load_bench(path, [*overrides_from_env(), *overrides])
+    if not config.simulation:
+        raise ConfigError(
+            str(path), "simulation", "the bench simulates no ECUs ([simulation.ecus.NAME])"
+        )
+    config = over_multicast(config)
+    with Bench.open(config) as bench:
+        for spec in faults:
+            ecu_name, _, fault = spec.partition(":")
+            bench.sim(ecu_name).fault_on(fault)
+        meters = {}
+        for name, sim in config.simulation.items():
+            channel = bench.can[sim.channel]
+            ecu = bench.sims[name]
+            periodic = [
+                m for m, s in (ecu.residual.messages.items() if ecu.residual else []) if s.running
+            ]
+            missing = wait_until_heard(channel, periodic, HANDSHAKE_TIMEOUT)
+            if missing:
+                raise BusError(
+                    f"multicast delivery failed: simulated {name!r} was not heard back on "
+                    f"{sim.channel!r} within {HANDSHAKE_TIMEOUT:g} s: {', '.join(missing)}"
+                )
+            deaf = probe_reaches(channel, [bench.sims[name].channel], HANDSHAKE_TIMEOUT)
+            if deaf:
+                raise BusError(
+                    f"multicast delivery failed: the probe frame did not reach {', '.join(deaf)} "
+                    f"within {HANDSHAKE_TIMEOUT:g} s"
+                )
+            if sim.channel not in meters and channel.db is not None:
+                meters[sim.channel] = LossMeter(channel.db)
+                channel.subscribe(meters[sim.channel].feed)
+        for name, ecu in bench.sims.items():
+            faults_on = ", ".join(sorted(ecu.active_faults)) or "no faults"
+            count = len(ecu.residual.messages) if ecu.residual else 0
+            click.echo(f"simulating {name} ({ecu.definition.node}): {count} messages, {faults_on}")
+        for name, cfg in config.can.items():
+            click.echo(
+                f"channel {name}: {cfg.interface} {cfg.channel} port {cfg.options.get('port')}"
+            )
+        click.echo("ready: delivery verified; Ctrl-C stops")
+        _run(meters, duration, report_every)
+
+
+def _run(meters: dict[str, LossMeter], duration: float | None, report_every: float) -> None:
+    """Print status lines until ``duration`` passes or Ctrl-C."""
+    stop = threading.Event()
+    started = clock.now()
+    try:
+        while not stop.is_set():
+            left = None if duration is None else started + duration - clock.now()
+            if left is not None and left <= 0:
+                break
+            stop.wait(report_every if left is None else min(report_every, left))
+            _report(meters, clock.now() - started)
+    except KeyboardInterrupt:
+        click.echo("stopped")
+    _report(meters, clock.now() - started)
+
+
+def _report(meters: dict[str, LossMeter], elapsed: float) -> None:
+    for name, meter in meters.items():
+        click.echo(
+            f"t={elapsed:6.1f}s {name}: {meter.received} counted frames heard back, "
+            f"{meter.lost} lost ({meter.loss:.3%})"
+        )
