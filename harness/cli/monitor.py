@@ -18,8 +18,9 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -33,6 +34,7 @@ from harness.bench import Bench
 from harness.cli.output import make_console
 from harness.config import load_bench, overrides_from_env, resolve_bench_path
 from harness.exceptions import HarnessError, HistoryOverflowError, ResourceError
+from harness.sim.multicast import over_multicast
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -292,12 +294,19 @@ class Reader(threading.Thread):
     metavar="HZ",
     help="Redraws per second of the live table.",
 )
+@click.option(
+    "--multicast",
+    is_flag=True,
+    help="Watch `harness simulate` running in another process: carry virtual channels "
+    "over udp_multicast and start no simulated ECUs here.",
+)
 def monitor(
     bench_file: Path | None,
     overrides: tuple[str, ...],
     channel_names: tuple[str, ...],
     duration: float | None,
     refresh: float,
+    multicast: bool,
 ) -> None:
     """Watch a bench's CAN traffic live, decoded with the bench's databases.
 
@@ -314,8 +323,11 @@ def monitor(
       harness monitor
       harness monitor --bench lab.toml --channel body --duration 10
       harness monitor --set can.body.channel=can1 > traffic.txt
+      harness monitor --multicast     # while `harness simulate` runs elsewhere
     """
     config = load_bench(resolve_bench_path(bench_file), [*overrides_from_env(), *overrides])
+    if multicast:
+        config = replace(over_multicast(config), simulation=MappingProxyType({}))
     interactive = _interactive()
     if duration is None and not interactive:
         duration = PIPE_DURATION

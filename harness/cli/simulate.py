@@ -72,28 +72,9 @@ def simulate(
         for spec in faults:
             ecu_name, _, fault = spec.partition(":")
             bench.sim(ecu_name).fault_on(fault)
-        meters = {}
-        for name, sim in config.simulation.items():
-            channel = bench.can[sim.channel]
-            ecu = bench.sims[name]
-            periodic = [
-                m for m, s in (ecu.residual.messages.items() if ecu.residual else []) if s.running
-            ]
-            missing = wait_until_heard(channel, periodic, HANDSHAKE_TIMEOUT)
-            if missing:
-                raise BusError(
-                    f"multicast delivery failed: simulated {name!r} was not heard back on "
-                    f"{sim.channel!r} within {HANDSHAKE_TIMEOUT:g} s: {', '.join(missing)}"
-                )
-            deaf = probe_reaches(channel, [bench.sims[name].channel], HANDSHAKE_TIMEOUT)
-            if deaf:
-                raise BusError(
-                    f"multicast delivery failed: the probe frame did not reach {', '.join(deaf)} "
-                    f"within {HANDSHAKE_TIMEOUT:g} s"
-                )
-            if sim.channel not in meters and channel.db is not None:
-                meters[sim.channel] = LossMeter(channel.db)
-                channel.subscribe(meters[sim.channel].feed)
+        meters = {
+            name: _verify(bench, name) for name in {s.channel for s in config.simulation.values()}
+        }
         for name, ecu in bench.sims.items():
             faults_on = ", ".join(sorted(ecu.active_faults)) or "no faults"
             count = len(ecu.residual.messages) if ecu.residual else 0
@@ -104,6 +85,42 @@ def simulate(
             )
         click.echo("ready: delivery verified; Ctrl-C stops")
         _run(meters, duration, report_every)
+
+
+def _verify(bench: Bench, channel_name: str) -> LossMeter:
+    """Start-up handshake on one channel: every simulated ECU is heard, and a probe frame
+    reaches every simulated ECU. Returns a loss meter listening from now on."""
+    channel = bench.can[channel_name]
+    ecus = [
+        bench.sims[name]
+        for name, sim in bench.config.simulation.items()
+        if sim.channel == channel_name
+    ]
+    periodic = [
+        message
+        for ecu in ecus
+        for message, sent in (ecu.residual.messages.items() if ecu.residual else [])
+        if sent.running
+    ]
+    missing = wait_until_heard(channel, periodic, HANDSHAKE_TIMEOUT)
+    if missing:
+        raise BusError(
+            f"multicast delivery failed on {channel_name!r}: not heard within "
+            f"{HANDSHAKE_TIMEOUT:g} s: {', '.join(missing)}"
+        )
+    deaf = probe_reaches(channel, [ecu.channel for ecu in ecus], HANDSHAKE_TIMEOUT)
+    if deaf:
+        raise BusError(
+            f"multicast delivery failed: the probe frame did not reach {', '.join(deaf)} "
+            f"within {HANDSHAKE_TIMEOUT:g} s"
+        )
+    if channel.db is None:
+        raise ConfigError(
+            str(bench.config.path), f"can.{channel_name}.dbc", "simulation needs a database"
+        )
+    meter = LossMeter(channel.db)
+    channel.subscribe(meter.feed)
+    return meter
 
 
 def _run(meters: dict[str, LossMeter], duration: float | None, report_every: float) -> None:
@@ -119,7 +136,7 @@ def _run(meters: dict[str, LossMeter], duration: float | None, report_every: flo
             _report(meters, clock.now() - started)
     except KeyboardInterrupt:
         click.echo("stopped")
-    _report(meters, clock.now() - started)
+        _report(meters, clock.now() - started)
 
 
 def _report(meters: dict[str, LossMeter], elapsed: float) -> None:

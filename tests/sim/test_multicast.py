@@ -3,6 +3,7 @@ and a real second process driven from the test."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -122,3 +123,42 @@ def test_simulate_refuses_a_bench_without_simulated_ecus(tmp_path: Path) -> None
         result.stderr.strip()
         == f"error: {path}: simulation: the bench simulates no ECUs ([simulation.ecus.NAME])"
     )
+
+
+def test_monitor_watches_a_simulation_in_another_process(tmp_path: Path) -> None:
+    bench = write_bench(tmp_path, f"mon-{tmp_path.name}")
+    simulation = subprocess.Popen(
+        [
+            str(HARNESS),
+            "simulate",
+            "--bench",
+            str(bench),
+            "--duration",
+            "8",
+            "--report-every",
+            "60",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert simulation.stdout is not None
+        head = []
+        while not head or not (head[-1].startswith("ready") or head[-1] == ""):
+            head.append(simulation.stdout.readline())
+        assert head[-1].startswith("ready"), "".join(head)
+        watched = subprocess.run(
+            [str(HARNESS), "monitor", "--bench", str(bench), "--multicast", "--duration", "1"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        simulation.kill()
+        simulation.communicate(timeout=30)
+    assert watched.returncode == 0, watched.stderr
+    status_row = next(line for line in watched.stdout.splitlines() if " Status " in line)
+    measured = float(re.findall(r"([\d.]+) ms", status_row)[0])
+    assert 5 < measured < 20  # the door ECU's 10 ms Status period, measured across processes
