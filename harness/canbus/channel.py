@@ -108,6 +108,8 @@ class _Receiver(can.Listener):
         channel.history.append(frame)
         for subscriber in channel._subscribers:
             subscriber(frame)
+        for tap in channel._taps:
+            tap(frame)
 
     def on_error(self, exc: Exception) -> None:
         self.channel.history.fail(exc)
@@ -151,6 +153,7 @@ class Channel(TrafficView):
         self.fd = fd
         self._periodic: list[PeriodicMessage] = []
         self._subscribers: list[Callable[[Frame], None]] = []
+        self._taps: list[Callable[[Frame], None]] = []
         self._closed = False
         self._notifier = can.Notifier(bus, [_Receiver(self)], timeout=0.1)
 
@@ -196,6 +199,18 @@ class Channel(TrafficView):
     def unsubscribe(self, callback: Callable[[Frame], None]) -> None:
         if callback in self._subscribers:
             self._subscribers.remove(callback)
+
+    def tap(self, callback: Callable[[Frame], None]) -> None:
+        """Call ``callback`` with every frame recorded, received and sent, in history order.
+
+        For recorders (traces, logs). Runs on the thread that recorded the frame;
+        it must be quick and must not raise.
+        """
+        self._taps.append(callback)
+
+    def untap(self, callback: Callable[[Frame], None]) -> None:
+        if callback in self._taps:
+            self._taps.remove(callback)
 
     @property
     def notifier(self) -> can.Notifier:
@@ -311,6 +326,8 @@ class Channel(TrafficView):
         frame = decode_frame(msg, self.db, self.name, stamp, is_rx=False)
         frame.bus_timestamp = stamp
         self.history.append(frame)
+        for tap in self._taps:
+            tap(frame)
         return frame
 
     # -- the DUT ------------------------------------------------------------------

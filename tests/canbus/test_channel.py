@@ -195,3 +195,17 @@ def test_dut_messages_are_the_ones_the_dut_node_sends(
             "Status",
             "Telemetry",
         ]
+
+
+def test_taps_see_every_frame_both_ways_and_subscribers_only_received(
+    tester: Channel, ecu: Channel
+) -> None:
+    tapped: list[tuple[str, bool]] = []
+    subscribed: list[str] = []
+    tester.tap(lambda f: tapped.append((f.name or f.id_text(), f.is_rx)))
+    tester.subscribe(lambda f: subscribed.append(f.name or f.id_text()))
+    tester.send("Req", Unlock=1)
+    ecu.send("Status", Locked="LOCKED")
+    barrier(ecu, tester)
+    assert tapped == [("Req", False), ("Status", True), ("0x7FF", True)]
+    assert subscribed == ["Status", "0x7FF"]
