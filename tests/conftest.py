@@ -20,6 +20,33 @@ DEMO_DBC = ROOT / "dbc" / "demo_vehicle.dbc"
 VIRTUAL_BENCH = ROOT / "fixtures" / "benches" / "virtual.toml"
 
 
+CORPUS_KINDS = {"corpus_dbc": ("dbc", "*.dbc"), "corpus_trace": ("traces", "*")}
+"""Test arguments filled with the shared corpus' files (paths relative to their folder)."""
+
+
+def corpus_files(folder: str, pattern: str) -> list[str]:
+    """Files of one corpus folder, licenses left out; empty when the corpus is absent."""
+    base = CORPUS / folder
+    if not base.is_dir():
+        return []
+    return sorted(
+        p.relative_to(base).as_posix()
+        for p in base.rglob(pattern)
+        if p.is_file() and not p.name.upper().startswith("LICENSE")
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run a test once per corpus file when it takes ``corpus_dbc`` or ``corpus_trace``."""
+    for argument, (folder, pattern) in CORPUS_KINDS.items():
+        if argument in metafunc.fixturenames:
+            files: list[object] = list(corpus_files(folder, pattern))
+            if not files:
+                reason = f"shared corpus not found at {CORPUS / folder}"
+                files = [pytest.param(None, marks=pytest.mark.skip(reason=reason))]
+            metafunc.parametrize(argument, files)
+
+
 @pytest.fixture
 def corpus() -> Path:
     """The shared corpus of real-world DBCs and traces (read in place, never copied)."""

@@ -13,16 +13,6 @@ import pytest
 from harness.canbus.database import SignalDatabase
 from harness.exceptions import DatabaseError, HarnessError
 
-# Same place as tests/conftest.py's CORPUS; computed here because parametrisation
-# happens at collection time and conftest is not importable under importlib mode.
-CORPUS_DBC = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "dbc"
-
-CORPUS_FILES = (
-    sorted(str(p.relative_to(CORPUS_DBC)) for p in CORPUS_DBC.rglob("*.dbc"))
-    if CORPUS_DBC.is_dir()
-    else []
-)
-
 STRICT_FAILURES = {
     # file -> whether strict=False loads it
     "opendbc/vw_mqb.dbc": True,  # overlapping signals
@@ -40,11 +30,10 @@ def assert_one_line_naming(error: DatabaseError, path: Path) -> None:
 
 
 @pytest.mark.parametrize("strict", [True, False], ids=["strict", "lenient"])
-@pytest.mark.parametrize("relpath", CORPUS_FILES)
-def test_loads_and_encodes_or_fails_cleanly(corpus: Path, relpath: str, strict: bool) -> None:
+def test_loads_and_encodes_or_fails_cleanly(corpus: Path, corpus_dbc: str, strict: bool) -> None:
     """Never a stray exception: either a DatabaseError line, or every message encodes
     its defaults (or says why with a HarnessError) and the frame decodes back."""
-    path = corpus / "dbc" / relpath
+    path = corpus / "dbc" / corpus_dbc
     try:
         db = SignalDatabase.load(path, strict=strict)
     except DatabaseError as exc:
@@ -67,7 +56,7 @@ def test_loads_and_encodes_or_fails_cleanly(corpus: Path, relpath: str, strict: 
         assert "\n" not in text
         assert name in text
     if strict and db.messages:
-        assert encoded > 0, f"no message of {relpath} encodes with its defaults"
+        assert encoded > 0, f"no message of {corpus_dbc} encodes with its defaults"
 
 
 @pytest.mark.parametrize(
@@ -96,9 +85,8 @@ def test_lenient_load_refuses_to_encode_a_broken_message(corpus: Path) -> None:
     assert db.decode(message, data)
 
 
-def test_corpus_is_found_when_present() -> None:
+def test_corpus_is_found_when_present(corpus: Path) -> None:
     """Guard against the parametrisation silently collecting nothing."""
-    if not CORPUS_DBC.is_dir():
-        pytest.skip(f"shared corpus not found at {CORPUS_DBC}")
-    assert set(STRICT_FAILURES) <= set(CORPUS_FILES)
-    assert len(CORPUS_FILES) >= 10
+    files = {p.relative_to(corpus / "dbc").as_posix() for p in (corpus / "dbc").rglob("*.dbc")}
+    assert set(STRICT_FAILURES) <= files
+    assert len(files) >= 10
