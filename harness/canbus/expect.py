@@ -387,21 +387,8 @@ class TrafficView:
         __tracebackhide__ = True  # failures point at the test, not here
         matcher = Matcher(self.db, message, where)
         start = since if since is not None else self.mark()
-        end = start.timestamp + for_
-        seen: list[Frame] = []
-        offender: list[Frame] = []
-
-        def decide(frame: Frame) -> bool:
-            if frame.timestamp > end or not matcher.selects(frame):
-                return False
-            if matcher.accepts(frame):
-                offender.append(frame)
-                return True
-            seen.append(frame)
-            return False
-
-        if self._scan(start.seq, end, decide):
-            bad = offender[0]
+        seen, bad = self._watch(matcher, start, for_, matcher.accepts)
+        if bad is not None:
             raise self._failure(
                 f"expected no {matcher.describe()} on {self.name!r} for {for_:g} s, "
                 f"but one arrived at {bad.timestamp - start.timestamp:+.4f} s:\n  "
@@ -427,21 +414,8 @@ class TrafficView:
         __tracebackhide__ = True  # failures point at the test, not here
         matcher = Matcher(self.db, message, where)
         start = since if since is not None else self.mark()
-        end = start.timestamp + for_
-        seen: list[Frame] = []
-        offender: list[Frame] = []
-
-        def decide(frame: Frame) -> bool:
-            if frame.timestamp > end or not matcher.selects(frame):
-                return False
-            if not matcher.accepts(frame):
-                offender.append(frame)
-                return True
-            seen.append(frame)
-            return False
-
-        if self._scan(start.seq, end, decide):
-            bad = offender[0]
+        seen, bad = self._watch(matcher, start, for_, lambda frame: not matcher.accepts(frame))
+        if bad is not None:
             raise self._failure(
                 f"expected every {matcher.describe()} on {self.name!r} for {for_:g} s, but at "
                 f"{bad.timestamp - start.timestamp:+.4f} s: {'; '.join(matcher.misses(bad))}",
@@ -600,6 +574,27 @@ class TrafficView:
         return measured.frames
 
     # -- machinery ------------------------------------------------------------------
+
+    def _watch(
+        self, matcher: Matcher, start: Mark, for_: float, violates: Callable[[Frame], bool]
+    ) -> tuple[list[Frame], Frame | None]:
+        """Watch the window of ``for_`` seconds after ``start``: the frames of the message that
+        came, and the first that ``violates`` (the scan stops there), or None."""
+        end = start.timestamp + for_
+        seen: list[Frame] = []
+        offender: list[Frame] = []
+
+        def decide(frame: Frame) -> bool:
+            if frame.timestamp > end or not matcher.selects(frame):
+                return False
+            if violates(frame):
+                offender.append(frame)
+                return True
+            seen.append(frame)
+            return False
+
+        self._scan(start.seq, end, decide)
+        return seen, offender[0] if offender else None
 
     def _scan(
         self,
