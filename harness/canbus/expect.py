@@ -26,7 +26,7 @@ import itertools
 import math
 import statistics
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -666,8 +666,3 @@ def require_db(view: TrafficView) -> SignalDatabase:
     if view.db is None:
         raise HarnessError(f"channel {view.name!r} has no database (set `dbc` in the bench file)")
     return view.db
-
-
-def describe_frames(frames: Sequence[Frame], since: float | None = None) -> str:
-    """Frames as evidence lines."""
-    return "\n".join(f.describe(since) for f in frames)

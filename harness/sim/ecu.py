@@ -10,8 +10,10 @@ An ECU file (TOML, ``fixtures/ecus/*.toml``) says:
   ``guards`` on the latest values of other messages hold), *set* signals of one of
   its own messages, ``after_ms`` later;
 - ``[faults.NAME]``: seeded bugs, each with a ``description`` of what it breaks, made
-  of primitives: ``disable_rules``, ``skip_guards``, ``delay_rules_ms``, and
-  ``message_faults`` (residual-bus faults, optionally ``after_s`` from power-on).
+  of primitives: ``disable_rules``, ``skip_guards``, ``delay_rules_ms``,
+  ``message_faults`` (residual-bus faults, optionally ``after_s`` from power-on) and
+  ``diagnostic`` (names from :data:`DIAGNOSTIC_FAULTS`, honoured by the UDS server);
+- ``[diagnostics]``: the ECU's UDS server (read by :mod:`harness.diag.serverconfig`).
 
 A condition is ``{ message, signal, <op> = value }`` with op one of ``equals``,
 ``not_equals``, ``above``, ``below``, ``at_least``, ``at_most``, ``one_of``. Rules
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -54,6 +56,16 @@ OPERATORS: dict[str, Callable[[Any], Callable[[Any], bool]]] = {
     "at_most": lambda limit: lambda v: _num(v) <= limit,
     "one_of": lambda choices: lambda v: any(value_matches(v, c) for c in choices),
 }
+
+
+DIAGNOSTIC_FAULTS: dict[str, str] = {
+    "security_lockout_never": "SecurityAccess never locks out, however many keys are wrong",
+    "short_request_wrong_nrc": "too-short requests get requestOutOfRange (0x31), not 0x13",
+    "s3_ignored": "a non-default session never times out back to the default session",
+    "suppress_bit_ignored": "positive responses are sent even with the suppress bit set",
+    "block_counter_unchecked": "TransferData accepts any block sequence counter",
+}
+"""Diagnostic fault primitives a seeded fault can name (``diagnostic = [...]``)."""
 
 
 def _num(value: Any) -> float:
@@ -103,6 +115,8 @@ class SeededFault:
     delay_rules: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     message_faults: tuple[tuple[str, Fault, float], ...] = ()
     """(message, residual fault, seconds after power-on or switch-on)."""
+    diagnostic: tuple[str, ...] = ()
+    """Diagnostic fault primitives (:data:`DIAGNOSTIC_FAULTS`) for the ECU's UDS server."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +131,8 @@ class EcuDefinition:
     messages: Mapping[str, MessageSettings]
     rules: tuple[Rule, ...]
     faults: Mapping[str, SeededFault]
+    diagnostics: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """The ``[diagnostics]`` table, as written (the UDS server validates it)."""
 
 
 class Service(Protocol):
@@ -161,6 +177,7 @@ def load_ecu(path: str | Path) -> EcuDefinition:
         for fault in list(faults_table.data)
     }
     faults_table.finish()
+    diagnostics = doc.free_form("diagnostics")
     doc.finish()
     return EcuDefinition(
         path,
@@ -171,6 +188,7 @@ def load_ecu(path: str | Path) -> EcuDefinition:
         MappingProxyType(messages),
         rules,
         MappingProxyType(faults),
+        diagnostics,
     )
 
 
@@ -280,6 +298,15 @@ def _seeded_fault(table: Table, name: str, rule_ids: set[str], own: set[str]) ->
         )
         message_faults.append((message, fault, entry.number("after_s", 0.0)))
         entry.finish()
+    diagnostic = table.str_list("diagnostic")
+    for primitive in diagnostic:
+        if primitive not in DIAGNOSTIC_FAULTS:
+            hint = suggest(primitive, list(DIAGNOSTIC_FAULTS))
+            raise table.error(
+                "diagnostic",
+                f"unknown diagnostic fault {primitive!r}{hint}; "
+                f"known: {', '.join(DIAGNOSTIC_FAULTS)}",
+            )
     table.finish()
     return SeededFault(
         name,
@@ -288,6 +315,7 @@ def _seeded_fault(table: Table, name: str, rule_ids: set[str], own: set[str]) ->
         tuple(skip),
         MappingProxyType(delays),
         tuple(message_faults),
+        tuple(diagnostic),
     )
 
 
@@ -383,6 +411,12 @@ class SimulatedEcu:
             for message, _, _ in fault.message_faults:
                 self.residual.clear(message)
 
+    @property
+    def diagnostic_faults(self) -> frozenset[str]:
+        """The diagnostic fault primitives of the faults switched on now."""
+        faults = self.definition.faults
+        return frozenset(p for name in self.active_faults for p in faults[name].diagnostic)
+
     def _fault(self, name: str) -> SeededFault:
         faults = self.definition.faults
         if name not in faults:
@@ -455,27 +489,3 @@ class SimulatedEcu:
             residual.set(rule.message, rule.values)
         except HarnessError:
             log.exception("rule %s of %s could not act", rule.id, self.name)
-
-
-def start_ecus(
-    definitions: Iterable[tuple[EcuDefinition, Channel, Iterable[str]]],
-) -> list[SimulatedEcu]:
-    """Power on several ECUs with their initial faults; on failure, power off those started."""
-    started: list[SimulatedEcu] = []
-    try:
-        for definition, channel, faults in definitions:
-            ecu = SimulatedEcu(definition, channel)
-            for fault in faults:
-                ecu.fault_on(fault)
-            ecu.power_on()
-            started.append(ecu)
-    except BaseException:
-        for ecu in started:
-            ecu.close()
-        raise
-    return started
-
-
-def describe_faults(definition: EcuDefinition) -> list[tuple[str, str]]:
-    """(fault name, what it breaks) for listings."""
-    return [(f.name, f.description) for f in definition.faults.values()]
