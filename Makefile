@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 RESULTS ?= results
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint sysdeps bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,16 +19,22 @@ demo: $(STAMP)  ## run the example suite on the virtual bench; FAULT=name switch
 	@mkdir -p $(RESULTS)
 	$(BIN)/pytest testsuites/examples --bench fixtures/benches/virtual.toml \
 		$(if $(FAULT),--bench-set 'simulation.ecus.bcm.faults=["$(FAULT)"]') \
+		--harness-results $(RESULTS) --harness-keep-traces all \
 		--junitxml=$(RESULTS)/junit.xml -p no:cacheprovider -q ; status=$$?; \
-	echo "results: $(RESULTS)/junit.xml"; exit $$status
+	echo "HTML report: $(RESULTS)/latest/report.html  JUnit: $(RESULTS)/latest/junit.xml"; \
+	echo "traces: $(RESULTS)/latest/traces/  results store: $(RESULTS)/harness.sqlite"; \
+	echo "history of the part: $(BIN)/harness results dut BCM-DEMO-0001"; exit $$status
 
 lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint  ## lint, then the framework's own tests
+test: lint sysdeps  ## lint, then the framework's own tests
 	$(BIN)/pytest -n auto -q
+
+sysdeps:  ## Debian packages some tests use (chromium, postgresql), installed when missing
+	@bash .ci/system-deps
 
 bench: $(STAMP)  ## performance figures (see benchmarks/README.md)
 	$(BIN)/python benchmarks/run.py

@@ -19,6 +19,7 @@ from typing import Self
 from harness.canbus.channel import Channel
 from harness.canbus.database import SignalDatabase, suggest
 from harness.config import BenchConfig, SimulatedEcuConfig, load_bench
+from harness.devices.bench import Devices, open_devices
 from harness.exceptions import ConfigError, ResourceError
 from harness.sim.ecu import SimulatedEcu, load_ecu
 
@@ -68,6 +69,8 @@ class Bench:
         self.can = Channels({}, config.name)
         self.databases: dict[Path, SignalDatabase] = {}
         self.sims: dict[str, SimulatedEcu] = {}
+        self.devices = Devices(config.name)
+        """Serial devices, the power supply and their simulations (harness.devices)."""
 
     @classmethod
     def open(cls, path: str | Path | BenchConfig, overrides: Iterable[str] = ()) -> Bench:
@@ -77,6 +80,8 @@ class Bench:
         try:
             bench._open_channels()
             bench._start_simulation()
+            bench.devices = open_devices(config, bench.sims, bench._stack)
+            _check_diagnostics(config)
         except BaseException:
             bench.close()
             raise
@@ -140,6 +145,7 @@ class Bench:
             channel = self.can[sim.channel]
         ecu = SimulatedEcu(definition, channel)
         self._stack.callback(ecu.close)
+        _attach_services(ecu)
         for fault in sim.faults:
             ecu.fault_on(fault)
         ecu.power_on()
@@ -159,3 +165,19 @@ class Bench:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _attach_services(ecu: SimulatedEcu) -> None:
+    """Services an ECU file describes: the UDS server of its ``[diagnostics]`` section."""
+    if ecu.definition.diagnostics:
+        from harness.diag.server import attach_server  # noqa: PLC0415 - udsoncan loads only if used
+
+        attach_server(ecu)
+
+
+def _check_diagnostics(config: BenchConfig) -> None:
+    """A bench's ``[diagnostics]`` is validated on opening, like the rest of the file."""
+    if config.diagnostics:
+        from harness.diag.config import diagnostics_config  # noqa: PLC0415 - as above
+
+        diagnostics_config(config)

@@ -130,7 +130,17 @@ def load_bench(path: str | Path, overrides: Iterable[str] = ()) -> BenchConfig:
     raw = read_toml(path, "bench file")
     for override in overrides:
         _apply_override(raw, override, str(path))
-    return _parse_bench(Table(raw, str(path), ""), path)
+    config = _parse_bench(Table(raw, str(path), ""), path)
+    _check_devices(config)
+    return config
+
+
+def _check_devices(config: BenchConfig) -> None:
+    """``[serial.*]`` and ``[power]`` are validated by the devices layer, on loading."""
+    if config.serial or config.power:
+        from harness.devices.config import parse_devices  # noqa: PLC0415 - it imports this module
+
+        parse_devices(config)
 
 
 def read_toml(path: Path, kind: str) -> dict[str, Any]:

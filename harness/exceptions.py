@@ -11,9 +11,18 @@
      ├── ResourceError (LookupError)         the bench has no resource of that name
      ├── BusError (OSError)                  a CAN interface cannot be opened or written
      ├── HistoryOverflowError (BufferError)  frames were dropped before a wait examined them
-     └── ExpectationError (AssertionError)   an expectation on the traffic failed (with evidence)
+     ├── ExpectationError (AssertionError)   an expectation on the traffic failed (with evidence)
+     ├── DeviceError (OSError)               a serial device (console, modem, power supply) failed
+     │    ├── DeviceTimeoutError (TimeoutError)  it did not answer in time (with what it did send)
+     │    └── ModemError                     an AT command ended in ERROR / +CME / +CMS ERROR
+     ├── DiagnosticError                     a diagnostic (UDS, OBD-II, ISO-TP) exchange failed
+     │    ├── NegativeResponseError          the ECU answered negatively (NRC code and name)
+     │    └── DiagnosticTimeoutError (TimeoutError)  no complete answer within P2 / P2*
+     ├── ResultsStoreError (OSError)         the results store (SQLite file, PostgreSQL URL) failed
+     └── ReportError (OSError)               a report cannot be built or written
 
-Library errors (python-can, cantools) are wrapped with ``raise ... from`` so the
+Library errors (python-can, cantools, pyserial, PyVISA, can-isotp,
+udsoncan) are wrapped with ``raise ... from`` so the
 original stays in ``__cause__`` while the message names the file, key or frame.
 """
 
@@ -77,3 +86,62 @@ class ExpectationError(HarnessError, AssertionError):
     def __init__(self, message: str, evidence: tuple[object, ...] = ()) -> None:
         super().__init__(message)
         self.evidence = evidence
+
+
+class DeviceError(HarnessError, OSError):
+    """A serial device could not be opened, written or read (its port disappeared, it
+    answered nonsense). The message names the device, its port and the command."""
+
+
+class DeviceTimeoutError(DeviceError, TimeoutError):
+    """A device did not answer in time; the message shows the tail of what it did send."""
+
+
+class ModemError(DeviceError):
+    """An AT command ended in a final error result.
+
+    ``code`` is the numeric ``+CME ERROR`` / ``+CMS ERROR`` code (None for plain
+    ``ERROR`` or a verbose text), ``kind`` one of ``"ERROR"``, ``"CME"``, ``"CMS"``,
+    ``"reboot"``; ``command`` the command that failed.
+    """
+
+    def __init__(
+        self, message: str, *, command: str = "", kind: str = "ERROR", code: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.command = command
+        self.kind = kind
+        self.code = code
+
+
+class DiagnosticError(HarnessError):
+    """A diagnostic exchange (UDS, OBD-II, ISO-TP) failed; the message names the request."""
+
+
+class NegativeResponseError(DiagnosticError):
+    """The ECU answered with a negative response.
+
+    ``nrc`` is the code (0x31), ``nrc_name`` its ISO 14229-1 name (``requestOutOfRange``),
+    ``service`` the service's name and ``request`` what was asked (``DID VIN (0xF190)``).
+    """
+
+    def __init__(self, service: str, request: str, nrc: int, nrc_name: str) -> None:
+        self.service = service
+        self.request = request
+        self.nrc = nrc
+        self.nrc_name = nrc_name
+        what = f"{service} {request}".strip()
+        super().__init__(f"{what}: negative response 0x{nrc:02X} {nrc_name}")
+
+
+class DiagnosticTimeoutError(DiagnosticError, TimeoutError):
+    """No (complete) response arrived in time: P2/P2* for UDS, the response window for OBD-II."""
+
+
+class ResultsStoreError(HarnessError, OSError):
+    """The results store cannot be opened, read or written; the message names the SQLite
+    file or the PostgreSQL URL (password hidden) and, where one is involved, the run."""
+
+
+class ReportError(HarnessError, OSError):
+    """A report (HTML) cannot be rendered or written; the message names the file and run."""

@@ -45,6 +45,7 @@ data_bitrate = 2000000
 receive_own_messages = false
 
 [serial.console]
+kind = "console"
 url = "loop://"
 """
 

@@ -20,7 +20,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("harness.cli.bench", "Check bench files and what they open."),
     "dbc": ("harness.cli.dbc", "Show what a signal database contains."),
     "decode": ("harness.cli.decode", "Decode a recorded CAN trace with a database."),
+    "diag": ("harness.cli.diag", "Read a DUT's DIDs, DTCs and identity over UDS."),
     "monitor": ("harness.cli.monitor", "Watch a bench's CAN traffic live, decoded."),
+    "report": ("harness.cli.report", "Build the HTML report of a run from the results store."),
+    "results": ("harness.cli.results", "Runs, DUTs and test results in the results store."),
     "simulate": ("harness.cli.simulate", "Run a bench's simulated ECUs for other processes."),
 }
 """Command name -> (module defining a click command of that name, one-line help)."""

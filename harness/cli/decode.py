@@ -96,6 +96,20 @@ Examples:
     is_flag=True,
     help="Load databases even if signals overlap or do not fit their message.",
 )
+@click.option(
+    "--uds",
+    "uds_ids",
+    metavar="TX:RX[:FUNC]",
+    help="Instead of frames, the UDS conversation between these CAN IDs (hex, e.g. 7E0:7E8:7DF): "
+    "ISO-TP reassembled, services and NRCs named, keys redacted. --limit counts messages.",
+)
+@click.option(
+    "--profile",
+    "dut_profile",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="DUT profile (fixtures/dut/*.toml) naming DIDs, DTCs and routines for --uds.",
+)
 def decode(
     *,
     trace: Path,
@@ -104,7 +118,12 @@ def decode(
     limit: int | None,
     absolute: bool,
     no_strict: bool,
+    uds_ids: str | None,
+    dut_profile: Path | None,
 ) -> None:
+    if uds_ids is not None:
+        _decode_uds(trace, uds_ids, dut_profile, limit=limit, absolute=absolute)
+        return
     has_direction = trace_format(trace).has_direction
     messages = read_trace(trace)  # checks the file now, opens it when iterated
     decoder = _Decoder([load(path, strict=not no_strict) for path in dbc_files])
@@ -400,6 +419,26 @@ def _signals_json(signals: Mapping[str, Any]) -> str:
 
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _decode_uds(
+    trace: Path, spec: str, dut_profile: Path | None, *, limit: int | None, absolute: bool
+) -> None:
+    """``--uds``: the diagnostic conversation (:mod:`harness.diag.tracedecode`)."""
+    from harness.diag.profile import load_profile  # noqa: PLC0415 - udsoncan only when asked
+    from harness.diag.tracedecode import conversation_lines, parse_uds_spec  # noqa: PLC0415
+
+    try:
+        parse_uds_spec(spec)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--uds") from None
+    profile = load_profile(dut_profile) if dut_profile is not None else None
+    with closing(read_trace(trace)) as messages:
+        lines = conversation_lines(messages, spec, profile=profile, absolute=absolute)
+        for count, line in enumerate(lines, 1):
+            click.echo(line)
+            if limit is not None and count >= limit:
+                break
 
 
 def _detach_stdout() -> None:

@@ -7,7 +7,9 @@ needs it with one line, not a traceback.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -16,6 +18,11 @@ from harness.config import BenchConfig
 from harness.exceptions import HarnessError
 from harness.pytest_plugin.hooks import bench_key, get_bench_config
 from harness.sim.network import ResidualNetwork
+
+if TYPE_CHECKING:
+    from harness.diag.client import UdsClient
+    from harness.diag.config import DiagConfig
+    from harness.diag.obd import ObdClient
 
 
 @pytest.fixture(scope="session")
@@ -76,3 +83,41 @@ def residual_bus(bench: Bench) -> Iterator[ResidualNetwork]:
     network = ResidualNetwork(others, observers)
     yield network
     network.reset()
+
+
+def _diagnostics(bench: Bench) -> DiagConfig:
+    """The bench's ``[diagnostics]``, or skip the test when it has none."""
+    from harness.diag.config import diagnostics_config  # noqa: PLC0415 - udsoncan only if used
+
+    config = diagnostics_config(bench.config)
+    if config is None:
+        pytest.skip(f"bench {bench.name!r} ({bench.config.path}) has no [diagnostics] section")
+    return config
+
+
+@pytest.fixture
+def uds(bench: Bench) -> Iterator[UdsClient]:
+    """A UDS tester for the bench's DUT: ``uds.read_did("VIN")``, ``uds.dtcs()``...
+
+    Skips on a bench without ``[diagnostics]``. A test that left the default session
+    is returned to it afterwards, so the next test starts where a powered-up ECU would.
+    """
+    from harness.diag.client import open_uds  # noqa: PLC0415 - udsoncan only if used
+
+    with open_uds(bench, _diagnostics(bench)) as client:
+        yield client
+        if client.session_entered != "default":
+            with contextlib.suppress(HarnessError):
+                client.session("default")
+
+
+@pytest.fixture
+def obd(bench: Bench) -> Iterator[ObdClient]:
+    """An OBD-II tester (functional requests on 0x7DF): ``obd.read("rpm")``, ``obd.vin()``.
+
+    Skips on a bench without ``[diagnostics]``.
+    """
+    from harness.diag.obd import open_obd  # noqa: PLC0415 - udsoncan only if used
+
+    with open_obd(bench, _diagnostics(bench)) as client:
+        yield client

@@ -112,15 +112,15 @@ def test_check_ok_lists_channels_database_and_dut(
 
 def test_check_lists_the_other_sections(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     extra = (
-        '\n[serial.console]\nurl = "loop://"\nbaudrate = 115200\n'
-        '\n[power]\nurl = "loop://"\nvoltage = 13.5\n'
+        '\n[serial.console]\nkind = "console"\nurl = "loop://"\nbaudrate = 115200\n'
+        '\n[power]\nresource = "ASRLloop://::INSTR"\nswitch_on = false\n'
         "\n[diagnostics]\nrequest_id = 0x7E0\n"
     )
     path = write_bench(tmp_path, {"body": "virtual"}, extra)
     code, out, err = run_main(capsys, "bench", "check", str(path))
     assert code == 0, err
-    assert "  console: url=loop://, baudrate=115200" in out
-    assert "Power: url=loop://, voltage=13.5" in out
+    assert "  console: kind=console, url=loop://, baudrate=115200" in out
+    assert "Power: resource=ASRLloop://::INSTR, switch_on=False" in out
     assert "Diagnostics: request_id=2016" in out
 
 

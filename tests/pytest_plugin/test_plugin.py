@@ -173,7 +173,7 @@ def test_a_failed_expectation_shows_the_decoded_traffic_of_the_test(
             "*ExpectationError: expected Status where Locked == 'UNLOCKED' on 'body' within 0.2 s*",
             "*closest miss at * Locked='LOCKED' (wanted 'UNLOCKED')*",
             "*- harness traffic -*",
-            "channel 'body': 2 frames during the test:",
+            "channel 'body': 2 frames during the test; trace: *.body.blf:",
         ]
     )
     section = result.stdout.str().split("harness traffic")[1]

@@ -1,0 +1,458 @@
+"""OBD-II (SAE J1979 over ISO 15765-4): the tester (:class:`ObdClient`) and the simulated
+ECU's responder (:class:`ObdResponder`), with the PID table they share.
+
+A request goes out functionally on 0x7DF as one single frame; every emission-related
+ECU answers from its own ID in 0x7E8..0x7EF (multi-frame answers, e.g. the VIN, get
+their flow control on ID - 8). Values are decoded to units:
+
+>>> obd.read("rpm")                 # doctest: +SKIP
+ObdValue(name='rpm', value=812.5, unit='rpm', ecu=2024)
+>>> obd.vin()                       # doctest: +SKIP
+'WDEMO000000000001'
+
+Mode 01 PIDs are listed in :data:`PIDS`; mode 03/07 read stored/pending DTCs, mode
+04 clears them, mode 09 reads the VIN (0x02), calibration IDs (0x04) and ECU name (0x0A).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from harness import clock
+from harness.canbus.database import suggest
+from harness.diag.config import AddressConfig, bench_diag_config
+from harness.diag.transport import shared_stack
+from harness.exceptions import DiagnosticError, DiagnosticTimeoutError, UnknownNameError
+
+if TYPE_CHECKING:
+    from harness.bench import Bench
+    from harness.canbus.channel import Channel
+    from harness.diag.config import DiagConfig
+    from harness.diag.transport import ChannelStack
+
+
+@dataclass(frozen=True)
+class Pid:
+    """One mode 01 parameter: its number, size, unit and the formula both ways."""
+
+    pid: int
+    name: str
+    length: int
+    unit: str
+    decode: Callable[[bytes], float]
+    encode: Callable[[float], bytes]
+    description: str = ""
+
+
+def _u8(scale: float = 1.0, offset: float = 0.0) -> tuple[Callable[[bytes], float], Any]:
+    def decode(data: bytes) -> float:
+        return data[0] * scale + offset
+
+    def encode(value: float) -> bytes:
+        return bytes([max(0, min(0xFF, round((value - offset) / scale)))])
+
+    return decode, encode
+
+
+def _u16(scale: float = 1.0, offset: float = 0.0) -> tuple[Callable[[bytes], float], Any]:
+    def decode(data: bytes) -> float:
+        return int.from_bytes(data[:2], "big") * scale + offset
+
+    def encode(value: float) -> bytes:
+        return max(0, min(0xFFFF, round((value - offset) / scale))).to_bytes(2, "big")
+
+    return decode, encode
+
+
+def _pid(pid: int, name: str, length: int, unit: str, codec: Any, *, about: str) -> Pid:
+    return Pid(pid, name, length, unit, codec[0], codec[1], about)
+
+
+PIDS: dict[str, Pid] = {
+    p.name: p
+    for p in (
+        _pid(0x04, "engine_load", 1, "%", _u8(100 / 255), about="Calculated engine load"),
+        _pid(0x05, "coolant_temp", 1, "degC", _u8(1, -40), about="Engine coolant temperature"),
+        _pid(0x0C, "rpm", 2, "rpm", _u16(0.25), about="Engine speed"),
+        _pid(0x0D, "speed", 1, "km/h", _u8(), about="Vehicle speed"),
+        _pid(0x0F, "intake_temp", 1, "degC", _u8(1, -40), about="Intake air temperature"),
+        _pid(0x11, "throttle", 1, "%", _u8(100 / 255), about="Throttle position"),
+        _pid(0x1F, "run_time", 2, "s", _u16(), about="Run time since engine start"),
+        _pid(0x2F, "fuel_level", 1, "%", _u8(100 / 255), about="Fuel tank level input"),
+        _pid(0x42, "module_voltage", 2, "V", _u16(0.001), about="Control module voltage"),
+        _pid(0x46, "ambient_temp", 1, "degC", _u8(1, -40), about="Ambient air temperature"),
+    )
+}
+"""Mode 01 PIDs by name (the names ECU files and :meth:`ObdClient.read` use)."""
+
+PIDS_BY_NUMBER = {p.pid: p for p in PIDS.values()}
+SUPPORT_PIDS = (0x00, 0x20, 0x40, 0x60, 0x80, 0xA0, 0xC0, 0xE0)
+"""PIDs whose answer is a bitmap of the next 32 PIDs supported (mode 01 and 09)."""
+MONITOR_STATUS = 0x01
+_P2_STAR = 5.0
+VIN_INFOTYPE = 0x02
+CALID_INFOTYPE = 0x04
+ECU_NAME_INFOTYPE = 0x0A
+_DTC_LETTERS = "PCBU"
+_OBD_DTC = re.compile(r"^([PCBU])([0-3])([0-9A-F]{3})$")
+
+
+def pid(ref: str | int) -> Pid:
+    """A mode 01 PID by name (``"rpm"``) or number (``0x0C``)."""
+    if isinstance(ref, int):
+        if ref in PIDS_BY_NUMBER:
+            return PIDS_BY_NUMBER[ref]
+        raise UnknownNameError(f"no mode 01 PID 0x{ref:02X} in the harness's table")
+    if ref in PIDS:
+        return PIDS[ref]
+    raise UnknownNameError(
+        f"no OBD-II PID {ref!r}{suggest(ref, list(PIDS))}; PIDs: {', '.join(PIDS)}"
+    )
+
+
+def support_bitmap(supported: Sequence[int], base: int) -> bytes:
+    """The 4-byte answer to a support PID: bit 31 is PID base+1 ... bit 0 is base+32."""
+    bits = 0
+    for number in supported:
+        if base < number <= base + 32:
+            bits |= 1 << (32 - (number - base))
+    return bits.to_bytes(4, "big")
+
+
+def parse_support_bitmap(data: bytes, base: int) -> set[int]:
+    bits = int.from_bytes(data[:4], "big")
+    return {base + i for i in range(1, 33) if bits & (1 << (32 - i))}
+
+
+def encode_obd_dtc(text: str) -> bytes:
+    """``"P0301"`` -> ``b"\\x03\\x01"`` (SAE J2012 two-byte form)."""
+    match = _OBD_DTC.match(text.strip().upper())
+    if match is None:
+        raise ValueError(f"{text!r} is not an OBD-II DTC like 'P0301'")
+    letter, first, rest = match.groups()
+    value = (_DTC_LETTERS.index(letter) << 14) | (int(first) << 12) | int(rest, 16)
+    return value.to_bytes(2, "big")
+
+
+def decode_obd_dtc(data: bytes) -> str:
+    value = int.from_bytes(data[:2], "big")
+    return f"{_DTC_LETTERS[value >> 14]}{(value >> 12) & 0x3}{value & 0xFFF:03X}"
+
+
+@dataclass(frozen=True)
+class ObdValue:
+    """A decoded mode 01 value and the ECU (response ID) that sent it."""
+
+    name: str
+    value: float
+    unit: str
+    ecu: int
+
+    def __str__(self) -> str:
+        return f"{self.name} = {self.value:g} {self.unit} (ECU 0x{self.ecu:X})"
+
+
+# -- the tester ---------------------------------------------------------------------
+
+
+class ObdClient:
+    """OBD-II requests on the functional ID, answers collected from every responding ECU.
+
+    The first request waits the whole response window (``obd.window_ms``) to learn
+    which ECUs answer; later ones return as soon as all of those have answered.
+    """
+
+    def __init__(
+        self, stacks: Mapping[int, ChannelStack], *, functional: ChannelStack, window: float
+    ) -> None:
+        self.stacks = dict(stacks)
+        self.functional = functional
+        self.window = window
+        self.responders: set[int] | None = None
+        self._lock = threading.Lock()
+
+    def request(self, payload: bytes) -> dict[int, bytes]:
+        """Send ``payload`` functionally; the answers by response ID (positive or not)."""
+        with self._lock:
+            for stack in self.stacks.values():
+                stack.clear_rx_queue()
+            self.functional.send_functional(payload)
+            deadline = clock.Deadline(self.window)
+            known = self.responders
+            answers: dict[int, bytes] = {}
+            for response_id in sorted(self.stacks):
+                waits = known is None or response_id in known
+                data = _answer(self.stacks[response_id], deadline if waits else None)
+                if data is not None:
+                    answers[response_id] = data
+            if known is None and answers:
+                self.responders = set(answers)
+            return answers
+
+    def _positive(self, payload: bytes, what: str) -> dict[int, bytes]:
+        answers = self.request(payload)
+        positive = {i: d for i, d in answers.items() if d[:1] == bytes([payload[0] + 0x40])}
+        if not positive:
+            if answers:
+                detail = "; ".join(f"0x{i:X}: {d.hex(' ')}" for i, d in answers.items())
+                raise DiagnosticError(f"OBD-II {what}: no positive answer ({detail})")
+            raise DiagnosticTimeoutError(
+                f"OBD-II {what}: no ECU answered within {self.window * 1000:.0f} ms "
+                f"(request {payload.hex(' ')} on the functional ID)"
+            )
+        return positive
+
+    def supported_pids(self) -> dict[int, set[int]]:
+        """Mode 01 PIDs each ECU supports, following the 0x00/0x20/... chain."""
+        result: dict[int, set[int]] = {}
+        base = 0x00
+        while base in SUPPORT_PIDS:
+            answers = self.request(bytes([0x01, base]))
+            positive = {i: d for i, d in answers.items() if d[:2] == bytes([0x41, base])}
+            if not positive:
+                break
+            more = False
+            for ecu, data in positive.items():
+                supported = parse_support_bitmap(data[2:6], base)
+                result.setdefault(ecu, set()).update(supported)
+                more = more or (base + 0x20) in supported
+            if not more:
+                break
+            base += 0x20
+        return result
+
+    def read_all(self, ref: str | int) -> dict[int, ObdValue]:
+        """A mode 01 PID from every ECU that answers, decoded."""
+        definition = pid(ref)
+        answers = self._positive(bytes([0x01, definition.pid]), f"PID {definition.name}")
+        values = {}
+        for ecu, data in answers.items():
+            body = data[2 : 2 + definition.length]
+            if data[1] != definition.pid or len(body) < definition.length:
+                raise DiagnosticError(
+                    f"OBD-II PID {definition.name}: malformed answer from 0x{ecu:X}: "
+                    f"{data.hex(' ')}"
+                )
+            value = definition.decode(body)
+            values[ecu] = ObdValue(definition.name, value, definition.unit, ecu)
+        return values
+
+    def read(self, ref: str | int) -> ObdValue:
+        """A mode 01 PID from the first ECU (lowest response ID) that answers."""
+        values = self.read_all(ref)
+        return values[min(values)]
+
+    def dtcs(self, *, pending: bool = False) -> dict[int, list[str]]:
+        """Stored (mode 03) or pending (mode 07) DTCs per ECU, as ``"P0301"``."""
+        mode = 0x07 if pending else 0x03
+        answers = self._positive(bytes([mode]), "pending DTCs" if pending else "stored DTCs")
+        result = {}
+        for ecu, data in answers.items():
+            count = data[1] if len(data) > 1 else 0
+            body = data[2 : 2 + 2 * count]
+            result[ecu] = [decode_obd_dtc(body[i : i + 2]) for i in range(0, len(body) - 1, 2)]
+        return result
+
+    def clear_dtcs(self) -> set[int]:
+        """Mode 04: clear emission DTCs; the ECUs that confirmed."""
+        return set(self._positive(bytes([0x04]), "clear DTCs"))
+
+    def vehicle_info(self, infotype: int) -> dict[int, list[bytes]]:
+        """Mode 09 ``infotype``: each ECU's data items (count byte stripped)."""
+        answers = self._positive(bytes([0x09, infotype]), f"vehicle information 0x{infotype:02X}")
+        result = {}
+        for ecu, data in answers.items():
+            if len(data) < 3 or data[1] != infotype:
+                raise DiagnosticError(f"OBD-II mode 09: malformed answer from 0x{ecu:X}")
+            count, body = data[2], data[3:]
+            size = len(body) // count if count else 0
+            result[ecu] = [body[i * size : (i + 1) * size] for i in range(count)]
+        return result
+
+    def vin(self) -> str:
+        """The VIN (mode 09, info type 0x02) from the first ECU that reports it."""
+        answers = self.vehicle_info(VIN_INFOTYPE)
+        items = answers[min(answers)]
+        return items[0].rstrip(b"\x00").decode("ascii", errors="replace") if items else ""
+
+    def calibration_ids(self) -> dict[int, list[str]]:
+        """Calibration IDs (mode 09, info type 0x04) per ECU."""
+        return {
+            ecu: [item.rstrip(b"\x00").decode("ascii", errors="replace") for item in items]
+            for ecu, items in self.vehicle_info(CALID_INFOTYPE).items()
+        }
+
+    def ecu_names(self) -> dict[int, str]:
+        """ECU names (mode 09, info type 0x0A)."""
+        return {
+            ecu: items[0].rstrip(b"\x00").decode("ascii", errors="replace") if items else ""
+            for ecu, items in self.vehicle_info(ECU_NAME_INFOTYPE).items()
+        }
+
+
+def _answer(stack: ChannelStack, deadline: clock.Deadline | None) -> bytes | None:
+    """The stack's next complete answer, waiting until ``deadline`` (None: only if there).
+
+    A responsePending (0x78) answer extends the wait by P2* (5 s), as J1979 allows.
+    """
+    while True:
+        if deadline is None:
+            data = stack.recv(block=False)
+        else:
+            data = stack.recv(block=True, timeout=deadline.remaining())
+        if data is None:
+            return None
+        if not _pending(data):
+            return bytes(data)
+        deadline = clock.Deadline(_P2_STAR)
+
+
+def _pending(data: bytes | bytearray) -> bool:
+    return len(data) >= 3 and data[0] == 0x7F and data[2] == 0x78
+
+
+@contextmanager
+def open_obd(bench: Bench, config: DiagConfig | None = None) -> Iterator[ObdClient]:
+    """An OBD-II tester on the bench's diagnostic channel (``[diagnostics]``).
+
+    >>> with open_obd(bench) as obd:          # doctest: +SKIP
+    ...     print(obd.read("speed"))
+    """
+    config = config or bench_diag_config(bench)
+    with obd_on_channel(bench.can[config.channel], config) as client:
+        yield client
+
+
+@contextmanager
+def obd_on_channel(channel: Channel, config: DiagConfig) -> Iterator[ObdClient]:
+    """An OBD-II tester on ``channel``: one ISO-TP stack per response ID."""
+    with ExitStack() as stack:
+        stacks = {}
+        for response_id in config.obd_response_ids:
+            address = AddressConfig(
+                mode="normal",
+                request_id=response_id - 8,
+                response_id=response_id,
+                functional_id=config.address.functional_id or 0x7DF,
+            )
+            stacks[response_id] = stack.enter_context(
+                shared_stack(channel, address, config.transport)
+            )
+        first = stacks[min(stacks)]
+        yield ObdClient(stacks, functional=first, window=config.obd_window)
+
+
+# -- the simulated ECU ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObdResponderConfig:
+    """What a simulated ECU answers to OBD-II requests (the ECU file's ``[diagnostics.obd]``)."""
+
+    pids: Mapping[int, float | tuple[str, str]]
+    """PID -> a constant value, or (message, signal) read live from the bus."""
+    calibration_ids: tuple[str, ...] = ()
+    ecu_name: str = ""
+    dtcs: tuple[str, ...] = ()
+    pending_dtcs: tuple[str, ...] = ()
+
+
+class ObdResponder:
+    """Answers J1979 requests for one simulated ECU.
+
+    ``signal`` reads a live bus value (message, signal); ``vin`` returns the VIN.
+    Unsupported PIDs get no answer (J1979); a malformed request gets none either
+    when it came functionally, else NRC 0x13.
+    """
+
+    def __init__(
+        self,
+        config: ObdResponderConfig,
+        *,
+        signal: Callable[[str, str], Any],
+        vin: Callable[[], str],
+    ) -> None:
+        self.config = config
+        self._signal = signal
+        self._vin = vin
+        self.dtcs = list(config.dtcs)
+        self.pending = list(config.pending_dtcs)
+        self.clears = 0
+
+    def value(self, number: int) -> float:
+        source = self.config.pids[number]
+        if isinstance(source, tuple):
+            raw = self._signal(*source)
+            return float(getattr(raw, "value", raw))
+        return float(source)
+
+    def respond(self, request: bytes, *, functional: bool) -> bytes | None:
+        """The answer to ``request`` (mode byte first), or None to stay silent."""
+        mode = request[0]
+        body = request[1:]
+        if mode == 0x01:
+            return self._mode01(body)
+        if mode in (0x03, 0x07):
+            if body:
+                return None if functional else bytes([0x7F, mode, 0x13])
+            codes = self.dtcs if mode == 0x03 else self.pending
+            data = b"".join(encode_obd_dtc(c) for c in codes)
+            return bytes([mode + 0x40, len(codes)]) + data
+        if mode == 0x04:
+            if body:
+                return None if functional else bytes([0x7F, mode, 0x13])
+            self.dtcs.clear()
+            self.pending.clear()
+            self.clears += 1
+            return bytes([0x44])
+        if mode == 0x09:
+            return self._mode09(body, functional)
+        return None if functional else bytes([0x7F, mode, 0x11])
+
+    def _mode01(self, pids: bytes) -> bytes | None:
+        if not 1 <= len(pids) <= 6:
+            return None
+        supported = [*sorted(self.config.pids), MONITOR_STATUS]
+        parts = []
+        for number in pids:
+            if number in SUPPORT_PIDS:
+                if number == 0x00 or any(p > number for p in supported):
+                    chain = [p for p in supported if number < p <= number + 32]
+                    if any(p > number + 32 for p in supported):
+                        chain.append(number + 32)
+                    parts.append(bytes([number]) + support_bitmap(chain, number))
+            elif number == MONITOR_STATUS:
+                mil = 0x80 if self.dtcs else 0x00
+                parts.append(bytes([number, mil | min(len(self.dtcs), 0x7F), 0x07, 0xFF, 0x00]))
+            elif number in self.config.pids:
+                parts.append(bytes([number]) + PIDS_BY_NUMBER[number].encode(self.value(number)))
+        if not parts:
+            return None  # J1979: no answer when none of the PIDs is supported
+        return bytes([0x41]) + b"".join(parts)
+
+    def _mode09(self, body: bytes, functional: bool) -> bytes | None:
+        if len(body) != 1:
+            return None if functional else bytes([0x7F, 0x09, 0x13])
+        infotype = body[0]
+        items: list[bytes]
+        if infotype == 0x00:
+            supported = [VIN_INFOTYPE]
+            if self.config.calibration_ids:
+                supported.append(CALID_INFOTYPE)
+            if self.config.ecu_name:
+                supported.append(ECU_NAME_INFOTYPE)
+            return bytes([0x49, 0x00]) + support_bitmap(supported, 0)
+        if infotype == VIN_INFOTYPE:
+            items = [self._vin().encode("ascii")[:17].ljust(17, b"\x00")]
+        elif infotype == CALID_INFOTYPE and self.config.calibration_ids:
+            items = [c.encode("ascii")[:16].ljust(16, b"\x00") for c in self.config.calibration_ids]
+        elif infotype == ECU_NAME_INFOTYPE and self.config.ecu_name:
+            items = [self.config.ecu_name.encode("ascii")[:20].ljust(20, b"\x00")]
+        else:
+            return None
+        return bytes([0x49, infotype, len(items)]) + b"".join(items)

@@ -1,0 +1,613 @@
+"""A simulated AT-command modem, driven by a data file (``fixtures/devices/modem.toml``).
+
+The file says who the modem is (``[modem]``: manufacturer, model, revision, IMEI,
+IMSI, echo, boot URCs), what the network does (``[network]``: operator, cell,
+signal, the registration sequence after power-up), which SMS arrive
+(``[[sms.incoming]]``), fixed answers for other commands (``[commands]``) and
+named faults (``[faults.NAME]``: ``kind`` one of :data:`FAULT_KINDS`, optionally
+limited to ``commands``).
+
+Built in: ``AT``, ``ATE0/1``, ``ATZ``, ``AT+CMEE``, identity (``+CGMI``/``+GMI``,
+``+CGMM``, ``+CGMR``, ``+CGSN``, ``+CIMI``), ``+CREG``/``+CGREG``/``+CEREG`` (query,
+URC modes 0-2), ``+COPS?``, ``+CSQ``, ``+CMGF``, ``+CMGS`` (text and PDU mode, with
+the ``> `` prompt and Ctrl-Z/ESC), ``+CMGR``, ``+CMGD``. Unknown commands answer
+``ERROR``. SMS the harness sends are kept in :attr:`ModemSimulation.sent`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from types import MappingProxyType
+
+from gsmmodem.pdu import (  # type: ignore[import-untyped]
+    _encodeAddressField,
+    _encodeTimestamp,
+    decodeSmsPdu,
+    encodeGsm7,
+    packSeptets,
+)
+
+from harness.canbus.database import suggest
+from harness.config import Table, read_toml
+from harness.exceptions import UnknownNameError
+from harness.sim.device import DeviceSimulation
+from harness.sim.scheduler import Scheduler
+
+FAULT_KINDS = (
+    "no_answer",
+    "garbage",
+    "reboot",
+    "cme_error",
+    "cms_error",
+    "no_final_ok",
+    "double_cr",
+    "urc_in_response",
+)
+GARBAGE = b"\x00\xff\xfe\x13#\x8f\x1b[?25h\x07"
+"""What the garbage fault sends in front of an answer: bytes a noisy line produces."""
+CTRL_Z = 0x1A
+ESC = 0x1B
+CME_TEXT = {3: "operation not allowed", 4: "operation not supported", 10: "SIM not inserted",
+            13: "SIM failure", 30: "no network service", 100: "unknown"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ModemFault:
+    name: str
+    kind: str
+    description: str = ""
+    commands: tuple[str, ...] = ()
+    code: int = 0
+
+    def hits(self, command: str) -> bool:
+        return not self.commands or any(
+            command.upper().startswith(c.upper()) for c in self.commands
+        )
+
+
+@dataclass(frozen=True)
+class IncomingSms:
+    sender: str
+    text: str
+    after: float
+
+
+@dataclass(frozen=True)
+class ModemDefinition:
+    path: Path
+    manufacturer: str
+    model: str
+    revision: str
+    imei: str
+    imsi: str
+    echo: bool
+    boot_urcs: tuple[str, ...]
+    line_ending: str
+    reboot_delay: float
+    operator: str
+    lac: str
+    ci: str
+    act: int
+    rssi: int
+    ber: int
+    registration: tuple[tuple[float, int], ...]
+    incoming: tuple[IncomingSms, ...]
+    commands: Mapping[str, tuple[str, ...]]
+    faults: Mapping[str, ModemFault]
+
+
+def load_modem(path: str | Path) -> ModemDefinition:
+    """Read and validate a modem file; mistakes are ConfigErrors naming file and key."""
+    path = Path(path)
+    doc = Table(read_toml(path, "modem file"), str(path), "")
+    head = doc.table("modem")
+    manufacturer = head.optional_str("manufacturer") or "ecu-harness"
+    model = head.optional_str("model") or "SIM-MODEM"
+    revision = head.optional_str("revision") or "R01"
+    imei = head.optional_str("imei") or "356938035643809"
+    imsi = head.optional_str("imsi") or "001010123456789"
+    for key, value in (("imei", imei), ("imsi", imsi)):
+        if not value.isdigit():
+            raise head.error(key, f"expected digits, got {value!r}")
+    echo = head.boolean("echo", True)
+    boot_urcs = tuple(head.str_list("boot_urcs") or ["RDY"])
+    line_ending = head.optional_str("line_ending") or "\r\n"
+    reboot_delay = head.number("reboot_ms", 30.0) / 1000
+    head.finish()
+
+    net = doc.table("network")
+    operator = net.optional_str("operator") or "SIM Mobile"
+    lac = net.optional_str("lac") or "00C3"
+    ci = net.optional_str("ci") or "0000A13F"
+    act = net.optional_int("act", minimum=0) or 0
+    rssi = net.optional_int("rssi", minimum=0)
+    ber = net.optional_int("ber", minimum=0)
+    steps = []
+    for step in net.tables("registration"):
+        stat = step.optional_int("stat", minimum=0)
+        if stat is None or stat > 5:
+            raise step.error(
+                "stat", "expected 0..5 (0 idle, 1 home, 2 searching, 3 denied, 5 roaming)"
+            )
+        steps.append((step.number("after_ms", 0.0) / 1000, stat))
+        step.finish()
+    net.finish()
+
+    sms = doc.table("sms")
+    incoming = []
+    for entry in sms.tables("incoming"):
+        incoming.append(
+            IncomingSms(
+                entry.required_str("sender"),
+                entry.required_str("text"),
+                entry.number("after_ms", 0.0) / 1000,
+            )
+        )
+        entry.finish()
+    sms.finish()
+
+    commands_table = doc.table("commands")
+    commands = {
+        name.upper(): tuple(commands_table.str_list(name)) for name in list(commands_table.data)
+    }
+    commands_table.finish()
+
+    faults_table = doc.table("faults")
+    faults = {}
+    for name in list(faults_table.data):
+        table = faults_table.table(name)
+        kind = table.required_str("kind")
+        if kind not in FAULT_KINDS:
+            raise table.error("kind", f"unknown fault kind{suggest(kind, list(FAULT_KINDS))}; "
+                              f"kinds: {', '.join(FAULT_KINDS)}")  # fmt: skip
+        faults[name] = ModemFault(
+            name,
+            kind,
+            table.optional_str("description", "") or "",
+            tuple(table.str_list("commands")),
+            table.optional_int("code", minimum=0) or (100 if kind == "cme_error" else 500),
+        )
+        table.finish()
+    faults_table.finish()
+    doc.finish()
+    return ModemDefinition(
+        path=path,
+        manufacturer=manufacturer,
+        model=model,
+        revision=revision,
+        imei=imei,
+        imsi=imsi,
+        echo=echo,
+        boot_urcs=boot_urcs,
+        line_ending=line_ending,
+        reboot_delay=reboot_delay,
+        operator=operator,
+        lac=lac,
+        ci=ci,
+        act=act,
+        rssi=21 if rssi is None else rssi,
+        ber=99 if ber is None else ber,
+        registration=tuple(steps) or ((0.0, 1),),
+        incoming=tuple(incoming),
+        commands=MappingProxyType(commands),
+        faults=MappingProxyType(faults),
+    )
+
+
+@dataclass(frozen=True)
+class SentSms:
+    """An SMS the harness sent through the simulated modem."""
+
+    number: str
+    text: str
+    reference: int
+    pdu: str | None = None
+
+
+@dataclass
+class _StoredSms:
+    sender: str
+    text: str
+    time: datetime
+    read: bool = False
+
+
+@dataclass
+class _State:
+    """What a reset returns to its defaults."""
+
+    echo: bool
+    cmee: int = 0
+    cmgf: int = 0
+    reg_modes: dict[str, int] = field(default_factory=lambda: {"CREG": 0, "CGREG": 0, "CEREG": 0})
+
+
+class ModemSimulation(DeviceSimulation):
+    """The simulated modem. ``start()`` powers it up (boot URCs, then the registration
+    sequence); ``fault_on(name)`` switches a fault of its file on."""
+
+    kind = "modem"
+
+    def __init__(self, definition: ModemDefinition, name: str = "modem") -> None:
+        super().__init__(name)
+        self.definition = definition
+        self.state = _State(definition.echo)
+        self.stat = 0
+        self.powered = False
+        self.boots = 0
+        self.active_faults: set[str] = set()
+        self.sent: list[SentSms] = []
+        self.commands: list[str] = []
+        """Every command line received (without AT), for tests."""
+        self.storage: dict[int, _StoredSms] = {}
+        self._reference = 0
+        self._line = bytearray()
+        self._entry: tuple[str, bytearray] | None = None
+        """While taking an SMS body after ``> ``: (the CMGS argument, the body so far)."""
+        self._rebooting = False
+        self._scheduler: Scheduler | None = None
+
+    # -- power ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Power up: boot URCs, then the registration sequence."""
+        with self.lock:
+            if self.powered:
+                return
+            self.powered = True
+            self._boot()
+
+    def stop(self) -> None:
+        with self.lock:
+            self.powered = False
+            scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None:
+            scheduler.close()
+
+    def close(self) -> None:
+        self.stop()
+        super().close()
+
+    def _boot(self) -> None:
+        self.boots += 1
+        self.state = _State(self.definition.echo)
+        self.stat = 0
+        self._line.clear()
+        self._entry = None
+        self._rebooting = False
+        if self._scheduler is None:
+            self._scheduler = Scheduler(f"modem {self.name}")
+        else:
+            self._scheduler.cancel_all()
+        for urc in self.definition.boot_urcs:
+            self._urc(urc)
+        for after, stat in self.definition.registration:
+            self._later(after, functools.partial(self._register, stat))
+
+    def reboot(self) -> None:
+        """Restart now: input is ignored until the boot URCs come out ``reboot_ms`` later."""
+        with self.lock:
+            self._rebooting = True
+            self._entry = None
+            self._line.clear()
+            if self._scheduler is not None:
+                self._scheduler.cancel_all()
+            self._later(self.definition.reboot_delay, self._boot)
+
+    def _later(self, delay: float, action: Callable[[], object]) -> None:
+        scheduler = self._scheduler
+        if scheduler is None:
+            return
+
+        def run() -> None:
+            with self.lock:
+                if self.powered and scheduler is self._scheduler:
+                    action()
+
+        scheduler.call_later(delay, run)
+
+    # -- network --------------------------------------------------------------------
+
+    def _register(self, stat: int) -> None:
+        was_registered = self.registered
+        self.stat = stat
+        for tech in ("CREG", "CGREG", "CEREG"):
+            mode = self.state.reg_modes[tech]
+            if mode:
+                self._urc(f"+{tech}: {self._registration_fields(mode, urc=True)}")
+        if self.registered and not was_registered:
+            for sms in self.definition.incoming:
+                self._later(sms.after, functools.partial(self._deliver, sms.sender, sms.text))
+
+    @property
+    def registered(self) -> bool:
+        return self.stat in (1, 5)
+
+    def set_registration(self, stat: int) -> None:
+        """Change the registration state now (URCs follow the modes the harness set)."""
+        with self.lock:
+            self._register(stat)
+
+    def deliver_sms(self, sender: str, text: str) -> int:
+        """An SMS arrives from the network: stored, then ``+CMTI: "SM",<index>``."""
+        with self.lock:
+            return self._deliver(sender, text)
+
+    def _deliver(self, sender: str, text: str) -> int:
+        index = next(i for i in range(1, 1000) if i not in self.storage)
+        self.storage[index] = _StoredSms(sender, text, datetime.now(timezone(timedelta(hours=2))))
+        self._urc(f'+CMTI: "SM",{index}')
+        return index
+
+    def _registration_fields(self, mode: int, *, urc: bool) -> str:
+        fields = [str(self.stat)]
+        if mode == 2 and self.registered:
+            d = self.definition
+            fields += [f'"{d.lac}"', f'"{d.ci}"', str(d.act)]
+        return ",".join(fields) if urc else ",".join([str(mode), *fields])
+
+    # -- faults ---------------------------------------------------------------------
+
+    def fault_on(self, name: str) -> None:
+        self._fault(name)
+        with self.lock:
+            self.active_faults.add(name)
+
+    def fault_off(self, name: str) -> None:
+        self._fault(name)
+        with self.lock:
+            self.active_faults.discard(name)
+
+    def clear_faults(self) -> None:
+        with self.lock:
+            self.active_faults.clear()
+
+    def _fault(self, name: str) -> ModemFault:
+        faults = self.definition.faults
+        if name not in faults:
+            hint = suggest(name, list(faults))
+            raise UnknownNameError(
+                f"modem simulation {self.name!r} has no fault {name!r}{hint}; "
+                f"faults: {', '.join(faults) or 'none'}"
+            )
+        return faults[name]
+
+    def _active(self, kind: str, command: str) -> ModemFault | None:
+        for name in sorted(self.active_faults):
+            fault = self.definition.faults[name]
+            if fault.kind == kind and fault.hits(command):
+                return fault
+        return None
+
+    # -- output ---------------------------------------------------------------------
+
+    @property
+    def _eol(self) -> str:
+        return "\r\r\n" if self._active("double_cr", "") else self.definition.line_ending
+
+    def _urc(self, line: str) -> None:
+        self.output(f"{self._eol}{line}{self._eol}")
+
+    def _answer(self, command: str, lines: list[str], final: str | None) -> None:
+        eol = self._eol
+        if self._active("garbage", command):
+            self.output(GARBAGE)
+        text = "".join(f"{eol}{line}{eol}" for line in lines)
+        if lines and self._active("urc_in_response", command):
+            first = f"{eol}{lines[0]}{eol}"
+            text = first + f"{eol}+CREG: {self.stat}{eol}{eol}RING{eol}" + text[len(first) :]
+        if final is not None and not self._active("no_final_ok", command):
+            text += f"{eol}{final}{eol}"
+        self.output(text)
+
+    def _error(self, code: int, *, sms: bool = False) -> str:
+        if sms:
+            return f"+CMS ERROR: {code}"
+        if self.state.cmee == 1:
+            return f"+CME ERROR: {code}"
+        if self.state.cmee == 2:
+            return f"+CME ERROR: {CME_TEXT.get(code, 'unknown')}"
+        return "ERROR"
+
+    # -- input ----------------------------------------------------------------------
+
+    def _deaf(self) -> bool:
+        """Off, or restarting: input is lost."""
+        return not self.powered or self._rebooting
+
+    def feed(self, data: bytes) -> None:
+        for byte in data:
+            if self._deaf():
+                return
+            if self._entry is not None:
+                self._take_body(byte)
+                continue
+            if self.state.echo:
+                self.output(bytes([byte]))
+            if byte == 0x0D:  # S3: the command line ends
+                line = self._line.decode("latin-1").strip()
+                self._line.clear()
+                if line:
+                    self._command_line(line)
+            elif byte == 0x0A:
+                continue
+            elif byte in (0x08, 0x7F):
+                if self._line:
+                    self._line.pop()
+            else:
+                self._line.append(byte)
+
+    def _command_line(self, line: str) -> None:
+        if line[:2].upper() != "AT":
+            return  # not a command: a modem ignores it
+        command = line[2:]
+        self.commands.append(command)
+        if self._active("no_answer", command):
+            return
+        if self._active("reboot", command) and not command.upper().startswith("+CMGS"):
+            prefix = re.match(r"[+^][A-Z]+", command.upper())
+            self.output(f"{self._eol}{prefix.group(0) if prefix else ''}: ")  # a partial line
+            self.reboot()
+            return
+        error = self._active("cme_error", command)
+        if error is not None:
+            self._answer(command, [], self._error(error.code))
+            return
+        try:
+            lines, final = self._execute(command)
+        except _Refused as refused:
+            lines, final = [], refused.result
+        if final is not None or lines:
+            self._answer(command, lines, final)
+
+    def _execute(self, command: str) -> tuple[list[str], str | None]:
+        """(answer lines, final result); final None means the command answers later."""
+        upper = command.upper()
+        d = self.definition
+        if upper == "":
+            return [], "OK"
+        if upper in ("E0", "E1"):
+            self.state.echo = upper == "E1"
+            return [], "OK"
+        if upper in ("Z", "&F"):
+            self.state = _State(d.echo)
+            return [], "OK"
+        identity = {
+            "+CGMI": d.manufacturer, "+GMI": d.manufacturer, "+CGMM": d.model, "+GMM": d.model,
+            "+CGMR": d.revision, "+GMR": d.revision, "+CGSN": d.imei, "+GSN": d.imei,
+            "+CIMI": d.imsi,
+        }  # fmt: skip
+        if upper in identity:
+            return [identity[upper]], "OK"
+        if upper.startswith("+CMEE"):
+            return self._setting(upper, "+CMEE", "cmee", 2)
+        if upper.startswith("+CMGF"):
+            return self._setting(upper, "+CMGF", "cmgf", 1)
+        for tech in ("CREG", "CGREG", "CEREG"):
+            if upper == f"+{tech}?":
+                return [
+                    f"+{tech}: {self._registration_fields(self.state.reg_modes[tech], urc=False)}"
+                ], "OK"
+            if upper.startswith(f"+{tech}="):
+                mode = upper.partition("=")[2]
+                if mode == "?":
+                    return [f"+{tech}: (0-2)"], "OK"
+                if mode not in ("0", "1", "2"):
+                    raise _Refused(self._error(4))
+                self.state.reg_modes[tech] = int(mode)
+                return [], "OK"
+        if upper == "+CSQ":
+            return [f"+CSQ: {d.rssi if self.registered else 99},{d.ber}"], "OK"
+        if upper == "+COPS?":
+            if not self.registered:
+                return ["+COPS: 0"], "OK"
+            return [f'+COPS: 0,0,"{d.operator}",{d.act}'], "OK"
+        if upper.startswith("+CMGS="):
+            self._entry = (command.partition("=")[2], bytearray())
+            self.output(f"{self._eol}> ")
+            return [], None
+        if upper.startswith("+CMGR="):
+            return self._read(upper.partition("=")[2])
+        if upper.startswith("+CMGD="):
+            index = upper.partition("=")[2].split(",")[0]
+            if not index.isdigit() or int(index) not in self.storage:
+                raise _Refused(self._error(321, sms=True))
+            del self.storage[int(index)]
+            return [], "OK"
+        if upper in d.commands:
+            return list(d.commands[upper]), "OK"
+        return [], "ERROR"
+
+    def _setting(self, upper: str, name: str, attribute: str, top: int) -> tuple[list[str], str]:
+        if upper == f"{name}?":
+            return [f"{name}: {getattr(self.state, attribute)}"], "OK"
+        if upper == f"{name}=?":
+            return [f"{name}: (0-{top})"], "OK"
+        value = upper.partition("=")[2]
+        if not value.isdigit() or int(value) > top:
+            raise _Refused(self._error(4))
+        setattr(self.state, attribute, int(value))
+        return [], "OK"
+
+    def _read(self, argument: str) -> tuple[list[str], str]:
+        if not argument.isdigit() or int(argument) not in self.storage:
+            raise _Refused(self._error(321, sms=True))
+        sms = self.storage[int(argument)]
+        status = "REC READ" if sms.read else "REC UNREAD"
+        sms.read = True
+        if self.state.cmgf == 1:
+            stamp = sms.time.strftime("%y/%m/%d,%H:%M:%S") + "+08"
+            return [f'+CMGR: "{status}","{sms.sender}",,"{stamp}"', sms.text], "OK"
+        pdu = deliver_pdu(sms.sender, sms.text, sms.time)
+        stat = 1 if status == "REC READ" else 0
+        return [f"+CMGR: {stat},,{len(pdu) // 2 - 1}", pdu], "OK"
+
+    def _take_body(self, byte: int) -> None:
+        assert self._entry is not None
+        argument, body = self._entry
+        if byte == ESC:
+            self._entry = None
+            self._answer("+CMGS", [], "OK")  # cancelled: nothing sent
+            return
+        if byte != CTRL_Z:
+            body.append(byte)
+            if self.state.echo:
+                self.output(bytes([byte]))
+            return
+        self._entry = None
+        command = f"+CMGS={argument}"
+        if self._active("reboot", command):
+            self.reboot()
+            return
+        refused = self._active("cms_error", command)
+        if refused is not None:
+            self._answer(command, [], self._error(refused.code, sms=True))
+            return
+        if not self.registered:
+            self._answer(command, [], self._error(331, sms=True))
+            return
+        try:
+            sent = self._message(argument, body.decode("latin-1"))
+        except _Refused as error:
+            self._answer(command, [], error.result)
+            return
+        self.sent.append(sent)
+        self._answer(command, [f"+CMGS: {sent.reference}"], "OK")
+
+    def _message(self, argument: str, body: str) -> SentSms:
+        self._reference = (self._reference + 1) % 256
+        if self.state.cmgf == 1:
+            number = argument.split(",", 1)[0].strip().strip('"')
+            return SentSms(number, body, self._reference)
+        text = body.strip()
+        try:
+            decoded = decodeSmsPdu(text)
+        except Exception:  # noqa: BLE001 - python-gsmmodem raises anything on a bad PDU
+            raise _Refused(self._error(304, sms=True)) from None
+        if not argument.strip().isdigit() or decoded.get("tpdu_length") != int(argument):
+            raise _Refused(self._error(304, sms=True))
+        return SentSms(str(decoded.get("number")), str(decoded.get("text")), self._reference, text)
+
+
+class _Refused(Exception):  # noqa: N818 - control flow inside the simulation, never escapes
+    def __init__(self, result: str) -> None:
+        super().__init__(result)
+        self.result = result
+
+
+def deliver_pdu(sender: str, text: str, when: datetime) -> str:
+    """An SMS-DELIVER PDU (hex, no SMSC) in the GSM 7-bit alphabet, built with
+    python-gsmmodem's field encoders (it has no SMS-DELIVER encoder of its own)."""
+    pdu = bytearray([0x00, 0x04])  # no SMSC; SMS-DELIVER, no more messages to send
+    pdu += _encodeAddressField(sender)
+    pdu += bytes([0x00, 0x00])  # protocol identifier, data coding: GSM 7-bit
+    pdu += _encodeTimestamp(when)
+    septets = encodeGsm7(text)
+    pdu.append(len(septets))
+    pdu += packSeptets(septets)
+    return pdu.hex().upper()

@@ -1,0 +1,315 @@
+"""Evidence, exercised as users run it (pytest in a subprocess on a project): per-test
+traces, JUnit properties, the results store, the HTML report, interrupted and crashed
+runs, DUT identity stamping and a hostile DUT."""
+
+from __future__ import annotations
+
+import sqlite3
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import cli
+from harness.report.store import ResultsStore
+from harness.trace.reader import read_trace
+
+MINI = Path(__file__).resolve().parents[1] / "data" / "mini.dbc"
+
+BENCH = f"""
+[bench]
+name = "evidence-bench"
+description = "two channels, no hardware"
+[dut]
+name = "Mini ECU"
+part_number = "MINI-0042"
+[can.body]
+interface = "virtual"
+channel = "ev-body"
+dbc = "{MINI}"
+[can.chassis]
+interface = "virtual"
+channel = "ev-chassis"
+dbc = "{MINI}"
+"""
+
+CONFTEST = """
+import pytest
+
+@pytest.fixture
+def ecu(can):
+    '''A second bus on the body channel, playing the ECU.'''
+    import can as pycan
+    from harness.canbus.channel import Channel
+    with Channel("ecu", pycan.Bus(interface="virtual", channel="ev-body"), can.body.db) as ch:
+        yield ch
+"""
+
+TESTS = """
+import pytest
+
+pytestmark = pytest.mark.requirement("REQ-SUITE")
+
+@pytest.mark.requirement("REQ-ECU-001", clause="ISO 14229-1 10.3")
+def test_request_is_answered(can, ecu):
+    since = can.body.mark()
+    ecu.send("Status", Locked=1, Speed=10)
+    can.body.wait_for("Status", since=since, timeout=30)
+
+@pytest.mark.requirement("REQ-ECU-002", "REQ-ECU-003")
+def test_unlock_is_confirmed(can, ecu):
+    since = can.body.mark()
+    can.body.send("Req", Unlock=1)
+    for speed in (0, 5, 10):
+        ecu.send("Status", Locked=1, Speed=speed)
+    can.body.wait_for("Status", where={"Locked": 0}, since=since, timeout=0.2)
+
+def test_without_the_bench():
+    pass
+"""
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    benches = pytester.path / "fixtures" / "benches"
+    benches.mkdir(parents=True)
+    (benches / "virtual.toml").write_text(BENCH)
+    pytester.makeconftest(CONFTEST)
+    return pytester
+
+
+def only_run(project: pytest.Pytester) -> tuple[Path, ResultsStore]:
+    runs = list((project.path / "results" / "runs").iterdir())
+    assert len(runs) == 1, runs
+    return runs[0], ResultsStore.open(project.path / "results" / "harness.sqlite", create=False)
+
+
+def test_a_run_leaves_traces_junit_report_and_store(project: pytest.Pytester) -> None:
+    project.makepyfile(test_ecu=TESTS)
+    result = project.runpytest_subprocess("--junitxml=junit.xml")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*- harness evidence -*", "run *: results/runs/*", "report: results/runs/*/report.html"]
+    )
+    run_dir, store = only_run(project)
+
+    # traces: every channel of the failing test, none of the passing ones (default: failed)
+    traces = sorted(p.name for p in (run_dir / "traces").iterdir())
+    assert traces == [
+        "test_ecu.test_unlock_is_confirmed.body.blf",
+        "test_ecu.test_unlock_is_confirmed.chassis.blf",
+    ]
+    body = list(read_trace(run_dir / "traces" / traces[0]))
+    assert [(m.arbitration_id, m.is_rx) for m in body] == [(256, False)] + [(272, True)] * 3
+    assert list(read_trace(run_dir / "traces" / traces[1])) == []
+    # the failure message and the traffic section name the trace
+    result.stdout.fnmatch_lines(
+        ["E *channel 'body': * frames; trace: *test_unlock_is_confirmed.body.blf"]
+    )
+
+    # the store: the run, its DUT, each result with requirements and files
+    with store:
+        run = store.run("latest")
+    assert run.summary.state == "failed"
+    assert run.summary.part_number == "MINI-0042"
+    outcomes = {r.name: r.outcome for r in run.results}
+    assert outcomes == {
+        "test_request_is_answered": "passed",
+        "test_unlock_is_confirmed": "failed",
+        "test_without_the_bench": "passed",
+    }
+    failed = next(r for r in run.results if r.outcome == "failed")
+    assert [str(q) for q in failed.requirements] == ["REQ-ECU-002", "REQ-ECU-003", "REQ-SUITE"]
+    assert "expected Status where Locked == 0" in failed.message
+    assert [name for name, _ in failed.sections] == ["harness traffic"]
+    assert [a.label for a in failed.artifacts] == ["body", "chassis"]
+    (plot,) = failed.plots
+    assert plot["message"] == "Status"
+    assert next(iter(plot["signals"])) == "Locked"  # the signal the expectation named first
+    assert plot["signals"]["Speed"]["v"] == [0.0, 5.0, 10.0]
+    assert {a.kind for a in run.artifacts} == {"report", "junit"}
+
+    # JUnit: suite properties (run, bench, DUT) and per-test requirements and traces
+    root = ET.parse(project.path / "junit.xml").getroot()
+    suite = {
+        p.get("name"): p.get("value")
+        for p in root.iter("property")
+        if p.get("name") in ("bench", "dut.part_number", "dut.name", "harness_run")
+    }
+    assert suite == {
+        "bench": "evidence-bench",
+        "dut.part_number": "MINI-0042",
+        "dut.name": "Mini ECU",
+        "harness_run": run.summary.id,
+    }
+    cases = {c.get("name"): c for c in root.iter("testcase")}
+    props = [
+        (p.get("name"), p.get("value")) for p in cases["test_request_is_answered"].iter("property")
+    ]
+    assert props == [
+        ("requirement", "REQ-ECU-001"),
+        ("clause", "REQ-ECU-001: ISO 14229-1 10.3"),
+        ("requirement", "REQ-SUITE"),
+    ]
+    failing = {
+        p.get("name"): p.get("value") for p in cases["test_unlock_is_confirmed"].iter("property")
+    }
+    assert failing["trace.body"].endswith("test_ecu.test_unlock_is_confirmed.body.blf")
+    assert (run_dir / "junit.xml").is_file()  # kept with the run
+
+    # the HTML report and the command line
+    html = (run_dir / "report.html").read_text()
+    assert "REQ-ECU-001" in html
+    assert "ISO 14229-1 10.3" in html
+    assert 'href="traces/test_ecu.test_unlock_is_confirmed.body.blf"' in html
+    assert "data:image/png;base64," in html
+    assert (project.path / "results" / "latest").resolve() == run_dir.resolve()
+    store_path = str(project.path / "results" / "harness.sqlite")
+    listed = CliRunner().invoke(cli, ["results", "dut", "MINI-0042", "--store", store_path])
+    assert listed.exit_code == 0, listed.output
+    assert run.summary.id in listed.output
+
+
+def test_keep_all_in_asc(project: pytest.Pytester) -> None:
+    project.makepyfile(test_ecu=TESTS)
+    project.makeini("[pytest]\nharness_trace_format = asc\nharness_keep_traces = all\n")
+    project.runpytest_subprocess("-k", "answered or without").assert_outcomes(passed=2)
+    run_dir, store = only_run(project)
+    store.close()
+    names = sorted(p.name for p in (run_dir / "traces").iterdir())
+    assert names == [
+        "test_ecu.test_request_is_answered.body.asc",
+        "test_ecu.test_request_is_answered.chassis.asc",
+        "test_ecu.test_without_the_bench.body.asc",
+        "test_ecu.test_without_the_bench.chassis.asc",
+    ]
+    assert [m.arbitration_id for m in read_trace(run_dir / "traces" / names[0])] == [272]
+
+
+def test_results_none_records_nothing(project: pytest.Pytester) -> None:
+    project.makepyfile(test_ecu=TESTS)
+    project.runpytest_subprocess("--harness-results", "none", "-k", "not unlock").assert_outcomes(
+        passed=2
+    )
+    assert not (project.path / "results").exists()
+
+
+INTERRUPTED = """
+import os, signal
+import pytest
+
+def test_first(can):
+    can.body.send("Req", Unlock=1)
+
+def test_interrupted(can):
+    for n in range(50):
+        can.body.send("Req", Unlock=n % 2, Level=n)
+    {stop}
+
+def test_never_runs(can):
+    pass
+"""
+
+
+@pytest.mark.parametrize(
+    ("stop", "status"),
+    [
+        ("raise KeyboardInterrupt", "interrupted"),
+        ("os.kill(os.getpid(), signal.SIGTERM)", "interrupted"),
+        ("os._exit(3)", "incomplete"),
+    ],
+    ids=["ctrl-c", "sigterm", "crash"],
+)
+def test_a_run_stopped_halfway_keeps_readable_traces_and_what_finished(
+    project: pytest.Pytester, stop: str, status: str
+) -> None:
+    project.makepyfile(test_stop=INTERRUPTED.format(stop=stop))
+    project.runpytest_subprocess()
+    run_dir, store = only_run(project)
+    with store:
+        run = store.run("latest")
+    assert run.summary.state == status
+    assert not run.summary.complete
+    outcomes = {r.name: r.outcome for r in run.results}
+    assert outcomes["test_first"] == "passed"
+    assert "test_never_runs" not in outcomes
+    trace = run_dir / "traces" / "test_stop.test_interrupted.body.blf"
+    levels = [m.data[1] for m in read_trace(trace)]
+    if status == "interrupted":
+        assert outcomes["test_interrupted"] == "interrupted"
+        assert levels == list(range(50))
+        html = (run_dir / "report.html").read_text()
+        assert "INTERRUPTED" in html
+    else:  # killed: the store keeps what finished; the trace what reached the disk
+        assert "test_interrupted" not in outcomes
+        assert levels == list(range(len(levels)))
+
+
+HOSTILE = """
+from harness.report import identity
+
+identity.register("hostile", lambda bench: {
+    "vin": "<script>document.title='PWNED'</script>",
+    "software_version": "<img src=x onerror=alert(1)>",
+})
+"""
+
+
+def test_a_dut_answering_markup_does_not_inject_into_the_report(project: pytest.Pytester) -> None:
+    (project.path / "conftest.py").write_text(CONFTEST + HOSTILE)
+    project.makepyfile(test_ecu=TESTS)
+    project.runpytest_subprocess("-k", "not unlock").assert_outcomes(passed=2)
+    run_dir, store = only_run(project)
+    store.close()
+    html = (run_dir / "report.html").read_text()
+    assert "<script>" not in html
+    assert "<img src=x" not in html
+    assert "&lt;script&gt;document.title=&#39;PWNED&#39;&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+CHANGING = """
+from harness.report import identity
+
+calls = []
+identity.register("flasher", lambda bench: calls.append(1) or {"software_version": str(len(calls))})
+"""
+
+
+def test_a_dut_whose_identity_changes_midway_is_flagged(project: pytest.Pytester) -> None:
+    (project.path / "conftest.py").write_text(CONFTEST + CHANGING)
+    project.makepyfile(test_ecu=TESTS)
+    result = project.runpytest_subprocess("--junitxml=junit.xml", "-k", "not unlock")
+    result.stdout.fnmatch_lines(
+        ["*DUT identity changed during the run: software version (flasher): '1' -> '2'*"]
+    )
+    run_dir, store = only_run(project)
+    with store:
+        assert store.run("latest").summary.identity_changed
+    assert "identity-changed" in (run_dir / "report.html").read_text()
+    root = ET.parse(project.path / "junit.xml").getroot()
+    names = [p.get("name") for p in root.iter("property")]
+    assert "dut_identity_changed" in names
+
+
+def test_a_malformed_requirement_marker_stops_the_run(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.requirement(clause="ISO 14229-1")
+        def test_x():
+            pass
+        """
+    )
+    result = project.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*test_x: requirement() needs at least one requirement ID*"])
+
+
+def test_the_store_option_takes_a_file(project: pytest.Pytester) -> None:
+    project.makepyfile(test_ecu=TESTS)
+    project.runpytest_subprocess("--harness-store", "lab.sqlite", "-k", "answered")
+    with sqlite3.connect(project.path / "lab.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM results").fetchone() == (1,)
