@@ -32,10 +32,8 @@ mistake is a ConfigError naming the file and key, with a suggestion for typos.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import isotp
@@ -44,7 +42,7 @@ from harness.canbus.database import suggest
 from harness.config import Table
 from harness.diag.profile import DutProfile, int_in, load_profile
 from harness.diag.seedkey import SeedKey, load_seed_key
-from harness.exceptions import ConfigError, ResourceError
+from harness.exceptions import ResourceError
 
 if TYPE_CHECKING:
     from harness.bench import Bench
@@ -387,11 +385,3 @@ def parse_transport(table: Table) -> TransportConfig:
         timeout_ms=table.number("timeout_ms", 1000.0, minimum=1.0),
         max_payload=max_payload or 4095,
     )
-
-
-def frozen(mapping: Mapping[Any, Any]) -> Mapping[Any, Any]:
-    return MappingProxyType(dict(mapping))
-
-
-def config_error(source: str, key: str, problem: str) -> ConfigError:
-    return ConfigError(source, key, problem)

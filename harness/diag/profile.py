@@ -45,7 +45,7 @@ from udsoncan import AsciiCodec, DidCodec
 from harness.canbus.database import suggest
 from harness.config import Table, read_toml
 from harness.diag.names import SESSIONS
-from harness.exceptions import ConfigError, UnknownNameError
+from harness.exceptions import UnknownNameError
 
 CODECS = ("ascii", "uint", "int", "bytes", "struct")
 ALL_SESSIONS: tuple[str, ...] = tuple(SESSIONS)
@@ -414,7 +414,3 @@ def _routine(table: Table, name: str) -> RoutineDefinition:
     )
     table.finish()
     return definition
-
-
-def profile_error(path: Path, key: str, problem: str) -> ConfigError:
-    return ConfigError(str(path), key, problem)

@@ -158,7 +158,8 @@ class UdsServer:
     # -- lifetime (the SimulatedEcu Service protocol) -----------------------------
 
     def power_on_reset(self) -> None:
-        """Everything as after power-on: values and DTCs from the file, default session."""
+        """Everything as after power-on: DID values (written ones too) and DTCs as the file
+        says, default session, no lock-out; every start (power-on) does this."""
         with self._cond:
             self.values = dict(self.config.values)
             self.dtcs = dict(self.config.dtcs)
@@ -423,13 +424,14 @@ class UdsServer:
 
     def _finish_pending(self, pending: _Pending) -> bytes:
         """Wait out a slow job, repeating responsePending before P2* runs out."""
-        deadline = clock.Deadline(pending.duration)
+        done = clock.Deadline(pending.duration)
         interval = max(self.config.p2_star * 0.8, 0.001)
-        while self._running and not deadline.expired():
-            step = min(deadline.remaining(), interval)
-            self._cond.wait(step)  # a timer, woken early only by stop()
-            if not deadline.expired():
+        next_pending = clock.now() + interval
+        while self._running and not done.expired():
+            self._cond.wait(min(done.remaining(), max(0.0, next_pending - clock.now())))
+            if clock.now() >= next_pending and not done.expired():
                 self._send(self._negative(pending.sid, RESPONSE_PENDING, ()))
+                next_pending += interval
         return pending.reply
 
     # -- sessions and security ------------------------------------------------------------
@@ -441,7 +443,14 @@ class UdsServer:
         if name == "default":
             self._reset_session_state(resets=self._state.resets)
         else:
-            self._state = replace(self._state, session=name, security_level=None)
+            if leaving != name:
+                self._download = None  # a transfer does not survive a session change
+            self._state = replace(
+                self._state,
+                session=name,
+                security_level=None,
+                download_active=self._download is not None,
+            )
         if leaving != name:
             log.debug("%s: session %s -> %s", self.name, leaving, name)
 

@@ -199,6 +199,8 @@ class TestEvidence:
     reports: list[pytest.TestReport] = field(default_factory=list)
     plots: list[dict[str, Any]] = field(default_factory=list)
     traces: list[Artifact] = field(default_factory=list)
+    files: list[Artifact] = field(default_factory=list)
+    """Other layers' files (serial logs...), as kept when the test ended."""
     finished: bool = False
 
     def path(self, suffix: str) -> Path | None:
@@ -446,6 +448,7 @@ class EvidenceSession:
                     if Path(artifact.path).resolve().parent == evidence.directory.resolve():
                         _remove(Path(artifact.path))
                 extra = [a for a in extra if Path(a.path).exists()]
+        evidence.files = list(extra)
         for artifact in [*evidence.traces, *extra]:
             item.user_properties.append((f"{artifact.kind}.{artifact.label}", artifact.path))
 
@@ -659,7 +662,8 @@ def build_result(item: pytest.Item, evidence: TestEvidence, *, interrupted: bool
         message = _message(deciding)
         sections = [(name, text[-SECTION_CHARS:]) for name, text in deciding.sections]
     path, _, name = item.nodeid.partition("::")
-    artifacts = [*evidence.traces, *item.stash.get(artifacts_key, [])]
+    files = evidence.files if evidence.finished else item.stash.get(artifacts_key, [])
+    artifacts = [*evidence.traces, *files]
     return TestResult(
         nodeid=item.nodeid,
         suite=path,

@@ -138,3 +138,21 @@ def steady_gc() -> Iterator[None]:
     gc.freeze()
     yield
     gc.unfreeze()
+
+
+@pytest.fixture
+def bcm_bench(tmp_path: Path) -> Path:
+    """A bench with the simulated BCM alone (the DUT) and the virtual bench's diagnostics:
+    opens and closes in a fraction of the whole virtual bench's time."""
+    dbc = ROOT / "dbc" / "demo_vehicle.dbc"
+    path = tmp_path / "bcm-bench.toml"
+    path.write_text(
+        f'[bench]\nname = "bcm-only"\n'
+        f'[can.body]\ninterface = "virtual"\nchannel = "bcm-{uuid.uuid4().hex[:12]}"\n'
+        f'dbc = "{dbc}"\ndut_node = "BCM"\n'
+        f'[simulation.ecus.bcm]\nfile = "{BCM_FILE}"\n'
+        f'[diagnostics]\nprofile = "{PROFILE_FILE}"\n'
+        f'[diagnostics.security]\nseed_key = "harness.diag.seedkey:xor_constant"\n'
+        f"params = {{ mask = {MASK:#x} }}\n"
+    )
+    return path

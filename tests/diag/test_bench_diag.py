@@ -172,11 +172,10 @@ def test_next_test_starts_in_the_default_session(uds):
 """
 
 
-def test_the_uds_and_obd_fixtures(pytester: pytest.Pytester) -> None:
+def test_the_uds_and_obd_fixtures(pytester: pytest.Pytester, bcm_bench: Path) -> None:
     pytester.makepyfile(PLUGIN_TEST)
-    private_bus = f"can.body.channel={pytester.path.name}"  # not the module's open bench
     result = pytester.runpytest(
-        "--bench", str(VIRTUAL), "--bench-set", private_bus, "-p", "no:cacheprovider"
+        "--bench", str(bcm_bench), "-p", "no:cacheprovider", "--harness-results", "none"
     )
     result.assert_outcomes(passed=2)
 

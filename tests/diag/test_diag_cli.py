@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -12,13 +11,7 @@ import pytest
 from harness.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-VIRTUAL = ROOT / "fixtures" / "benches" / "virtual.toml"
 HARNESS = Path(sys.executable).parent / "harness"
-
-
-def private_bus() -> list[str]:
-    """A bus of this test's own: another test may have the virtual bench open."""
-    return ["--bench", str(VIRTUAL), "--set", f"can.body.channel=cli-{uuid.uuid4().hex[:12]}"]
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -32,9 +25,9 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_read_did_through_the_console_script() -> None:
+def test_read_did_through_the_console_script(bcm_bench: Path) -> None:
     result = subprocess.run(
-        [str(HARNESS), "diag", "read-did", *private_bus(), "VIN"],
+        [str(HARNESS), "diag", "read-did", "--bench", str(bcm_bench), "VIN"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -44,10 +37,12 @@ def test_read_did_through_the_console_script() -> None:
     assert result.stdout == "VIN: WDEMO000000000001\n"
 
 
-def test_read_several_dids_with_session_and_unlock(capsys: pytest.CaptureFixture[str]) -> None:
+def test_read_several_dids_with_session_and_unlock(
+    capsys: pytest.CaptureFixture[str], bcm_bench: Path
+) -> None:
     code, out, err = run(
         capsys,
-        "diag", "read-did", *private_bus(), "--session", "extended", "--unlock", "1",
+        "diag", "read-did", "--bench", str(bcm_bench), "--session", "extended", "--unlock", "1",
         "SupplyVoltage", "0xF187", "ImmobilizerData", "0xF18C",
     )  # fmt: skip
     assert code == 0, err
@@ -59,26 +54,28 @@ def test_read_several_dids_with_session_and_unlock(capsys: pytest.CaptureFixture
     ]
 
 
-def test_dtcs_and_identity(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "diag", "dtcs", *private_bus(), "--mask", "0x01")
+def test_dtcs_and_identity(capsys: pytest.CaptureFixture[str], bcm_bench: Path) -> None:
+    code, out, err = run(capsys, "diag", "dtcs", "--bench", str(bcm_bench), "--mask", "0x01")
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].split() == ["DTC", "name", "status", "status", "bits"]
     assert lines[1].split()[:3] == ["B1001-13", "DriverDoorMotorOpen", "0x2F"]
     assert "confirmedDTC" in lines[1]
     assert len(lines) == 2  # SupplyVoltageLow (0x28) does not have testFailed set
-    code, out, err = run(capsys, "diag", "identity", *private_bus())
+    code, out, err = run(capsys, "diag", "identity", "--bench", str(bcm_bench))
     assert code == 0, err
     assert "VIN              0xF190  WDEMO000000000001" in out
     assert "SoftwareVersion  0xF189  SW 1.4.2" in out
 
 
-def test_mistakes_are_one_error_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, out, err = run(capsys, "diag", "read-did", *private_bus(), "VNI")
+def test_mistakes_are_one_error_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, bcm_bench: Path
+) -> None:
+    code, out, err = run(capsys, "diag", "read-did", "--bench", str(bcm_bench), "VNI")
     assert code == 2
     assert err.startswith("error: DUT profile bcm.toml defines no DID 'VNI' (did you mean 'VIN'?)")
     assert len(err.splitlines()) == 1
-    code, out, err = run(capsys, "diag", "read-did", *private_bus(), "0x1234")
+    code, out, err = run(capsys, "diag", "read-did", "--bench", str(bcm_bench), "0x1234")
     assert out == ""
     assert (code, err) == (
         2, "error: ReadDataByIdentifier DID 0x1234: negative response 0x31 requestOutOfRange\n"

@@ -4,6 +4,7 @@ through real ISO-TP on a virtual bus."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -381,6 +382,18 @@ def test_slow_routine_answers_response_pending_first(rig: Rig) -> None:
     assert rig.uds.routine("SelfTest", "stop") == b""
 
 
+def test_response_pending_repeats_within_p2_star(make_rig: RigFactory) -> None:
+    rig = make_rig(server={"p2_star": 0.1})  # pending again every 80 ms during 300 ms
+    rig.uds.session("extended")
+    since = rig.tester.mark()
+    assert rig.uds.routine("SelfTest") == b"\x00"
+    answers = sent_by(rig.tester.history.since(since.seq), 0x7E8)
+    pending = [f for f in answers if f.data[:4] == bytes.fromhex("03 7f 31 78")]
+    assert len(pending) == len(answers) - 1 >= 3
+    stamps = [f.timestamp for f in pending] + [answers[-1].timestamp]
+    assert max(b - a for a, b in itertools.pairwise(stamps)) < 0.1  # never longer than P2*
+
+
 def test_routine_refusals(rig: Rig) -> None:
     rig.uds.session("extended")
     assert rig.nrc(bytes.fromhex("31 03 02 01")) == 0x24  # results before start
@@ -494,3 +507,16 @@ def test_server_config_from_the_file(bcm_server_config: ServerConfig) -> None:
     assert (config.p2, config.p2_star, config.s3) == (0.05, 2.0, 5.0)
     assert config.security is not None
     assert (config.security.attempts, config.security.lockout) == (3, 10.0)
+
+
+def test_every_diagnostic_fault_primitive_has_a_test_here() -> None:
+    from harness.sim.ecu import DIAGNOSTIC_FAULTS
+
+    tested = {
+        "security_lockout_never": test_fault_security_lockout_never_engages,
+        "short_request_wrong_nrc": test_fault_wrong_length_nrc,
+        "s3_ignored": test_fault_s3_ignored_keeps_the_session,
+        "suppress_bit_ignored": test_fault_suppress_bit_ignored_answers_anyway,
+        "block_counter_unchecked": test_fault_block_counter_unchecked,
+    }
+    assert set(DIAGNOSTIC_FAULTS) == set(tested)  # a new primitive needs its test (and server)

@@ -171,20 +171,45 @@ def test_a_run_leaves_traces_junit_report_and_store(project: pytest.Pytester) ->
     assert run.summary.id in listed.output
 
 
-def test_keep_all_in_asc(project: pytest.Pytester) -> None:
-    project.makepyfile(test_ecu=TESTS)
+FILES = """
+from harness.pytest_plugin.evidence import add_artifact
+
+def test_with_a_file_of_its_own(evidence, request):
+    path = evidence.path(".scope.csv")
+    path.write_text("t,v\\n0,1\\n")
+    add_artifact(request.node, path, "scope", "csv")
+"""
+
+
+def test_keep_all_in_asc_to_a_store_of_its_own(project: pytest.Pytester) -> None:
+    """Ini options, the store option, and a file another layer adds to a test."""
+    project.makepyfile(test_ecu=TESTS, test_files=FILES)
     project.makeini("[pytest]\nharness_trace_format = asc\nharness_keep_traces = all\n")
-    project.runpytest_subprocess("-k", "answered or without").assert_outcomes(passed=2)
-    run_dir, store = only_run(project)
-    store.close()
+    project.runpytest_subprocess(
+        "-k", "answered or file", "--harness-store", "lab.sqlite", "--junitxml=junit.xml"
+    ).assert_outcomes(passed=2)
+    (run_dir,) = (project.path / "results" / "runs").iterdir()
     names = sorted(p.name for p in (run_dir / "traces").iterdir())
     assert names == [
         "test_ecu.test_request_is_answered.body.asc",
         "test_ecu.test_request_is_answered.chassis.asc",
-        "test_ecu.test_without_the_bench.body.asc",
-        "test_ecu.test_without_the_bench.chassis.asc",
+        "test_files.test_with_a_file_of_its_own.body.asc",
+        "test_files.test_with_a_file_of_its_own.chassis.asc",
+        "test_files.test_with_a_file_of_its_own.scope.csv",
     ]
     assert [m.arbitration_id for m in read_trace(run_dir / "traces" / names[0])] == [272]
+    assert not (project.path / "results" / "harness.sqlite").exists()
+    with ResultsStore.open(project.path / "lab.sqlite", create=False) as store:
+        results = {r.name: r for r in store.run("latest").results}
+    assert len(results) == 2
+    files = results["test_with_a_file_of_its_own"].artifacts
+    assert [(a.kind, a.label) for a in files] == [
+        ("trace", "body"),
+        ("trace", "chassis"),
+        ("scope", "csv"),
+    ]
+    root = ET.parse(project.path / "junit.xml").getroot()
+    assert "scope.csv" in [p.get("name") for p in root.iter("property")]
 
 
 def test_results_none_records_nothing(project: pytest.Pytester) -> None:
@@ -249,45 +274,36 @@ def test_a_run_stopped_halfway_keeps_readable_traces_and_what_finished(
 HOSTILE = """
 from harness.report import identity
 
-identity.register("hostile", lambda bench: {
-    "vin": "<script>document.title='PWNED'</script>",
-    "software_version": "<img src=x onerror=alert(1)>",
-})
+calls = []
+
+def hostile(bench):
+    calls.append(1)
+    return {
+        "vin": "<script>document.title='PWNED'</script>",
+        "software_version": f"<img src=x onerror=alert({len(calls)})>",
+    }
+
+identity.register("hostile", hostile)
 """
 
 
-def test_a_dut_answering_markup_does_not_inject_into_the_report(project: pytest.Pytester) -> None:
+def test_a_hostile_dut_is_escaped_and_its_reflash_midway_flagged(project: pytest.Pytester) -> None:
+    """The DUT answers markup, and a different software version at the end of the run."""
     (project.path / "conftest.py").write_text(CONFTEST + HOSTILE)
     project.makepyfile(test_ecu=TESTS)
-    project.runpytest_subprocess("-k", "not unlock").assert_outcomes(passed=2)
+    result = project.runpytest_subprocess("--junitxml=junit.xml", "-k", "not unlock")
+    result.assert_outcomes(passed=2)
+    changed = "'<img src=x onerror=alert(1)>' -> '<img src=x onerror=alert(2)>'"
+    result.stdout.fnmatch_lines([f"*DUT identity changed during the run: *(hostile): {changed}*"])
     run_dir, store = only_run(project)
-    store.close()
+    with store:
+        assert store.run("latest").summary.identity_changed
     html = (run_dir / "report.html").read_text()
     assert "<script>" not in html
     assert "<img src=x" not in html
     assert "&lt;script&gt;document.title=&#39;PWNED&#39;&lt;/script&gt;" in html
-    assert "&lt;img src=x onerror=alert(1)&gt;" in html
-
-
-CHANGING = """
-from harness.report import identity
-
-calls = []
-identity.register("flasher", lambda bench: calls.append(1) or {"software_version": str(len(calls))})
-"""
-
-
-def test_a_dut_whose_identity_changes_midway_is_flagged(project: pytest.Pytester) -> None:
-    (project.path / "conftest.py").write_text(CONFTEST + CHANGING)
-    project.makepyfile(test_ecu=TESTS)
-    result = project.runpytest_subprocess("--junitxml=junit.xml", "-k", "not unlock")
-    result.stdout.fnmatch_lines(
-        ["*DUT identity changed during the run: software version (flasher): '1' -> '2'*"]
-    )
-    run_dir, store = only_run(project)
-    with store:
-        assert store.run("latest").summary.identity_changed
-    assert "identity-changed" in (run_dir / "report.html").read_text()
+    assert "&lt;img src=x onerror=alert(2)&gt;" in html
+    assert 'id="identity-changed"' in html
     root = ET.parse(project.path / "junit.xml").getroot()
     names = [p.get("name") for p in root.iter("property")]
     assert "dut_identity_changed" in names

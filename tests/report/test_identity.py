@@ -3,6 +3,7 @@ modem providers against the virtual bench's simulated BCM and modem."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType, SimpleNamespace
@@ -99,8 +100,14 @@ def test_benches_without_diagnostics_or_modems_give_nothing(tmp_path: Path) -> N
     assert identity.modem_identity(SimpleNamespace()) == {}  # type: ignore[arg-type]
 
 
+def own_virtual_bench(*overrides: str) -> Any:
+    """The virtual bench on a bus of its own: a session's ``bench`` fixture may hold the
+    default one open in this process, and two simulated BCMs would both answer."""
+    return load_bench(VIRTUAL_BENCH, [f"can.body.channel=identity-{uuid.uuid4().hex}", *overrides])
+
+
 def test_the_virtual_dut_is_identified_over_uds_and_at_commands() -> None:
-    with Bench.open(VIRTUAL_BENCH) as bench:
+    with Bench.open(own_virtual_bench()) as bench:
         reading = read_identity(bench)
     assert reading.errors == {}
     values, sources = reading.values, reading.sources
@@ -116,7 +123,7 @@ def test_the_virtual_dut_is_identified_over_uds_and_at_commands() -> None:
 
 @pytest.mark.parametrize("profile", [True, False], ids=["profile", "standard-dids"])
 def test_uds_reads_identification_dids_with_or_without_a_profile(profile: bool) -> None:
-    config = load_bench(VIRTUAL_BENCH)
+    config = own_virtual_bench()
     if not profile:  # no profile: the standard DIDs by number, raw bytes as ASCII
         diagnostics = {k: v for k, v in config.diagnostics.items() if k != "profile"}
         config = replace(config, diagnostics=MappingProxyType(diagnostics))
