@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from harness import clock
 from harness.exceptions import BusError, HistoryOverflowError
@@ -25,8 +24,7 @@ if TYPE_CHECKING:
     from harness.canbus.frame import Frame
 
 
-@dataclass(frozen=True, slots=True)
-class Mark:
+class Mark(NamedTuple):
     """A point in a channel's traffic: frames with ``seq >= mark.seq`` came after it."""
 
     seq: int
@@ -42,16 +40,20 @@ class History:
         self._frames: deque[Frame] = deque(maxlen=maxlen)
         self._cond = threading.Condition(threading.Lock())
         self._next_seq = 0
-        self.evicted = 0
+        self._waiting = 0
         self.failure: BaseException | None = None
 
     def append(self, frame: Frame) -> None:
         with self._cond:
-            if len(self._frames) == self.maxlen:
-                self.evicted += 1
             self._frames.append(frame)
             self._next_seq += 1
-            self._cond.notify_all()
+            if self._waiting:  # read under the lock waiters register under: no lost wake-up
+                self._cond.notify_all()
+
+    @property
+    def evicted(self) -> int:
+        """Frames dropped from the front of the ring so far."""
+        return self._next_seq - len(self._frames)
 
     def fail(self, error: BaseException) -> None:
         """Record that the receive side died, and wake every waiter so it can say so."""
@@ -81,9 +83,13 @@ class History:
         """
         with self._cond:
             if self._next_seq <= seq and timeout > 0:
-                self._cond.wait_for(
-                    lambda: self._next_seq > seq or self.failure is not None, timeout
-                )
+                self._waiting += 1
+                try:
+                    self._cond.wait_for(
+                        lambda: self._next_seq > seq or self.failure is not None, timeout
+                    )
+                finally:
+                    self._waiting -= 1
             if self.failure is not None:
                 raise BusError(f"channel {self.name!r} stopped receiving: {self.failure}")
             first_kept = self._next_seq - len(self._frames)
