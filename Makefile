@@ -38,6 +38,7 @@ sysdeps:  ## Debian packages some tests use (chromium, postgresql), installed wh
 
 bench: $(STAMP)  ## performance figures (see benchmarks/README.md)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/residual.py
 
 clean:
 	rm -rf $(VENV) $(RESULTS) .mypy_cache .ruff_cache .pytest_cache
