@@ -13,11 +13,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
-from types import MappingProxyType, TracebackType
-from typing import Self
+from types import MappingProxyType
 
 from harness.canbus.channel import Channel
 from harness.canbus.database import SignalDatabase, suggest
+from harness.closing import Closing
 from harness.config import BenchConfig, SimulatedEcuConfig, load_bench
 from harness.devices.bench import Devices, open_devices
 from harness.exceptions import ConfigError, ResourceError
@@ -60,7 +60,7 @@ class Channels(Mapping[str, Channel]):
         return len(self._channels)
 
 
-class Bench:
+class Bench(Closing):
     """An open bench: its configuration and live resources."""
 
     def __init__(self, config: BenchConfig) -> None:
@@ -154,17 +154,6 @@ class Bench:
     def close(self) -> None:
         """Close every resource, most recently opened first. Safe to call twice."""
         self._stack.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _attach_services(ecu: SimulatedEcu) -> None:

@@ -18,7 +18,6 @@ import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 import can
@@ -28,6 +27,7 @@ from harness import clock
 from harness.canbus.expect import Matcher, TrafficView, Where, require_db
 from harness.canbus.frame import NO_SIGNALS, Frame
 from harness.canbus.history import History
+from harness.closing import Closing
 from harness.config import DEFAULT_HISTORY
 from harness.exceptions import BusError, EncodeError
 
@@ -130,7 +130,7 @@ class Reaction:
         return self.response.timestamp - self.stimulus.timestamp
 
 
-class Channel(TrafficView):
+class Channel(TrafficView, Closing):
     """One CAN channel of a bench. Thread-safe for sending and waiting from several threads."""
 
     def __init__(
@@ -361,17 +361,6 @@ class Channel(TrafficView):
             self._notifier.stop()
         finally:
             self.bus.shutdown()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         db = self.db.name if self.db else "no database"

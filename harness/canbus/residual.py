@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 from harness import clock
 from harness.canbus.channel import PeriodicMessage
@@ -40,6 +40,7 @@ from harness.canbus.protection import (
     protect,
     validate,
 )
+from harness.closing import Closing
 from harness.exceptions import UnknownNameError
 
 if TYPE_CHECKING:
@@ -199,7 +200,7 @@ class SimulatedMessage(PeriodicMessage):
             self.start(self.base_period)
 
 
-class ResidualBus:
+class ResidualBus(Closing):
     """The messages of ``nodes`` (DBC node names) simulated on ``channel``."""
 
     def __init__(
@@ -300,9 +301,3 @@ class ResidualBus:
     def close(self) -> None:
         for sim in self.messages.values():
             sim.stop()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()

@@ -1,10 +1,10 @@
-"""``harness diag``: everyday diagnostic reads from a bench's DUT (UDS over ISO-TP).
+"""Everyday diagnostic reads from a bench's DUT (UDS over ISO-TP): harness diag.
 
 The bench is opened as tests open it (on the virtual bench the simulated BCM
 answers), the read is done with the harness's UDS client, and the bench is
 closed again. DIDs, DTCs and identity come out decoded and named from the DUT
-profile the bench file's ``[diagnostics]`` section names. A negative response
-or a timeout is one ``error: ...`` line and exit code 2.
+profile the bench file's [diagnostics] section names. A negative response
+or a timeout is one `error: ...` line and exit code 2.
 
 \b
 Examples:

@@ -27,10 +27,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
 from harness import clock
+from harness.closing import Closing
 from harness.devices.port import ReceiveBuffer, SerialPort
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class ConsoleMatch:
         return self.match[key]
 
 
-class Console:
+class Console(Closing):
     """Line-oriented send and ``expect`` on a serial port (a DUT's debug console)."""
 
     def __init__(
@@ -180,17 +180,6 @@ class Console:
 
     def close(self) -> None:
         self.port.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<Console {self.port.describe}>"

@@ -35,12 +35,13 @@ import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType, TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from gsmmodem.pdu import decodeSmsPdu, encodeSmsSubmitPdu  # type: ignore[import-untyped]
 
 from harness import clock
+from harness.closing import Closing
 from harness.devices.port import SerialPort, _show
 from harness.exceptions import DeviceError, DeviceTimeoutError, ModemError
 
@@ -312,7 +313,7 @@ def is_noise(line: str) -> bool:
     )
 
 
-class Modem:
+class Modem(Closing):
     """AT-command driver; one command at a time, URCs collected all the time."""
 
     def __init__(
@@ -768,17 +769,6 @@ class Modem:
 
     def close(self) -> None:
         self.port.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<Modem {self.port.describe}>"

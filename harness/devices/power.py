@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 import pyvisa
 import pyvisa.constants
 
 from harness import clock
+from harness.closing import Closing
 from harness.devices.log import SerialLog
 from harness.exceptions import DeviceError, DeviceTimeoutError
 
@@ -81,7 +81,7 @@ class PowerCycle:
     """When ``OUTP ON`` was sent: the DUT cannot start before this."""
 
 
-class PowerSupply:
+class PowerSupply(Closing):
     """One output of an SCPI supply: on/off, set and measure voltage and current, cycle.
 
     Thread-safe: one command at a time. ``channel`` selects an output of a multi-channel
@@ -311,17 +311,6 @@ class PowerSupply:
         except Exception as exc:  # noqa: BLE001 - a port that vanished may fail to close
             self.log.event(self.name, f"close failed: {exc}")
         self.log.event(self.name, "closed")
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<PowerSupply {self.describe}>"

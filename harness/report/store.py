@@ -22,9 +22,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
+from harness.closing import Closing
 from harness.exceptions import ResultsStoreError
 from harness.report.identity import IdentityReading, Value, changes
 
@@ -243,7 +243,7 @@ def is_url(target: str | Path) -> bool:
     return isinstance(target, str) and urllib.parse.urlsplit(target).scheme in POSTGRES_SCHEMES
 
 
-class ResultsStore:
+class ResultsStore(Closing):
     """One connection to a results store. Not thread-safe: use it from one thread."""
 
     def __init__(self, connection: Any, dialect: str, where: str) -> None:
@@ -679,17 +679,6 @@ class ResultsStore:
     def close(self) -> None:
         with contextlib.suppress(Exception):  # closing a broken connection may fail too
             self._db.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<ResultsStore {self.dialect} {self.where}>"

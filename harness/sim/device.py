@@ -9,13 +9,12 @@ on a scheduler thread, so subclasses guard their state with ``self.lock``.
 from __future__ import annotations
 
 import threading
-from types import TracebackType
-from typing import Self
 
+from harness.closing import Closing
 from harness.sim.link import Link, open_link
 
 
-class DeviceSimulation:
+class DeviceSimulation(Closing):
     """A simulated device reachable through links; ``serve()`` returns what to open."""
 
     kind = "device"
@@ -72,14 +71,3 @@ class DeviceSimulation:
     def close(self) -> None:
         for link in self.links:
             link.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 import can
 
 from harness import clock
+from harness.closing import Closing
 from harness.exceptions import TraceError
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ def open_writer(path: Path) -> can.io.generic.MessageWriter:
         raise TraceError(f"{path}: cannot create trace file: {exc}") from exc
 
 
-class TraceRecorder:
+class TraceRecorder(Closing):
     """Writes every frame of one channel to one trace file until closed.
 
     Taps may be called from several threads at once (the receive thread, the
@@ -167,17 +167,6 @@ class TraceRecorder:
                 f"{self.frames} frames: {self.error}"
             ) from self.error
         return self.path
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "recording"
