@@ -341,6 +341,13 @@ def harness_script() -> Path:
 
 
 @pytest.mark.skipif(not DEMO_DBC.is_file(), reason="dbc/demo_vehicle.dbc not written yet")
+def _ctrl_c_as_in_a_terminal() -> None:
+    """Give the child the SIGINT a terminal user has. A test run started in the background
+    (CI, nohup) ignores SIGINT, children inherit that, and Python then never raises
+    KeyboardInterrupt: the monitor would not hear the Ctrl-C this test sends."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_cleanly_and_prints_the_final_table() -> None:
     """The default bench ($HARNESS_BENCH) with its simulated ECUs, stopped by SIGINT."""
     env = {k: v for k, v in os.environ.items() if k not in {"FORCE_COLOR", "TERM"}}
@@ -352,6 +359,7 @@ def test_ctrl_c_stops_cleanly_and_prints_the_final_table() -> None:
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        preexec_fn=_ctrl_c_as_in_a_terminal,  # noqa: PLW1509 - only resets one signal
     ) as proc:
         assert proc.stderr is not None
         started = proc.stderr.readline()  # printed once Ctrl-C is handled
