@@ -21,7 +21,7 @@ from harness.closing import Closing
 from harness.config import BenchConfig, SimulatedEcuConfig, load_bench
 from harness.devices.bench import Devices, open_devices
 from harness.exceptions import ConfigError, ResourceError
-from harness.sim.ecu import SimulatedEcu, load_ecu
+from harness.sim.ecu import SimulatedEcu, load_ecu, with_periods
 
 SEPARATE_BUS_INTERFACES = ("virtual", "udp_multicast", "socketcan")
 """Interfaces where a second opening of a channel hears the first, so a simulated ECU can
@@ -128,7 +128,7 @@ class Bench(Closing):
 
     def _start_ecu(self, name: str, sim: SimulatedEcuConfig) -> SimulatedEcu:
         key = f"simulation.ecus.{name}"
-        definition = load_ecu(sim.file)
+        definition = with_periods(load_ecu(sim.file), sim.period_ms, str(self.config.path), key)
         for fault in sim.faults:
             if fault not in definition.faults:
                 hint = suggest(fault, list(definition.faults))

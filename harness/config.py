@@ -74,6 +74,8 @@ class SimulatedEcuConfig:
     faults: tuple[str, ...] = ()
     """Seeded faults switched on from the start."""
     enabled: bool = True
+    period_ms: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    """Cycle-time overrides by message name, over the ECU file and the database."""
 
 
 @dataclass(frozen=True)
@@ -371,12 +373,18 @@ def _parse_simulated_ecu(
             f"name the bench CAN channel it joins{suggest(channel, list(channels))}; "
             f"channels: {known}",
         )
+    periods = table.table("period_ms")
+    period_ms = {
+        message: periods.number(message, 0.0, minimum=0.1) for message in list(periods.data)
+    }
+    periods.finish()
     ecu = SimulatedEcuConfig(
         name=name,
         file=file,
         channel=channel,
         faults=tuple(table.str_list("faults")),
         enabled=table.boolean("enabled", True),
+        period_ms=MappingProxyType(period_ms),
     )
     table.finish()
     return ecu

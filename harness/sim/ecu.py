@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
@@ -38,7 +38,7 @@ from harness.canbus.expect import Matcher, value_matches
 from harness.canbus.protection import Protection
 from harness.canbus.residual import FAULT_KINDS, Fault, MessageSettings, ResidualBus
 from harness.config import Table, read_toml
-from harness.exceptions import HarnessError, UnknownNameError
+from harness.exceptions import ConfigError, HarnessError, UnknownNameError
 from harness.sim.scheduler import Scheduler
 
 if TYPE_CHECKING:
@@ -489,3 +489,22 @@ class SimulatedEcu:
             residual.set(rule.message, rule.values)
         except HarnessError:
             log.exception("rule %s of %s could not act", rule.id, self.name)
+
+
+def with_periods(
+    definition: EcuDefinition, period_ms: Mapping[str, float], source: str, key: str
+) -> EcuDefinition:
+    """The definition with cycle times overridden by message name (from a bench file)."""
+    if not period_ms:
+        return definition
+    own = {m.name for m in definition.db.messages if definition.node in m.senders}
+    messages = dict(definition.messages)
+    for message, period in period_ms.items():
+        if message not in own:
+            hint = suggest(message, sorted(own))
+            raise ConfigError(
+                source, f"{key}.period_ms.{message}", f"{definition.name} does not send it{hint}"
+            )
+        settings = messages.get(message, MessageSettings())
+        messages[message] = replace(settings, period=period / 1000)
+    return replace(definition, messages=MappingProxyType(messages))

@@ -235,3 +235,22 @@ def test_a_bench_naming_an_unknown_fault_fails_and_leaves_nothing_open(tmp_path:
         ConfigError, match="simulation.ecus.door.faults: door.toml has no fault 'slow'"
     ):
         Bench.open(bench_with_sim(tmp_path, 'faults = ["slow"]\n'))
+
+
+def test_a_bench_file_overrides_cycle_times(tmp_path: Path) -> None:
+    path = bench_with_sim(tmp_path, "period_ms = { Status = 5, Telemetry = 200 }\n")
+    with Bench.open(path) as bench:
+        residual = bench.sim("door").residual
+        assert residual is not None
+        assert residual.message("Status").period == pytest.approx(0.005)
+        bench.can.body.cycle_time("Status", samples=10, expected=0.005).check(tolerance=0.5)
+
+
+def test_a_cycle_time_override_for_a_message_the_ecu_does_not_send_names_the_key(
+    tmp_path: Path,
+) -> None:
+    path = bench_with_sim(tmp_path, "period_ms = { Stat = 5 }\n")
+    with pytest.raises(
+        ConfigError, match=r"simulation\.ecus\.door\.period_ms\.Stat: .* \(did you mean 'Status'"
+    ):
+        Bench.open(path)
