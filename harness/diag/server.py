@@ -425,7 +425,7 @@ class UdsServer:
     def _finish_pending(self, pending: _Pending) -> bytes:
         """Wait out a slow job, repeating responsePending before P2* runs out."""
         done = clock.Deadline(pending.duration)
-        interval = max(self.config.p2_star * 0.8, 0.001)
+        interval = max(self.config.p2_star / 2, 0.001)  # well inside P2*, as real ECUs do
         next_pending = clock.now() + interval
         while self._running and not done.expired():
             self._cond.wait(min(done.remaining(), max(0.0, next_pending - clock.now())))

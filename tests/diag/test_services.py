@@ -383,7 +383,7 @@ def test_slow_routine_answers_response_pending_first(rig: Rig) -> None:
 
 
 def test_response_pending_repeats_within_p2_star(make_rig: RigFactory) -> None:
-    rig = make_rig(server={"p2_star": 0.1})  # pending again every 80 ms during 300 ms
+    rig = make_rig(server={"p2_star": 0.1})  # pending again every 50 ms during 300 ms
     rig.uds.session("extended")
     since = rig.tester.mark()
     assert rig.uds.routine("SelfTest") == b"\x00"
