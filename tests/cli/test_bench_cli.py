@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from can.interfaces import virtual
 from click.testing import CliRunner
+from clitools import run_script
 
 from harness.cli import cli, main
 from harness.cli.bench import bitrate_text
@@ -268,29 +265,6 @@ def test_invalid_file_propagates_through_the_group(tmp_path: Path) -> None:
     path.write_text('[can.body]\ninterface = "virtual"\n')
     result = CliRunner().invoke(cli, ["bench", "check", str(path)])
     assert type(result.exception).__name__ == "ConfigError"
-
-
-def harness_script() -> Path:
-    beside = Path(sys.executable).parent / "harness"
-    if beside.is_file():
-        return beside
-    found = shutil.which("harness")
-    if found is None:
-        pytest.skip("the harness console script is not installed")
-    return Path(found)
-
-
-def run_script(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"FORCE_COLOR", "TERM"}}
-    env.pop("HARNESS_BENCH_SET", None)
-    return subprocess.run(
-        [str(harness_script()), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-    )
 
 
 @pytest.mark.parametrize(

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from clitools import assert_one_error_line, run_script
 
 from harness.cli import cli, main
 from harness.exceptions import DatabaseError, UnknownNameError
@@ -64,17 +61,6 @@ def row(output: str, name: str) -> str:
         if re.match(rf"\W*{re.escape(name)}\b", line):
             return line
     raise AssertionError(f"no row for {name!r} in:\n{output}")
-
-
-def assert_one_error_line(code: int, err: str, *fragments: str) -> str:
-    lines = err.splitlines()
-    assert code == 2, err
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0]
-    return lines[0]
 
 
 # --- the message list ------------------------------------------------------------------
@@ -218,28 +204,6 @@ def test_no_hint_when_lenient_loading_fails_too(
 
 
 # --- the real console script -----------------------------------------------------------
-
-
-def harness_script() -> Path:
-    beside = Path(sys.executable).parent / "harness"
-    if beside.is_file():
-        return beside
-    found = shutil.which("harness")
-    if found is None:
-        pytest.skip("the harness console script is not installed")
-    return Path(found)
-
-
-def run_script(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"FORCE_COLOR", "TERM"}}
-    return subprocess.run(
-        [str(harness_script()), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-    )
 
 
 @pytest.mark.parametrize(

@@ -5,16 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import can
 import pytest
 from click.testing import CliRunner
+from clitools import assert_one_error_line, harness_script, run_script, script_env
 
 from harness.cli import cli, main
 from harness.exceptions import TraceError
@@ -74,41 +72,6 @@ def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, 
         code = exc.code if isinstance(exc.code, int) else 1
     out, err = capsys.readouterr()
     return code or 0, out, err
-
-
-def assert_one_error_line(code: int, err: str, *fragments: str) -> None:
-    lines = err.splitlines()
-    assert code == 2, err
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0]
-
-
-def harness_script() -> Path:
-    beside = Path(sys.executable).parent / "harness"
-    if beside.is_file():
-        return beside
-    found = shutil.which("harness")
-    if found is None:
-        pytest.skip("the harness console script is not installed")
-    return Path(found)
-
-
-def script_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in {"FORCE_COLOR", "TERM"}}
-
-
-def run_script(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(harness_script()), "decode", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=script_env(),
-    )
 
 
 # --- table ---------------------------------------------------------------------------------
@@ -282,7 +245,7 @@ def test_bad_trace_path_is_one_line(
 def test_script_garbage_trace_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "garbage.blf"
     path.write_bytes(b"\x00\xffnot a trace\x80" * 50)
-    proc = run_script(str(path), "--dbc", str(TRACE_DBC))
+    proc = run_script("decode", str(path), "--dbc", str(TRACE_DBC))
     assert_one_error_line(proc.returncode, proc.stderr, "garbage.blf")
     assert proc.stdout == ""
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +14,7 @@ from pathlib import Path
 import can
 import pytest
 from click.testing import CliRunner
+from clitools import harness_script
 
 import harness.cli.monitor as monitor_cli
 from harness.canbus.channel import Channel
@@ -328,16 +327,6 @@ def test_help_has_examples() -> None:
 
 
 # --- the real console script -----------------------------------------------------------
-
-
-def harness_script() -> Path:
-    beside = Path(sys.executable).parent / "harness"
-    if beside.is_file():
-        return beside
-    found = shutil.which("harness")
-    if found is None:
-        pytest.skip("the harness console script is not installed")
-    return Path(found)
 
 
 @pytest.mark.skipif(not DEMO_DBC.is_file(), reason="dbc/demo_vehicle.dbc not written yet")

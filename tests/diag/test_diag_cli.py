@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from clitools import harness_script
 
 from harness.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-HARNESS = Path(sys.executable).parent / "harness"
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -27,7 +26,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 def test_read_did_through_the_console_script(bcm_bench: Path) -> None:
     result = subprocess.run(
-        [str(HARNESS), "diag", "read-did", "--bench", str(bcm_bench), "VIN"],
+        [str(harness_script()), "diag", "read-did", "--bench", str(bcm_bench), "VIN"],
         capture_output=True,
         text=True,
         timeout=60,

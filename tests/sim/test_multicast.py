@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from clitools import harness_script
 
 from harness.canbus.channel import Channel
 from harness.canbus.database import SignalDatabase
@@ -24,7 +24,6 @@ from harness.sim.multicast import (
 )
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-HARNESS = Path(sys.executable).parent / "harness"
 
 
 def write_bench(tmp_path: Path, channel: str) -> Path:
@@ -72,7 +71,7 @@ def test_a_simulation_in_another_process_is_seen_and_driven_from_here(
     with Channel.open(listener, mini_db) as body:
         process = subprocess.Popen(
             [
-                str(HARNESS),
+                str(harness_script()),
                 "simulate",
                 "--bench",
                 str(bench),
@@ -112,7 +111,7 @@ def test_simulate_refuses_a_bench_without_simulated_ecus(tmp_path: Path) -> None
         f'[can.body]\ninterface = "virtual"\nchannel = "x"\ndbc = "{DATA / "mini.dbc"}"\n'
     )
     result = subprocess.run(
-        [str(HARNESS), "simulate", "--bench", str(path), "--duration", "0"],
+        [str(harness_script()), "simulate", "--bench", str(path), "--duration", "0"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -129,7 +128,7 @@ def test_monitor_watches_a_simulation_in_another_process(tmp_path: Path) -> None
     bench = write_bench(tmp_path, f"mon-{tmp_path.name}")
     simulation = subprocess.Popen(
         [
-            str(HARNESS),
+            str(harness_script()),
             "simulate",
             "--bench",
             str(bench),
@@ -149,7 +148,15 @@ def test_monitor_watches_a_simulation_in_another_process(tmp_path: Path) -> None
             head.append(simulation.stdout.readline())
         assert head[-1].startswith("ready"), "".join(head)
         watched = subprocess.run(
-            [str(HARNESS), "monitor", "--bench", str(bench), "--multicast", "--duration", "1"],
+            [
+                str(harness_script()),
+                "monitor",
+                "--bench",
+                str(bench),
+                "--multicast",
+                "--duration",
+                "1",
+            ],
             capture_output=True,
             text=True,
             timeout=60,
