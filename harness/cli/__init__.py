@@ -24,7 +24,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "monitor": ("harness.cli.monitor", "Watch a bench's CAN traffic live, decoded."),
     "report": ("harness.cli.report", "Build the HTML report of a run from the results store."),
     "results": ("harness.cli.results", "Runs, DUTs and test results in the results store."),
+    "run": ("harness.cli.run", "Run a conformance suite (or all) against a bench."),
     "simulate": ("harness.cli.simulate", "Run a bench's simulated ECUs for other processes."),
+    "suites": ("harness.cli.suites", "List the conformance suites' tests and requirements."),
 }
 """Command name -> (module defining a click command of that name, one-line help)."""
 

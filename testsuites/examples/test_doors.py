@@ -19,6 +19,7 @@ def lock_doors(body: Channel) -> None:
     body.wait_for("BCM_DoorStatus", where=LOCKED, since=since, timeout=0.5)
 
 
+@pytest.mark.requirement("DEMO-BCM-001", clause="demo BCM spec 3.1: unlock at standstill, 100 ms")
 def test_doors_unlock_at_standstill_within_100ms(
     body: Channel, residual_bus: ResidualNetwork
 ) -> None:
@@ -30,6 +31,7 @@ def test_doors_unlock_at_standstill_within_100ms(
     assert reaction.seconds < 0.1, f"unlocked after {reaction.seconds * 1000:.0f} ms"
 
 
+@pytest.mark.requirement("DEMO-BCM-002", clause="demo BCM spec 3.2: no unlock while driving")
 def test_doors_stay_locked_while_driving(body: Channel, residual_bus: ResidualNetwork) -> None:
     residual_bus.set("ABS_WheelSpeeds", VehicleSpeed=30)
     lock_doors(body)
@@ -40,6 +42,7 @@ def test_doors_stay_locked_while_driving(body: Channel, residual_bus: ResidualNe
     )
 
 
+@pytest.mark.requirement("DEMO-BCM-003", clause="demo BCM spec 3.3: lock above 15 km/h")
 def test_doors_lock_when_driving_off(body: Channel, residual_bus: ResidualNetwork) -> None:
     residual_bus.set("ABS_WheelSpeeds", VehicleSpeed=0)
     body.send("BCM_Request", DoorUnlock=1)

@@ -10,6 +10,7 @@ from harness.canbus.expect import Step
 pytestmark = pytest.mark.requires("can:body")
 
 
+@pytest.mark.requirement("DEMO-BCM-010", clause="demo BCM spec 4.1: headlights follow requests")
 @pytest.mark.parametrize(
     ("request_", "lights"),
     [
@@ -26,6 +27,7 @@ def test_headlights_follow_the_request(
     body.wait_for("BCM_Lights", where=lights, since=since, timeout=0.5)
 
 
+@pytest.mark.requirement("DEMO-BCM-011", clause="demo BCM spec 4.2: hazard lights")
 def test_hazard_lights_switch_on_then_off(body: Channel) -> None:
     since = body.mark()
     body.send("BCM_Request", HazardRequest=1)

@@ -1,0 +1,75 @@
+"""harness suites list and harness run, on a folder of small suites written by the test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from clitools import assert_one_error_line, run_script
+
+PASSING = """
+import pytest
+
+@pytest.mark.requirement("REQ-A-1", clause="ISO 14229-1 10.3")
+def test_one():
+    assert True
+
+@pytest.mark.requirement("REQ-A-2")
+def test_two():
+    assert True
+"""
+
+FAILING = """
+def test_fails():
+    assert 1 == 2
+"""
+
+
+@pytest.fixture
+def suites(tmp_path: Path) -> Path:
+    folder = tmp_path / "suites"
+    (folder / "alpha").mkdir(parents=True)
+    (folder / "alpha" / "test_alpha.py").write_text(PASSING)
+    (folder / "beta").mkdir()
+    (folder / "beta" / "test_beta.py").write_text(FAILING)
+    (folder / "notes").mkdir()  # no tests: not a suite
+    return folder
+
+
+def test_list_shows_every_test_with_its_requirements(suites: Path) -> None:
+    result = run_script("suites", "list", "--suites", str(suites))
+    assert result.returncode == 0, result.stderr
+    assert "REQ-A-1 (ISO 14229-1 10.3)" in result.stdout
+    assert "REQ-A-2" in result.stdout
+    assert "test_fails" in result.stdout
+    assert result.stdout.rstrip().endswith("3 tests in 2 suites")
+
+
+def test_list_of_one_suite(suites: Path) -> None:
+    result = run_script("suites", "list", "beta", "--suites", str(suites))
+    assert "test_one" not in result.stdout
+    assert result.stdout.rstrip().endswith("1 tests in 1 suites")
+
+
+def test_run_returns_pytests_exit_code(suites: Path) -> None:
+    passed = run_script("run", "alpha", "--suites", str(suites), "-q", "-p", "no:cacheprovider")
+    assert passed.returncode == 0, passed.stdout
+    assert "2 passed" in passed.stdout
+    failed = run_script("run", "all", "--suites", str(suites), "-q", "-p", "no:cacheprovider")
+    assert failed.returncode == 1
+    assert "1 failed, 2 passed" in failed.stdout
+
+
+@pytest.mark.parametrize("command", [("run", "alpa"), ("suites", "list", "alpa")])
+def test_an_unknown_suite_is_one_error_line_with_suggestions(
+    suites: Path, command: tuple[str, ...]
+) -> None:
+    result = run_script(*command, "--suites", str(suites))
+    line = assert_one_error_line(result.returncode, result.stderr, "alpa")
+    assert "did you mean 'alpha'" in line
+    assert "suites: alpha, beta, all" in line
+
+
+def test_a_missing_suites_folder_is_named(tmp_path: Path) -> None:
+    result = run_script("suites", "list", "--suites", str(tmp_path / "none"))
+    assert_one_error_line(result.returncode, result.stderr, "no such suites folder")
