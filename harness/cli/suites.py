@@ -5,8 +5,13 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
 import click
 import pytest
@@ -14,8 +19,10 @@ from rich.table import Table
 
 from harness.canbus.database import suggest
 from harness.cli.output import make_console
+from harness.config import load_bench, overrides_from_env, resolve_bench_path
 from harness.exceptions import ConfigError, HarnessError
 from harness.report.requirements import RequirementMarkerError, requirements_of
+from harness.sim.ecu import load_ecu
 
 SUITES_ENV = "HARNESS_SUITES"
 DEFAULT_SUITES = Path("testsuites")
@@ -124,3 +131,113 @@ def list_(names: tuple[str, ...], folder: Path | None, bench: Path | None) -> No
     console = make_console()
     console.print(table)
     console.print(f"{len(tests)} tests in {len(chosen)} suites")
+
+
+@dataclass(frozen=True)
+class BiteResult:
+    """One run of the suites with one seeded fault switched on (or none)."""
+
+    ecu: str
+    fault: str
+    description: str
+    failed: tuple[str, ...]
+    exit_code: int
+
+
+def run_with_fault(
+    paths: list[Path], bench: Path, ecu: str, fault: str, description: str, workdir: Path
+) -> BiteResult:
+    """Run the suites in their own pytest process with one fault on; read who failed."""
+    report = workdir / f"{ecu}-{fault or 'none'}.xml"
+    command = [
+        sys.executable, "-m", "pytest", *map(str, paths), "--bench", str(bench),
+        "-q", "-p", "no:cacheprovider", "--harness-results", "none", f"--junitxml={report}",
+    ]  # fmt: skip
+    if fault:
+        command += ["--bench-set", f'simulation.ecus.{ecu}.faults=["{fault}"]']
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    failed: list[str] = []
+    if report.is_file():
+        for case in ElementTree.parse(report).iter("testcase"):
+            if case.find("failure") is not None or case.find("error") is not None:
+                failed.append(f"{case.get('classname', '')}.{case.get('name', '')}")
+    return BiteResult(ecu, fault, description, tuple(failed), done.returncode)
+
+
+@suites.command()
+@click.argument("names", nargs=-1)
+@click.option(
+    "--bench",
+    "bench",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Bench file with simulated ECUs (default: $HARNESS_BENCH, else the virtual bench).",
+)
+@click.option(
+    "--suites",
+    "folder",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder of suites (default: $HARNESS_SUITES, else ./testsuites).",
+)
+@click.option(
+    "-j", "--jobs", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default=True,
+    help="Runs at the same time.",
+)  # fmt: skip
+def bite(names: tuple[str, ...], bench: Path | None, folder: Path | None, jobs: int) -> None:
+    """Check that the suites bite: with no fault they pass, and every seeded fault of
+    every simulated ECU makes at least one test fail. Prints fault -> catching tests.
+
+    Exit code 1 when the suites fail without a fault or a fault is caught by nothing.
+
+    \b
+    Examples:
+      harness suites bite
+      harness suites bite examples uds --bench fixtures/benches/virtual.toml -j 2
+    """
+    base = suites_dir(folder)
+    paths = [suite_path(base, name) for name in (names or suite_names(base))]
+    bench_path = resolve_bench_path(bench)
+    config = load_bench(bench_path, overrides_from_env())
+    runs = [("", "", "no fault")] + [
+        (ecu, fault.name, fault.description)
+        for ecu, sim in config.simulation.items()
+        for fault in load_ecu(sim.file).faults.values()
+    ]
+    if len(runs) == 1:
+        raise ConfigError(str(bench_path), "simulation", "the bench simulates no ECUs with faults")
+    click.echo(
+        f"{len(runs)} runs of {', '.join(p.name for p in paths)}, {jobs} at a time", err=True
+    )
+    results: list[BiteResult] = []
+    with tempfile.TemporaryDirectory() as scratch, ThreadPoolExecutor(jobs) as pool:
+        pending = [
+            pool.submit(run_with_fault, paths, bench_path, ecu, fault, text, Path(scratch))
+            for ecu, fault, text in runs
+        ]
+        for future in as_completed(pending):
+            result = future.result()
+            results.append(result)
+            label = f"{result.ecu}:{result.fault}" if result.fault else "no fault"
+            click.echo(
+                f"[{len(results)}/{len(runs)}] {label}: {len(result.failed)} failed", err=True
+            )
+    _print_bite_table(sorted(results, key=lambda r: (r.ecu, r.fault)))
+    baseline = next(r for r in results if not r.fault)
+    uncaught = [r for r in results if r.fault and not r.failed]
+    if baseline.exit_code != 0 or uncaught:
+        click.get_current_context().exit(1)
+
+
+def _print_bite_table(results: list[BiteResult]) -> None:
+    table = Table("Fault", "What it breaks", "Caught by")
+    for result in results:
+        label = f"{result.ecu}:{result.fault}" if result.fault else "(no fault)"
+        if result.fault:
+            caught = "\n".join(result.failed) or "NOTHING"
+        else:
+            caught = "all pass" if result.exit_code == 0 else "FAILS: " + ", ".join(result.failed)
+        table.add_row(label, result.description, caught)
+    console = make_console()
+    console.print(table)
+    faults = [r for r in results if r.fault]
+    caught_count = sum(1 for r in faults if r.failed)
+    console.print(f"{caught_count} of {len(faults)} seeded faults caught")

@@ -73,3 +73,38 @@ def test_an_unknown_suite_is_one_error_line_with_suggestions(
 def test_a_missing_suites_folder_is_named(tmp_path: Path) -> None:
     result = run_script("suites", "list", "--suites", str(tmp_path / "none"))
     assert_one_error_line(result.returncode, result.stderr, "no such suites folder")
+
+
+DOOR_SUITE = """
+import pytest
+
+@pytest.mark.requires("can:body")
+def test_no_unlock_while_moving(can, residual_bus):
+    body = can.body
+    body.send("Wheel", WheelSpeed=30)
+    since = body.mark()
+    body.send("Req", Unlock=1)
+    body.expect_never("Status", where={"Locked": "UNLOCKED"}, since=since, for_=0.2)
+"""
+
+
+def test_bite_runs_each_fault_and_names_what_caught_it(tmp_path: Path) -> None:
+    data = Path(__file__).resolve().parents[1] / "data"
+    bench = tmp_path / "bench.toml"
+    bench.write_text(
+        f'[can.body]\ninterface = "virtual"\nchannel = "bite"\ndbc = "{data / "mini.dbc"}"\n'
+        f'[simulation.ecus.door]\nfile = "{data / "ecus" / "door.toml"}"\n'
+    )
+    (tmp_path / "suites" / "door").mkdir(parents=True)
+    (tmp_path / "suites" / "door" / "test_door.py").write_text(DOOR_SUITE)
+    result = run_script(
+        "suites", "bite", "--suites", str(tmp_path / "suites"), "--bench", str(bench), "-j", "2",
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr  # most faults go unnoticed
+    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if "│" in line}
+    assert "all pass" in rows["(no fault)"]
+    assert "test_no_unlock_while_moving" in rows["door:unlock_ignores_speed"]
+    assert "NOTHING" in rows["door:never_unlocks"]
+    assert "1 of 5 seeded faults caught" in result.stdout
+    assert "[6/6]" in result.stderr  # progress, one line per finished run
