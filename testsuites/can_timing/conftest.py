@@ -1,0 +1,113 @@
+"""CAN timing conformance suite: parametrised by what the DUT sends per its DBC.
+
+At collection time the bench file names the CAN channels whose ``dut_node`` is set;
+the DBC of each is loaded and the messages that node sends become the parameters:
+
+``dut_channel``
+    the name of each bench channel with a ``dut_node``;
+``cyclic_message``
+    each message the DUT sends with a ``GenMsgCycleTime`` (cyclic messages);
+``protected_message``
+    each message the DUT sends with a rolling counter or a checksum.
+
+A bench without such a channel (or a DUT without such messages) gives an empty
+parameter set, which pytest reports as a skip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cantools.database.can import Message
+
+from harness.bench import Channels
+from harness.canbus.channel import Channel
+from harness.canbus.database import SignalDatabase
+from harness.canbus.protection import detect
+from harness.config import BenchConfig
+from harness.exceptions import HarnessError
+from harness.pytest_plugin.hooks import get_bench_config
+
+
+@dataclass(frozen=True)
+class DutMessage:
+    """One message the DUT sends on one bench channel, per the channel's DBC."""
+
+    channel: str
+    name: str
+    cycle_time: float | None
+    """GenMsgCycleTime in seconds, None for event-triggered messages."""
+
+    def __str__(self) -> str:
+        return f"{self.channel}/{self.name}"
+
+
+def dut_messages(bench: BenchConfig) -> list[tuple[DutMessage, Message]]:
+    """Every message a channel's ``dut_node`` sends per the channel's DBC, in DBC order."""
+    found: list[tuple[DutMessage, Message]] = []
+    databases: dict[Path, SignalDatabase] = {}
+    for name, channel in bench.can.items():
+        if channel.dut_node is None or channel.dbc is None:
+            continue
+        db = databases.get(channel.dbc)
+        if db is None:
+            db = SignalDatabase.load(channel.dbc, strict=channel.strict_dbc)
+            databases[channel.dbc] = db
+        for message in db.messages:
+            if channel.dut_node in message.senders:
+                cycle = message.cycle_time / 1000 if message.cycle_time else None
+                found.append((DutMessage(name, message.name, cycle), message))
+    return found
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    wanted = {"dut_channel", "cyclic_message", "protected_message"} & set(metafunc.fixturenames)
+    if not wanted:
+        return
+    try:
+        bench = get_bench_config(metafunc.config)
+        messages = dut_messages(bench)
+    except HarnessError as exc:
+        raise pytest.UsageError(f"harness: {exc}") from None
+    if "dut_channel" in wanted:
+        channels = [n for n, c in bench.can.items() if c.dut_node is not None and c.dbc]
+        metafunc.parametrize("dut_channel", channels, indirect=True)
+    if "cyclic_message" in wanted:
+        cyclic = [m for m, _ in messages if m.cycle_time is not None]
+        metafunc.parametrize("cyclic_message", cyclic, ids=str, indirect=True)
+    if "protected_message" in wanted:
+        protected = [m for m, d in messages if _is_protected(d)]
+        metafunc.parametrize("protected_message", protected, ids=str, indirect=True)
+
+
+def _is_protected(message: Message) -> bool:
+    protection = detect(message)
+    return protection.counter is not None or protection.algorithm is not None
+
+
+def _message_on(can: Channels, param: DutMessage) -> tuple[Channel, Message]:
+    channel = can[param.channel]
+    if channel.db is None:
+        raise HarnessError(f"channel {channel.name!r} has no database")
+    return channel, channel.db.message(param.name)
+
+
+@pytest.fixture
+def dut_channel(request: pytest.FixtureRequest, can: Channels) -> Channel:
+    """An open bench channel whose ``dut_node`` is set (one test per such channel)."""
+    channel: Channel = can[request.param]
+    return channel
+
+
+@pytest.fixture
+def cyclic_message(request: pytest.FixtureRequest, can: Channels) -> tuple[Channel, Message]:
+    """A cyclic message the DUT sends: its open channel and its DBC definition."""
+    return _message_on(can, request.param)
+
+
+@pytest.fixture
+def protected_message(request: pytest.FixtureRequest, can: Channels) -> tuple[Channel, Message]:
+    """A message the DUT sends with a counter or checksum: its channel and DBC definition."""
+    return _message_on(can, request.param)
