@@ -7,24 +7,15 @@ from pathlib import Path
 import click
 import pytest
 
+from harness.cli.options import bench_option, suites_option
 from harness.cli.suites import suite_names, suite_path, suites_dir
 from harness.config import resolve_bench_path
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.argument("suite")
-@click.option(
-    "--bench",
-    "bench",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Bench file (default: $HARNESS_BENCH, else fixtures/benches/virtual.toml).",
-)
-@click.option(
-    "--suites",
-    "folder",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Folder of suites (default: $HARNESS_SUITES, else ./testsuites).",
-)
+@bench_option
+@suites_option
 @click.pass_context
 def run(ctx: click.Context, suite: str, bench: Path | None, folder: Path | None) -> None:
     """Run SUITE (a folder of testsuites/, or `all`) against a bench with pytest.

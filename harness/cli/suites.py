@@ -18,6 +18,7 @@ import pytest
 from rich.table import Table
 
 from harness.canbus.database import suggest
+from harness.cli.options import bench_option, suites_option
 from harness.cli.output import make_console
 from harness.config import load_bench, overrides_from_env, resolve_bench_path
 from harness.exceptions import ConfigError, HarnessError
@@ -101,18 +102,8 @@ def suites() -> None:
 
 @suites.command(name="list")
 @click.argument("names", nargs=-1)
-@click.option(
-    "--suites",
-    "folder",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Folder of suites (default: $HARNESS_SUITES, else ./testsuites).",
-)
-@click.option(
-    "--bench",
-    "bench",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Bench file, for suites whose tests depend on the DUT profile.",
-)
+@suites_option
+@bench_option
 def list_(names: tuple[str, ...], folder: Path | None, bench: Path | None) -> None:
     """List every test of the suites (all, or NAMES) with its requirement IDs and clauses.
 
@@ -166,18 +157,8 @@ def run_with_fault(
 
 @suites.command()
 @click.argument("names", nargs=-1)
-@click.option(
-    "--bench",
-    "bench",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Bench file with simulated ECUs (default: $HARNESS_BENCH, else the virtual bench).",
-)
-@click.option(
-    "--suites",
-    "folder",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Folder of suites (default: $HARNESS_SUITES, else ./testsuites).",
-)
+@bench_option
+@suites_option
 @click.option(
     "-j", "--jobs", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default=True,
     help="Runs at the same time.",
