@@ -14,6 +14,7 @@ and response side by side.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -238,10 +239,13 @@ class Channel(TrafficView, Closing):
         is_extended_id: bool | None = None,
         is_fd: bool = False,
         bitrate_switch: bool | None = None,
+        recorded: bytes | None = None,
     ) -> Frame:
         """Send a frame by ID and bytes, known to the database or not.
 
-        ``is_extended_id`` defaults to True for IDs above 0x7FF.
+        ``is_extended_id`` defaults to True for IDs above 0x7FF. ``recorded``, if
+        given, is what the history, taps and traces keep instead of ``data`` (the bus
+        gets ``data``): how secrets such as security-access keys stay out of evidence.
         """
         extended = arbitration_id > 0x7FF if is_extended_id is None else is_extended_id
         _check_frame(arbitration_id, bytes(data), extended, is_fd)
@@ -252,7 +256,7 @@ class Channel(TrafficView, Closing):
             is_fd=is_fd,
             bitrate_switch=is_fd if bitrate_switch is None else bitrate_switch,
         )
-        return self._transmit(msg)
+        return self._transmit(msg, recorded)
 
     def send_periodic(
         self,
@@ -301,7 +305,7 @@ class Channel(TrafficView, Closing):
             bitrate_switch=definition.is_fd,
         )
 
-    def _transmit(self, msg: can.Message) -> Frame:
+    def _transmit(self, msg: can.Message, recorded: bytes | None = None) -> Frame:
         if self._closed:
             raise BusError(f"channel {self.name!r} is closed")
         stamp = clock.now()
@@ -312,6 +316,9 @@ class Channel(TrafficView, Closing):
             if echo is not None and self._echoes is not None:
                 self._echoes.remove(echo)
             raise BusError(f"channel {self.name!r}: cannot send {msg}: {exc}") from exc
+        if recorded is not None:
+            msg = copy.copy(msg)
+            msg.data = bytearray(recorded)
         return self._record_tx(msg, stamp)
 
     def _expect_echo(self, msg: can.Message) -> tuple[int, bytes] | None:

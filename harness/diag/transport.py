@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import can
 import isotp
@@ -62,15 +62,32 @@ class ChannelStack(isotp.NotifierBasedCanStack):
             error_handler=self._on_error,
         )
         self.txfn = self._transmit
+        self._prefix = address.get_rx_prefix_size()  # extended/mixed: one address byte first
+        self._secret = False
+
+    def send(
+        self,
+        data: Any,
+        target_address_type: Any = None,
+        send_timeout: float | None = None,
+    ) -> None:
+        """Queue a payload; a SecurityAccess key is recorded with its bytes zeroed (the
+        UDS client has one request in flight at a time, so the flag is per payload)."""
+        self._secret = (
+            is_security_key(bytes(data)) if isinstance(data, bytes | bytearray) else False
+        )
+        super().send(data, target_address_type, send_timeout)
 
     def _transmit(self, msg: isotp.CanMessage) -> None:
+        data = bytes(msg.data)
         try:
             self.channel.send_raw(
                 msg.arbitration_id,
-                bytes(msg.data),
+                data,
                 is_extended_id=msg.is_extended_id,
                 is_fd=msg.is_fd,
                 bitrate_switch=msg.bitrate_switch,
+                recorded=redacted(data, self._prefix) if self._secret else None,
             )
         except HarnessError as exc:  # a closed channel or a bus error: the exchange times out
             log.debug("ISO-TP on %s: %s", self.channel.name, exc)
@@ -154,3 +171,23 @@ def shared_stack(
                 del leases[key]
         if last:
             lease.stack.stop()
+
+
+KEY_HEADER = {0: 3, 1: 4, 2: 1}
+"""PCI type (single, first, consecutive frame) -> bytes after the address prefix that
+stay readable: PCI and length, and for SF/FF the service ID and sub-function."""
+
+
+def is_security_key(payload: bytes) -> bool:
+    """A SecurityAccess sendKey request (0x27 with an even, non-zero sub-function)."""
+    return len(payload) >= 2 and payload[0] == 0x27 and payload[1] % 2 == 0 and payload[1] != 0
+
+
+def redacted(frame: bytes, prefix: int) -> bytes | None:
+    """A frame of a key payload with the key bytes zeroed, as recordings keep it; None for
+    frames that carry none (flow control)."""
+    kept = KEY_HEADER.get(frame[prefix] >> 4) if len(frame) > prefix else None
+    if kept is None:
+        return None
+    cut = prefix + kept
+    return frame[:cut] + bytes(max(0, len(frame) - cut))
