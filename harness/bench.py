@@ -14,6 +14,7 @@ from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
+from typing import TypeVar
 
 from harness.canbus.channel import Channel
 from harness.canbus.database import SignalDatabase, suggest
@@ -31,6 +32,21 @@ the harness's channel (its frames are then recorded as sent)."""
 SIM_HISTORY = 10_000
 
 
+T = TypeVar("T")
+
+
+def lookup(resources: Mapping[str, T], name: str, kind: str, bench: str) -> T:
+    """A bench resource by name; a ResourceError with suggestions and the list otherwise."""
+    try:
+        return resources[name]
+    except KeyError:
+        hint = suggest(name, list(resources))
+        known = ", ".join(resources) or "none"
+        raise ResourceError(
+            f"bench {bench!r} has no {kind} {name!r}{hint}; it has: {known}"
+        ) from None
+
+
 class Channels(Mapping[str, Channel]):
     """A bench's CAN channels by name: ``can["body"]`` or ``can.body``."""
 
@@ -39,14 +55,7 @@ class Channels(Mapping[str, Channel]):
         self._bench = bench
 
     def __getitem__(self, name: str) -> Channel:
-        try:
-            return self._channels[name]
-        except KeyError:
-            hint = suggest(name, list(self._channels))
-            known = ", ".join(self._channels) or "none"
-            raise ResourceError(
-                f"bench {self._bench!r} has no CAN channel {name!r}{hint}; it has: {known}"
-            ) from None
+        return lookup(self._channels, name, "CAN channel", self._bench)
 
     def __getattr__(self, name: str) -> Channel:
         if name.startswith("_"):
@@ -113,14 +122,7 @@ class Bench(Closing):
 
     def sim(self, name: str) -> SimulatedEcu:
         """A simulated ECU by name (its ``[simulation.ecus.NAME]`` key)."""
-        try:
-            return self.sims[name]
-        except KeyError:
-            hint = suggest(name, list(self.sims))
-            known = ", ".join(self.sims) or "none"
-            raise ResourceError(
-                f"bench {self.name!r} has no simulated ECU {name!r}{hint}; it has: {known}"
-            ) from None
+        return lookup(self.sims, name, "simulated ECU", self.name)
 
     def _start_simulation(self) -> None:
         for name, sim in self.config.simulation.items():

@@ -51,3 +51,17 @@ def assert_one_error_line(code: int, err: str, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in lines[0]
     return lines[0]
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``harness ARGS...`` through the real entry point, in-process: exit code, stdout, stderr."""
+    from harness.cli import main
+
+    try:
+        returned = main(list(args))
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    else:
+        code = returned if isinstance(returned, int) else 0
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from can.interfaces import virtual
 from click.testing import CliRunner
-from clitools import run_script
+from clitools import run_main, run_script
 
-from harness.cli import cli, main
+from harness.cli import cli
 from harness.cli.bench import bitrate_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,22 +43,6 @@ def write_bench(tmp_path: Path, channels: dict[str, str], extra: str = "") -> Pa
     path = tmp_path / "bench.toml"
     path.write_text(text + extra)
     return path
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run the real entry point in-process: exit code, stdout, stderr.
-
-    A command's own exit code comes back as main()'s return value (the console script
-    passes it to sys.exit); errors end in SystemExit.
-    """
-    try:
-        returned = main(list(args))
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    else:
-        code = returned if isinstance(returned, int) else 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def row(output: str, name: str) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from clitools import assert_one_error_line, run_script
+from clitools import assert_one_error_line, run_main, run_script
 
 from harness.cli import cli, main
 from harness.exceptions import DatabaseError, UnknownNameError
@@ -41,18 +41,6 @@ UNUSED_VALUE_TABLE_DBC = (
     DBC_HEADER + 'BO_ 256 Msg: 8 Ecu\n SG_ Sig : 0|8@1+ (1,0) [0|255] "" Ecu\n\n'
     'VAL_ 256 Missing 0 "OFF" 1 "ON" ;\n'
 )
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run the real entry point in-process: exit code, stdout, stderr."""
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    else:
-        code = 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def row(output: str, name: str) -> str:

@@ -12,9 +12,9 @@ from pathlib import Path
 import can
 import pytest
 from click.testing import CliRunner
-from clitools import assert_one_error_line, harness_script, run_script, script_env
+from clitools import assert_one_error_line, harness_script, run_main, run_script, script_env
 
-from harness.cli import cli, main
+from harness.cli import cli
 from harness.exceptions import TraceError
 from harness.trace.reader import read_trace
 
@@ -62,16 +62,6 @@ def invoke(*args: str) -> tuple[int, str, str]:
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.stdout, result.stderr
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run the real entry point in-process: exit code, stdout, stderr."""
-    try:
-        code = main(["decode", *args])
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code or 0, out, err
 
 
 # --- table ---------------------------------------------------------------------------------
@@ -221,7 +211,7 @@ def test_error_mid_trace_keeps_what_was_written(
 ) -> None:
     path = tmp_path / "bad.log"
     path.write_text("(0.0) vcan0 110#01E2040300000000\n(0.1) vcan0 7FF#00\n(0.2) vcan0 zz#\n")
-    code, out, err = run_main(capsys, str(path), "--dbc", str(TRACE_DBC))
+    code, out, err = run_main(capsys, "decode", str(path), "--dbc", str(TRACE_DBC))
     assert_one_error_line(code, err, "bad.log", "line 3 (after 2 messages)")
     rows = table_rows(out)
     assert len(rows) == 2
@@ -229,7 +219,7 @@ def test_error_mid_trace_keeps_what_was_written(
 
 
 def test_missing_database_is_one_line(door_blf: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run_main(capsys, str(door_blf), "--dbc", "nowhere.dbc")
+    code, _, err = run_main(capsys, "decode", str(door_blf), "--dbc", "nowhere.dbc")
     assert_one_error_line(code, err, "nowhere.dbc")
 
 
@@ -237,7 +227,7 @@ def test_missing_database_is_one_line(door_blf: Path, capsys: pytest.CaptureFixt
 def test_bad_trace_path_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
 ) -> None:
-    code, out, err = run_main(capsys, str(tmp_path / name))
+    code, out, err = run_main(capsys, "decode", str(tmp_path / name))
     assert_one_error_line(code, err, name)
     assert out == ""
 
@@ -285,7 +275,7 @@ def test_reader_warnings_go_into_the_summary(
         "      1)         1.0  Rx        0110  8  01 E2 04 03 00 00 00 00\n"
         "      2)  broken\n"
     )
-    code, out, err = run_main(capsys, str(path), "--dbc", str(TRACE_DBC))
+    code, out, err = run_main(capsys, "decode", str(path), "--dbc", str(TRACE_DBC))
     assert code == 0, err
     assert len(table_rows(out)) == 1
     (summary,) = err.splitlines()
@@ -305,7 +295,7 @@ def test_corpus_trace_decodes_or_fails_in_one_line(
     except TraceError:
         expected = None
     for output_format in ("table", "jsonl"):
-        code, out, err = run_main(capsys, str(path), "-f", output_format)
+        code, out, err = run_main(capsys, "decode", str(path), "-f", output_format)
         if expected is None:
             assert_one_error_line(code, err, corpus_trace.rsplit("/", 1)[-1])
             continue

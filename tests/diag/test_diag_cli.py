@@ -6,22 +6,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from clitools import harness_script
-
-from harness.cli import main
+from clitools import harness_script, run_main
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    else:
-        code = 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_read_did_through_the_console_script(bcm_bench: Path) -> None:
@@ -39,7 +26,7 @@ def test_read_did_through_the_console_script(bcm_bench: Path) -> None:
 def test_read_several_dids_with_session_and_unlock(
     capsys: pytest.CaptureFixture[str], bcm_bench: Path
 ) -> None:
-    code, out, err = run(
+    code, out, err = run_main(
         capsys,
         "diag", "read-did", "--bench", str(bcm_bench), "--session", "extended", "--unlock", "1",
         "SupplyVoltage", "0xF187", "ImmobilizerData", "0xF18C",
@@ -54,14 +41,14 @@ def test_read_several_dids_with_session_and_unlock(
 
 
 def test_dtcs_and_identity(capsys: pytest.CaptureFixture[str], bcm_bench: Path) -> None:
-    code, out, err = run(capsys, "diag", "dtcs", "--bench", str(bcm_bench), "--mask", "0x01")
+    code, out, err = run_main(capsys, "diag", "dtcs", "--bench", str(bcm_bench), "--mask", "0x01")
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].split() == ["DTC", "name", "status", "status", "bits"]
     assert lines[1].split()[:3] == ["B1001-13", "DriverDoorMotorOpen", "0x2F"]
     assert "confirmedDTC" in lines[1]
     assert len(lines) == 2  # SupplyVoltageLow (0x28) does not have testFailed set
-    code, out, err = run(capsys, "diag", "identity", "--bench", str(bcm_bench))
+    code, out, err = run_main(capsys, "diag", "identity", "--bench", str(bcm_bench))
     assert code == 0, err
     assert "VIN              0xF190  WDEMO000000000001" in out
     assert "SoftwareVersion  0xF189  SW 1.4.2" in out
@@ -70,20 +57,20 @@ def test_dtcs_and_identity(capsys: pytest.CaptureFixture[str], bcm_bench: Path) 
 def test_mistakes_are_one_error_line(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, bcm_bench: Path
 ) -> None:
-    code, out, err = run(capsys, "diag", "read-did", "--bench", str(bcm_bench), "VNI")
+    code, out, err = run_main(capsys, "diag", "read-did", "--bench", str(bcm_bench), "VNI")
     assert code == 2
     assert err.startswith("error: DUT profile bcm.toml defines no DID 'VNI' (did you mean 'VIN'?)")
     assert len(err.splitlines()) == 1
-    code, out, err = run(capsys, "diag", "read-did", "--bench", str(bcm_bench), "0x1234")
+    code, out, err = run_main(capsys, "diag", "read-did", "--bench", str(bcm_bench), "0x1234")
     assert out == ""
     assert (code, err) == (
         2, "error: ReadDataByIdentifier DID 0x1234: negative response 0x31 requestOutOfRange\n"
     )  # fmt: skip
     plain = tmp_path / "plain.toml"
     plain.write_text(f'[can.body]\ninterface = "virtual"\nchannel = "{tmp_path.name}"\n')
-    code, _, err = run(capsys, "diag", "identity", "--bench", str(plain))
+    code, _, err = run_main(capsys, "diag", "identity", "--bench", str(plain))
     assert code == 2
     assert "has no [diagnostics]" in err
-    code, _, err = run(capsys, "diag", "dtcs", "--bench", str(plain), "--mask", "0x100")
+    code, _, err = run_main(capsys, "diag", "dtcs", "--bench", str(plain), "--mask", "0x100")
     assert code == 2
     assert "does not fit a byte" in err
