@@ -77,48 +77,92 @@ class _Waker:
                     os.close(fd)
 
 
-class PtyLink:
-    """A pseudo-terminal pair: the harness opens :attr:`path`, the simulation the master."""
+class _SelectorLink:
+    """What both links share: a thread waiting on a selector for input (and on a waker
+    that stops it), input handed to ``on_data``, and ``close()`` that stops the thread
+    before the subclass releases its descriptors."""
 
-    def __init__(self, on_data: Callable[[bytes], None], name: str = "pty") -> None:
+    kind = "link"
+
+    def __init__(
+        self, on_data: Callable[[bytes], None], name: str, source: int | socket.socket
+    ) -> None:
         self.name = name
         self.on_data = on_data
         self.dropped = 0
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)  # no echo or line editing until the harness sets its own mode
-        os.set_blocking(self._master, False)
-        self.path = os.ttyname(self._slave)
-        self.url = self.path
         self._lock = threading.Lock()
         self._closed = False
         self._waker = _Waker()
         self._selector = selectors.DefaultSelector()
-        self._selector.register(self._master, selectors.EVENT_READ)
+        self._selector.register(source, selectors.EVENT_READ)
         self._selector.register(self._waker.read_fd, selectors.EVENT_READ)
-        self._thread = threading.Thread(target=self._run, name=f"pty {name}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"{self.kind} {name}", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         try:
             while not self._closed:
                 for key, _ in self._selector.select():
-                    if key.fd == self._waker.read_fd or self._closed:
+                    if key.fd == self._waker.read_fd or self._closed or not self._ready(key):
                         return
-                    try:
-                        data = os.read(self._master, CHUNK)
-                    except BlockingIOError:
-                        continue
-                    except OSError:
-                        return
-                    if not data:
-                        return
-                    try:
-                        self.on_data(data)
-                    except Exception:
-                        log.exception("simulation %s failed on input %r", self.name, data)
         finally:
             self._selector.close()
             self._waker.close()
+
+    def _ready(self, key: selectors.SelectorKey) -> bool:
+        """Handle input on ``key``; False ends the link's thread."""
+        raise NotImplementedError
+
+    def _deliver(self, data: bytes) -> None:
+        try:
+            self.on_data(data)
+        except Exception:
+            log.exception("simulation %s failed on input %r", self.name, data)
+
+    def disconnect(self) -> None:
+        """The harness's side goes away, as an unplugged adapter or a closed port would."""
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._waker.wake()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+        # from the link's own thread (a simulation hanging up on input) the loop ends
+        # when on_data returns, and closes the selector itself
+        self._release()
+
+    def _release(self) -> None:
+        raise NotImplementedError
+
+
+class PtyLink(_SelectorLink):
+    """A pseudo-terminal pair: the harness opens :attr:`path`, the simulation the master."""
+
+    kind = "pty"
+
+    def __init__(self, on_data: Callable[[bytes], None], name: str = "pty") -> None:
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)  # no echo or line editing until the harness sets its own mode
+        os.set_blocking(self._master, False)
+        self.path = os.ttyname(self._slave)
+        self.url = self.path
+        super().__init__(on_data, name, self._master)
+
+    def _ready(self, key: selectors.SelectorKey) -> bool:
+        try:
+            data = os.read(self._master, CHUNK)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        if not data:
+            return False
+        self._deliver(data)
+        return True
 
     def write(self, data: bytes) -> None:
         """Send bytes to the harness; dropped (and counted) if it does not read for a second."""
@@ -147,20 +191,7 @@ class PtyLink:
         """A pty is always there for the harness to open: True."""
         return True
 
-    def disconnect(self) -> None:
-        """Close both ends: the harness's next read fails, as with an unplugged adapter."""
-        self.close()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        self._waker.wake()
-        if self._thread is not threading.current_thread():
-            self._thread.join()
-        # from the link's own thread (a simulation hanging up on input) the loop ends
-        # when on_data returns, and closes the selector itself
+    def _release(self) -> None:
         for fd in (self._master, self._slave):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -175,47 +206,32 @@ def _writable(fd: int, timeout: float) -> bool:
         return bool(selector.select(timeout))
 
 
-class TcpLink:
+class TcpLink(_SelectorLink):
     """A TCP server on 127.0.0.1 serving one client at a time (``socket://`` in pyserial)."""
+
+    kind = "tcp"
 
     def __init__(
         self, on_data: Callable[[bytes], None], name: str = "tcp", host: str = "127.0.0.1"
     ) -> None:
-        self.name = name
-        self.on_data = on_data
-        self.dropped = 0
         self._server = socket.create_server((host, 0))
         self._server.setblocking(False)
         self.host, self.port = self._server.getsockname()[:2]
         self.url = f"socket://{self.host}:{self.port}"
         self._client: socket.socket | None = None
         self._connected = threading.Event()
-        self._lock = threading.Lock()
-        self._closed = False
-        self._waker = _Waker()
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(self._server, selectors.EVENT_READ)
-        self._selector.register(self._waker.read_fd, selectors.EVENT_READ)
-        self._thread = threading.Thread(target=self._run, name=f"tcp {name}", daemon=True)
-        self._thread.start()
+        super().__init__(on_data, name, self._server)
 
     @property
     def connected(self) -> bool:
         return self._client is not None
 
-    def _run(self) -> None:
-        try:
-            while not self._closed:
-                for key, _ in self._selector.select():
-                    if key.fd == self._waker.read_fd or self._closed:
-                        return
-                    if key.fileobj is self._server:
-                        self._accept()
-                    else:
-                        self._receive()
-        finally:
-            self._selector.close()
-            self._waker.close()
+    def _ready(self, key: selectors.SelectorKey) -> bool:
+        if key.fileobj is self._server:
+            self._accept()
+        else:
+            self._receive()
+        return True
 
     def _accept(self) -> None:
         try:
@@ -245,10 +261,7 @@ class TcpLink:
         if not data:
             self._drop_client()
             return
-        try:
-            self.on_data(data)
-        except Exception:
-            log.exception("simulation %s failed on input %r", self.name, data)
+        self._deliver(data)
 
     def wait_connected(self, timeout: float) -> bool:
         """Wait until a client is connected (what the simulation sends before is dropped)."""
@@ -275,18 +288,7 @@ class TcpLink:
             except OSError:
                 self.dropped += len(data)
 
-    def disconnect(self) -> None:
-        """Drop the client and stop listening: the harness's socket:// port disappears."""
-        self.close()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        self._waker.wake()
-        if self._thread is not threading.current_thread():
-            self._thread.join()
+    def _release(self) -> None:
         client = self._client
         self._client = None
         if client is not None:
