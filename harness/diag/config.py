@@ -244,6 +244,9 @@ class DiagConfig:
     """Seconds an OBD-II request waits for ECUs it has not heard from yet."""
     use_server_timing: bool = False
     """Take P2/P2* from the ECU's DiagnosticSessionControl response instead."""
+    flashing: bool = False
+    """The bench may reprogram the DUT (RequestDownload/TransferData): suites that would
+    leave a real ECU half-flashed run only where this is set."""
 
 
 def diagnostics_config(bench: BenchConfig) -> DiagConfig | None:
@@ -304,6 +307,7 @@ def parse_tester(table: Table, base: Path, channel: str) -> DiagConfig:
         obd_response_ids=tuple(ids),
         obd_window=window,
         use_server_timing=table.boolean("use_server_timing", False),
+        flashing=table.boolean("flashing", False),
     )
     table.finish()
     return config

@@ -184,6 +184,16 @@ class RoutineDefinition:
 
 
 @dataclass(frozen=True)
+class DownloadDefinition:
+    """Where the DUT takes a download (RequestDownload 0x34) and what it asks first."""
+
+    address: int
+    size: int
+    session: str = "programming"
+    security: int | None = None
+
+
+@dataclass(frozen=True)
 class DutProfile:
     """DIDs, DTCs and routines of one device, by name and by number."""
 
@@ -192,6 +202,7 @@ class DutProfile:
     dids: Mapping[str, DidDefinition]
     dtcs: Mapping[str, DtcDefinition]
     routines: Mapping[str, RoutineDefinition] = field(default_factory=lambda: MappingProxyType({}))
+    download: DownloadDefinition | None = None
 
     def did(self, ref: str | int) -> DidDefinition:
         """A DID by name (``"VIN"``) or number (``0xF190``)."""
@@ -277,9 +288,16 @@ def load_profile(path: str | Path) -> DutProfile:
     routines = {key: _routine(routines_table.table(key), key) for key in list(routines_table.data)}
     routines_table.finish()
     _unique(doc, "routines", {r.name: r.id for r in routines.values()}, "routine", 4)
+    download_table = doc.table("download")
+    download = _download(download_table) if download_table.data else None
     doc.finish()
     return DutProfile(
-        path, name, MappingProxyType(dids), MappingProxyType(dtcs), MappingProxyType(routines)
+        path,
+        name,
+        MappingProxyType(dids),
+        MappingProxyType(dtcs),
+        MappingProxyType(routines),
+        download,
     )
 
 
@@ -398,6 +416,23 @@ def _dtc(table: Table, name: str) -> DtcDefinition:
     else:
         raise table.error("code", f"expected a DTC like 'B1001-13' or 0x910113, got {raw!r}")
     definition = DtcDefinition(name, code, table.optional_str("description", "") or "")
+    table.finish()
+    return definition
+
+
+def _download(table: Table) -> DownloadDefinition:
+    address = int_in(table, "address", 0, 0xFFFFFFFF, required=True)
+    size = int_in(table, "size", 1, 0xFFFFFFFF, required=True)
+    assert address is not None
+    assert size is not None
+    session = table.optional_str("session") or "programming"
+    if session not in SESSIONS:
+        raise table.error(
+            "session",
+            f"unknown session {session!r}{suggest(session, list(SESSIONS))}; "
+            f"sessions: {', '.join(SESSIONS)}",
+        )
+    definition = DownloadDefinition(address, size, session, security_level(table, "security"))
     table.finish()
     return definition
 

@@ -13,7 +13,7 @@ import pytest
 from harness.bench import Bench
 from harness.config import load_bench
 from harness.diag.config import ADDRESSING, diagnostics_config, stmin_byte
-from harness.diag.profile import format_dtc, load_profile, parse_dtc
+from harness.diag.profile import DownloadDefinition, format_dtc, load_profile, parse_dtc
 from harness.diag.seedkey import ENTRY_POINT_GROUP, load_seed_key, xor_constant
 from harness.diag.serverconfig import parse_server
 from harness.exceptions import ConfigError, UnknownNameError
@@ -58,6 +58,7 @@ def test_the_bcm_profile() -> None:
     assert profile.did("VehicleConfig").write_security == 1
     assert profile.dtc("DriverDoorMotorOpen").text == "B1001-13"
     assert profile.routine("SelfTest").id == 0x0201
+    assert profile.download == DownloadDefinition(0x10000, 0x20000, "programming", 1)
     assert [d.name for d in profile.identity][:2] == ["VIN", "PartNumber"]
     assert profile.codecs()[0xF190] is vin.codec
     with pytest.raises(UnknownNameError, match="did you mean 'VIN'"):
@@ -108,6 +109,14 @@ TWO_DIDS_ONE_ID = (
         ('[dtcs.D]\ncode = "B1001-1"\n', "dtcs.D.code", "not a DTC"),
         ("[dtcs.D]\ncode = 0x1000000\n", "dtcs.D.code", "expected a DTC"),
         ("[routines.R]\nid = 1\nsecurity = 4\n", "routines.R.security", "odd"),
+        ("[download]\naddress = 0\n", "download.size", "missing"),
+        ("[download]\naddress = 0\nsize = 0\n", "download.size", ">= 1"),
+        (
+            '[download]\naddress = 0\nsize = 1\nsession = "programing"\n',
+            "download.session",
+            "did you mean",
+        ),
+        ("[download]\naddress = 0\nsize = 1\nadress = 1\n", "download.adress", "did you mean"),
     ],
 )
 def test_profile_mistakes_name_file_and_key(
@@ -132,6 +141,7 @@ def test_the_virtual_bench_section() -> None:
     assert (config.p2, config.transport.padding, config.transport.block_size) == (0.5, 0xCC, 0)
     assert config.profile is not None
     assert config.profile.name.startswith("Demo body controller")
+    assert config.flashing
     assert config.security is not None
     assert config.security.seed_key.key(1, b"\x11\x22\x33\x44") == bytes.fromhex("4b1ef0e1")
 
@@ -147,6 +157,7 @@ def test_defaults_for_a_minimal_section(tmp_path: Path) -> None:
     assert (config.address.mode, config.address.response_id, config.profile) == (
         "normal", 0x7E8, None
     )  # fmt: skip
+    assert not config.flashing, "a bench must say it may reprogram the DUT"
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ runs against any bench with a ``[diagnostics]`` section. Raw requests go through
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 
 import pytest
 from uds_support import (
@@ -23,7 +24,7 @@ from uds_support import (
 from harness import clock
 from harness.diag.client import UdsClient
 from harness.diag.names import SESSIONS
-from harness.diag.profile import DidDefinition, RoutineDefinition
+from harness.diag.profile import DidDefinition, DownloadDefinition, RoutineDefinition
 
 pytestmark = pytest.mark.requires("diagnostics")
 
@@ -371,3 +372,72 @@ def test_attempts_exceeded_then_delay(
         answered = negative(raw(uds, seed_request), 0x27)
     assert answered is None, "requestSeed still refused after the security delay"
     uds.unlock(security_level)
+
+
+# -- download (reprogramming) -----------------------------------------------------------------
+
+DOWNLOAD_BLOCK = 16
+"""Data bytes per TransferData block in the download tests (small: the tests check the
+protocol, not the throughput)."""
+
+
+@pytest.fixture
+def download(uds: UdsClient) -> Iterator[DownloadDefinition]:
+    """The DUT's download area, in its session and security level; skipped unless the
+    profile has a ``[download]`` section and the bench allows flashing. Back in the default
+    session afterwards, which abandons any transfer still open."""
+    definition = uds.profile.download
+    if definition is None:
+        pytest.skip("the DUT profile has no [download] section")
+    if not uds.config.flashing:
+        pytest.skip("the bench does not allow flashing ([diagnostics] flashing = true)")
+    enter(uds, definition.session)
+    if definition.security is not None:
+        uds.unlock(definition.security)
+    yield definition
+    enter(uds, "default")
+
+
+def request_download(uds: UdsClient, area: DownloadDefinition, size: int) -> None:
+    """RequestDownload of ``size`` bytes at the start of the area (4-byte address/size)."""
+    request = bytes([0x34, 0x00, 0x44]) + area.address.to_bytes(4, "big") + size.to_bytes(4, "big")
+    response = raw(uds, request)
+    assert negative(response, 0x34) is None, "RequestDownload refused"
+
+
+def transfer(uds: UdsClient, counter: int, block: bytes) -> int | None:
+    """TransferData with ``counter``: the NRC, or None when accepted with that counter echoed."""
+    response = raw(uds, bytes([0x36, counter]) + block)
+    nrc = negative(response, 0x36)
+    if nrc is None:
+        assert response is not None
+        assert response[1] == counter, f"TransferData echoes counter 0x{response[1]:02X}"
+    return nrc
+
+
+@pytest.mark.requirement("UDS-060", clause="ISO 14229-1 14.4, 14.5, 14.6 (download sequence)")
+def test_download_is_accepted_in_order(uds: UdsClient, download: DownloadDefinition) -> None:
+    image = bytes(range(4 * DOWNLOAD_BLOCK))
+    result = uds.download(download.address, image)
+    assert result.blocks >= 1
+
+
+@pytest.mark.requirement(
+    "UDS-061", clause="ISO 14229-1 14.5.3 (NRC 0x73 wrongBlockSequenceCounter)"
+)
+def test_transfer_data_with_wrong_block_counter_gets_nrc_0x73(
+    uds: UdsClient, download: DownloadDefinition
+) -> None:
+    request_download(uds, download, 3 * DOWNLOAD_BLOCK)
+    assert transfer(uds, 0x01, bytes(DOWNLOAD_BLOCK)) is None, "first block refused"
+    nrc = transfer(uds, 0x03, bytes(DOWNLOAD_BLOCK))  # block 2 skipped
+    assert nrc == 0x73, (
+        f"a skipped block counter got {'a positive response' if nrc is None else hex(nrc)}"
+    )
+
+
+@pytest.mark.requirement("UDS-062", clause="ISO 14229-1 14.5.3 (NRC 0x24 requestSequenceError)")
+def test_transfer_data_without_request_download_gets_nrc_0x24(
+    uds: UdsClient, download: DownloadDefinition
+) -> None:
+    assert transfer(uds, 0x01, bytes(DOWNLOAD_BLOCK)) == 0x24
