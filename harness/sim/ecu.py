@@ -33,6 +33,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from harness import clock
 from harness.canbus.database import SignalDatabase, default_value, suggest
 from harness.canbus.expect import Matcher, value_matches
 from harness.canbus.protection import Protection
@@ -64,6 +65,12 @@ DIAGNOSTIC_FAULTS: dict[str, str] = {
     "s3_ignored": "a non-default session never times out back to the default session",
     "suppress_bit_ignored": "positive responses are sent even with the suppress bit set",
     "block_counter_unchecked": "TransferData accepts any block sequence counter",
+    "isotp_stmin_ignored": "ISO-TP: consecutive frames go out back to back, whatever STmin",
+    "isotp_no_padding": "ISO-TP: frames go out unpadded (shortest DLC), padding ignored",
+    "security_long_key_accepted": "SecurityAccess accepts a key one byte longer than the right one",
+    "reset_on_long_did_list": "the ECU reboots on a ReadDataByIdentifier asking for 8+ DIDs",
+    "obd_bitmap_overclaims": "OBD mode 01 support bitmaps name a PID the ECU does not answer",
+    "obd_vin_truncated": "OBD mode 09 returns the VIN one character short",
 }
 """Diagnostic fault primitives a seeded fault can name (``diagnostic = [...]``)."""
 
@@ -340,6 +347,8 @@ class SimulatedEcu:
         self.channel = channel
         self.services: list[Service] = []
         self.active_faults: set[str] = set()
+        self._fault_clock: dict[str, float] = {}
+        """When each active fault's ``after_s`` started counting: power-on or switch-on."""
         self.rules_fired: dict[str, int] = {rule.id: 0 for rule in definition.rules}
         self._latest: dict[str, Mapping[str, Any]] = {}
         self._was_true: dict[str, bool] = {}
@@ -376,7 +385,9 @@ class SimulatedEcu:
         self.channel.subscribe(self._on_frame)
         for service in self.services:
             service.start()
+        started = clock.now()
         for fault in sorted(self.active_faults):
+            self._fault_clock[fault] = started
             self._apply_message_faults(self.definition.faults[fault])
 
     def power_off(self) -> None:
@@ -401,6 +412,7 @@ class SimulatedEcu:
         """Switch a seeded fault on (it stays on across power cycles until switched off)."""
         fault = self._fault(name)
         self.active_faults.add(name)
+        self._fault_clock[name] = clock.now()
         if self.powered:
             self._apply_message_faults(fault)
 
@@ -427,11 +439,22 @@ class SimulatedEcu:
             )
         return faults[name]
 
+    def reset_messages(self) -> None:
+        """Every message back to its initial values and sending, as a test's teardown
+        wants, with the seeded faults that are switched on still in force (a fault's
+        ``after_s`` keeps counting from power-on or switch-on)."""
+        if self.residual is None:
+            return
+        self.residual.reset()
+        for name in sorted(self.active_faults):
+            self._apply_message_faults(self.definition.faults[name])
+
     def _apply_message_faults(self, fault: SeededFault) -> None:
+        elapsed = clock.now() - self._fault_clock.get(fault.name, clock.now())
         for message, residual_fault, after in fault.message_faults:
             inject = self._injector(fault.name, message, residual_fault)
-            if after > 0 and self._scheduler is not None:
-                self._scheduler.call_later(after, inject)
+            if after > elapsed and self._scheduler is not None:
+                self._scheduler.call_later(after - elapsed, inject)
             else:
                 inject()
 

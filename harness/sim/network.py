@@ -107,5 +107,4 @@ class ResidualNetwork:
     def reset(self) -> None:
         """Every message back to its initial values, faults off, sending again."""
         for ecu in self.ecus.values():
-            if ecu.residual is not None:
-                ecu.residual.reset()
+            ecu.reset_messages()

@@ -83,3 +83,26 @@ def test_waiting_for_a_sent_frame(tester: Channel, ecu: Channel) -> None:
     assert tester.wait_for("Req", since=since, sent=True, timeout=0).is_rx is False
     with pytest.raises(ExpectationError):
         tester.wait_for("Req", since=since, timeout=0)
+
+
+def test_reset_keeps_the_seeded_faults_that_are_switched_on(
+    bench: Bench, network: ResidualNetwork
+) -> None:
+    door = bench.sim("door")
+    door.fault_on("status_counter_freezes")
+    network.inject("Status", "timeout")
+    network.reset()
+    assert door.residual is not None
+    fault = door.residual.message("Status").fault
+    assert fault is not None
+    assert fault.kind == "counter_freeze", "a test's teardown switched a seeded fault off"
+
+
+def test_reset_keeps_the_clock_of_a_delayed_seeded_fault(
+    bench: Bench, network: ResidualNetwork
+) -> None:
+    body = bench.can.body
+    bench.sim("door").fault_on("status_stops_later")  # 0.2 s after switch-on
+    assert body.collect("Status", duration=0.3), "Status was sent until the fault took effect"
+    network.reset()
+    body.expect_never("Status", for_=0.2)  # stopped again at once, not 0.2 s later

@@ -8,7 +8,10 @@ the DBC of each is loaded and the messages that node sends become the parameters
 ``cyclic_message``
     each message the DUT sends with a ``GenMsgCycleTime`` (cyclic messages);
 ``protected_message``
-    each message the DUT sends with a rolling counter or a checksum.
+    each message the DUT sends with a rolling counter or a checksum;
+``input_message``
+    each cyclic message other nodes send to the DUT (a signal names the DUT node as a
+    receiver): the inputs the DUT's verdicts depend on.
 
 A bench without such a channel (or a DUT without such messages) gives an empty
 parameter set, which pytest reports as a skip.
@@ -44,8 +47,9 @@ class DutMessage:
         return f"{self.channel}/{self.name}"
 
 
-def dut_messages(bench: BenchConfig) -> list[tuple[DutMessage, Message]]:
-    """Every message a channel's ``dut_node`` sends per the channel's DBC, in DBC order."""
+def dut_messages(bench: BenchConfig, *, received: bool = False) -> list[tuple[DutMessage, Message]]:
+    """Every message a channel's ``dut_node`` sends per the channel's DBC, in DBC order;
+    with ``received``, every message other nodes send it instead."""
     found: list[tuple[DutMessage, Message]] = []
     databases: dict[Path, SignalDatabase] = {}
     for name, channel in bench.can.items():
@@ -56,14 +60,18 @@ def dut_messages(bench: BenchConfig) -> list[tuple[DutMessage, Message]]:
             db = SignalDatabase.load(channel.dbc, strict=channel.strict_dbc)
             databases[channel.dbc] = db
         for message in db.messages:
-            if channel.dut_node in message.senders:
+            sent = channel.dut_node in message.senders
+            heard = any(channel.dut_node in s.receivers for s in message.signals)
+            if (heard and not sent) if received else sent:
                 cycle = message.cycle_time / 1000 if message.cycle_time else None
                 found.append((DutMessage(name, message.name, cycle), message))
     return found
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    wanted = {"dut_channel", "cyclic_message", "protected_message"} & set(metafunc.fixturenames)
+    wanted = {"dut_channel", "cyclic_message", "protected_message", "input_message"} & set(
+        metafunc.fixturenames
+    )
     if not wanted:
         return
     try:
@@ -80,6 +88,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "protected_message" in wanted:
         protected = [m for m, d in messages if _is_protected(d)]
         metafunc.parametrize("protected_message", protected, ids=str, indirect=True)
+    if "input_message" in wanted:
+        inputs = [m for m, _ in dut_messages(bench, received=True) if m.cycle_time is not None]
+        metafunc.parametrize("input_message", inputs, ids=str, indirect=True)
 
 
 def _is_protected(message: Message) -> bool:
@@ -110,4 +121,10 @@ def cyclic_message(request: pytest.FixtureRequest, can: Channels) -> tuple[Chann
 @pytest.fixture
 def protected_message(request: pytest.FixtureRequest, can: Channels) -> tuple[Channel, Message]:
     """A message the DUT sends with a counter or checksum: its channel and DBC definition."""
+    return _message_on(can, request.param)
+
+
+@pytest.fixture
+def input_message(request: pytest.FixtureRequest, can: Channels) -> tuple[Channel, Message]:
+    """A cyclic message the DUT receives: its open channel and its DBC definition."""
     return _message_on(can, request.param)
