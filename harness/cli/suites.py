@@ -20,7 +20,7 @@ from rich.table import Table
 from harness.canbus.database import suggest
 from harness.cli.options import bench_option, suites_option
 from harness.cli.output import make_console
-from harness.config import load_bench, overrides_from_env, resolve_bench_path
+from harness.config import BenchConfig, load_bench, overrides_from_env, resolve_bench_path
 from harness.exceptions import ConfigError, HarnessError
 from harness.report.requirements import RequirementMarkerError, requirements_of
 from harness.sim.ecu import load_ecu
@@ -125,34 +125,62 @@ def list_(names: tuple[str, ...], folder: Path | None, bench: Path | None) -> No
 
 
 @dataclass(frozen=True)
-class BiteResult:
-    """One run of the suites with one seeded fault switched on (or none)."""
+class SeededFaultRun:
+    """One run of the suites with one seeded fault switched on (``override`` None: none).
 
-    ecu: str
-    fault: str
+    A quirk is not a bug: real devices have it and the harness must cope, so the suites
+    must pass with it on instead of catching it."""
+
+    label: str
     description: str
+    override: str | None = None
+    quirk: bool = False
+
+
+@dataclass(frozen=True)
+class BiteResult:
+    """What one run gave: the tests that failed and pytest's exit code."""
+
+    run: SeededFaultRun
     failed: tuple[str, ...]
     exit_code: int
 
+    @property
+    def verdict_ok(self) -> bool:
+        """Caught (a bug), tolerated (a quirk), or all passed (no fault)."""
+        if self.run.override is None or self.run.quirk:
+            return self.exit_code == 0
+        return bool(self.failed)
+
+
+def seeded_fault_runs(config: BenchConfig) -> list[SeededFaultRun]:
+    """Every seeded fault the bench's simulations can switch on, after a run with none."""
+    runs = [SeededFaultRun("(no fault)", "no fault")]
+    for ecu, sim in config.simulation.items():
+        for fault in load_ecu(sim.file).faults.values():
+            override = f'simulation.ecus.{ecu}.faults=["{fault.name}"]'
+            runs.append(SeededFaultRun(f"{ecu}:{fault.name}", fault.description, override))
+    return runs
+
 
 def run_with_fault(
-    paths: list[Path], bench: Path, ecu: str, fault: str, description: str, workdir: Path
+    paths: list[Path], bench: Path, run: SeededFaultRun, workdir: Path
 ) -> BiteResult:
     """Run the suites in their own pytest process with one fault on; read who failed."""
-    report = workdir / f"{ecu}-{fault or 'none'}.xml"
+    report = workdir / f"{run.label.replace(':', '-').strip('()')}.xml"
     command = [
         sys.executable, "-m", "pytest", *map(str, paths), "--bench", str(bench),
         "-q", "-p", "no:cacheprovider", "--harness-results", "none", f"--junitxml={report}",
     ]  # fmt: skip
-    if fault:
-        command += ["--bench-set", f'simulation.ecus.{ecu}.faults=["{fault}"]']
+    if run.override is not None:
+        command += ["--bench-set", run.override]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     failed: list[str] = []
     if report.is_file():
         for case in ElementTree.parse(report).iter("testcase"):
             if case.find("failure") is not None or case.find("error") is not None:
                 failed.append(f"{case.get('classname', '')}.{case.get('name', '')}")
-    return BiteResult(ecu, fault, description, tuple(failed), done.returncode)
+    return BiteResult(run, tuple(failed), done.returncode)
 
 
 @suites.command()
@@ -164,10 +192,12 @@ def run_with_fault(
     help="Runs at the same time.",
 )  # fmt: skip
 def bite(names: tuple[str, ...], bench: Path | None, folder: Path | None, jobs: int) -> None:
-    """Check that the suites bite: with no fault they pass, and every seeded fault of
-    every simulated ECU makes at least one test fail. Prints fault -> catching tests.
+    """Check that the suites bite: with no fault they pass, every seeded fault of the
+    bench's simulations makes at least one test fail, and with a quirk (a fault real
+    devices have, that the harness must cope with) they still pass. Prints fault ->
+    catching tests.
 
-    Exit code 1 when the suites fail without a fault or a fault is caught by nothing.
+    Exit code 1 when any of that does not hold.
 
     \b
     Examples:
@@ -177,48 +207,45 @@ def bite(names: tuple[str, ...], bench: Path | None, folder: Path | None, jobs: 
     base = suites_dir(folder)
     paths = [suite_path(base, name) for name in (names or suite_names(base))]
     bench_path = resolve_bench_path(bench)
-    config = load_bench(bench_path, overrides_from_env())
-    runs = [("", "", "no fault")] + [
-        (ecu, fault.name, fault.description)
-        for ecu, sim in config.simulation.items()
-        for fault in load_ecu(sim.file).faults.values()
-    ]
+    runs = seeded_fault_runs(load_bench(bench_path, overrides_from_env()))
     if len(runs) == 1:
-        raise ConfigError(str(bench_path), "simulation", "the bench simulates no ECUs with faults")
+        raise ConfigError(str(bench_path), "simulation", "the bench simulates nothing with faults")
     click.echo(
         f"{len(runs)} runs of {', '.join(p.name for p in paths)}, {jobs} at a time", err=True
     )
     results: list[BiteResult] = []
     with tempfile.TemporaryDirectory() as scratch, ThreadPoolExecutor(jobs) as pool:
         pending = [
-            pool.submit(run_with_fault, paths, bench_path, ecu, fault, text, Path(scratch))
-            for ecu, fault, text in runs
+            pool.submit(run_with_fault, paths, bench_path, run, Path(scratch)) for run in runs
         ]
         for future in as_completed(pending):
             result = future.result()
             results.append(result)
-            label = f"{result.ecu}:{result.fault}" if result.fault else "no fault"
             click.echo(
-                f"[{len(results)}/{len(runs)}] {label}: {len(result.failed)} failed", err=True
+                f"[{len(results)}/{len(runs)}] {result.run.label}: {len(result.failed)} failed",
+                err=True,
             )
-    _print_bite_table(sorted(results, key=lambda r: (r.ecu, r.fault)))
-    baseline = next(r for r in results if not r.fault)
-    uncaught = [r for r in results if r.fault and not r.failed]
-    if baseline.exit_code != 0 or uncaught:
+    order = {run.label: index for index, run in enumerate(runs)}
+    _print_bite_table(sorted(results, key=lambda r: order[r.run.label]))
+    if not all(result.verdict_ok for result in results):
         click.get_current_context().exit(1)
 
 
 def _print_bite_table(results: list[BiteResult]) -> None:
     table = Table("Fault", "What it breaks", "Caught by")
     for result in results:
-        label = f"{result.ecu}:{result.fault}" if result.fault else "(no fault)"
-        if result.fault:
-            caught = "\n".join(result.failed) or "NOTHING"
+        run = result.run
+        if run.override is None or run.quirk:
+            verdict = "all pass" if result.exit_code == 0 else "FAILS: " + ", ".join(result.failed)
+            caught = f"(quirk) {verdict}" if run.quirk else verdict
         else:
-            caught = "all pass" if result.exit_code == 0 else "FAILS: " + ", ".join(result.failed)
-        table.add_row(label, result.description, caught)
+            caught = "\n".join(result.failed) or "NOTHING"
+        table.add_row(run.label, run.description, caught)
     console = make_console()
     console.print(table)
-    faults = [r for r in results if r.fault]
-    caught_count = sum(1 for r in faults if r.failed)
-    console.print(f"{caught_count} of {len(faults)} seeded faults caught")
+    bugs = [r for r in results if r.run.override is not None and not r.run.quirk]
+    quirks = [r for r in results if r.run.quirk]
+    summary = f"{sum(1 for r in bugs if r.failed)} of {len(bugs)} seeded faults caught"
+    if quirks:
+        summary += f"; {sum(1 for r in quirks if r.verdict_ok)} of {len(quirks)} quirks tolerated"
+    console.print(summary)
