@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 RESULTS ?= results
 
-.PHONY: install demo test lint sysdeps bench clean
+.PHONY: install demo test suites lint sysdeps bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,13 @@ lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint sysdeps  ## lint, then the framework's own tests
+test: lint sysdeps  ## lint, the framework's own tests, then every conformance suite on the virtual bench
 	$(BIN)/pytest -n auto -q
+	$(MAKE) --no-print-directory suites
+
+suites: $(STAMP)  ## every conformance suite on the virtual bench (no fault: all must pass)
+	$(BIN)/harness run all --bench fixtures/benches/virtual.toml -q -p no:cacheprovider \
+		--harness-results none
 
 sysdeps:  ## Debian packages some tests use (chromium, postgresql), installed when missing
 	@bash .ci/system-deps
