@@ -22,7 +22,7 @@ from harness.closing import Closing
 from harness.config import BenchConfig, SimulatedEcuConfig, load_bench
 from harness.devices.bench import Devices, open_devices
 from harness.exceptions import ConfigError, ResourceError
-from harness.sim.ecu import SimulatedEcu, load_ecu, with_periods
+from harness.sim.ecu import EcuDefinition, SimulatedEcu, load_ecu, with_periods
 
 SEPARATE_BUS_INTERFACES = ("virtual", "udp_multicast", "socketcan")
 """Interfaces where a second opening of a channel hears the first, so a simulated ECU can
@@ -78,6 +78,9 @@ class Bench(Closing):
         self.can = Channels({}, config.name)
         self.databases: dict[Path, SignalDatabase] = {}
         self.sims: dict[str, SimulatedEcu] = {}
+        self.sim_channels: dict[str, Mapping[str, Channel]] = {}
+        """Each simulated ECU's channel on every bench channel it joins (a gateway joins
+        several): the channel it hears and sends on there."""
         self.devices = Devices(config.name)
         """Serial devices, the power supply and their simulations (harness.devices)."""
 
@@ -91,6 +94,7 @@ class Bench(Closing):
             bench._start_simulation()
             bench.devices = open_devices(config, bench.sims, bench._stack)
             _check_diagnostics(config)
+            _check_gateway(config)
         except BaseException:
             bench.close()
             raise
@@ -139,31 +143,61 @@ class Bench(Closing):
                     f"{key}.faults",
                     f"{sim.file.name} has no fault {fault!r}{hint}",
                 )
-        cfg = self.config.can[sim.channel]
-        if cfg.interface in SEPARATE_BUS_INTERFACES:
-            sim_cfg = replace(cfg, name=f"sim:{name}", history=SIM_HISTORY)
-            channel = self._stack.enter_context(Channel.open(sim_cfg, definition.db))
-        else:
-            channel = self.can[sim.channel]
-        ecu = SimulatedEcu(definition, channel)
+        if definition.gateway:
+            from harness.sim.gateway import check_attachment, gateway_config  # noqa: PLC0415
+
+            check_attachment(
+                gateway_config(definition), sim.channels, sim.channel, str(self.config.path), key
+            )
+        channels = {
+            joined: self._sim_channel(name, sim, joined, definition) for joined in sim.channels
+        }
+        self.sim_channels[name] = MappingProxyType(channels)
+        ecu = SimulatedEcu(definition, channels[sim.channel])
         self._stack.callback(ecu.close)
-        _attach_services(ecu)
+        _attach_services(ecu, channels)
         for fault in sim.faults:
             ecu.fault_on(fault)
         ecu.power_on()
         return ecu
+
+    def _sim_channel(
+        self, name: str, sim: SimulatedEcuConfig, joined: str, definition: EcuDefinition
+    ) -> Channel:
+        """The simulated ECU's own bus on bench channel ``joined`` where the interface allows
+        one, else the harness's channel (then its frames are recorded as sent)."""
+        cfg = self.config.can[joined]
+        if cfg.interface not in SEPARATE_BUS_INTERFACES:
+            return self.can[joined]
+        label = f"sim:{name}" if joined == sim.channel else f"sim:{name}:{joined}"
+        sim_cfg = replace(cfg, name=label, history=SIM_HISTORY)
+        channel: Channel = self._stack.enter_context(Channel.open(sim_cfg, definition.db))
+        return channel
 
     def close(self) -> None:
         """Close every resource, most recently opened first. Safe to call twice."""
         self._stack.close()
 
 
-def _attach_services(ecu: SimulatedEcu) -> None:
-    """Services an ECU file describes: the UDS server of its ``[diagnostics]`` section."""
+def _attach_services(ecu: SimulatedEcu, channels: Mapping[str, Channel]) -> None:
+    """Services an ECU file describes: the UDS server of its ``[diagnostics]`` section, the
+    routing of its ``[gateway]`` section (over every channel it joins)."""
     if ecu.definition.diagnostics:
         from harness.diag.server import attach_server  # noqa: PLC0415 - udsoncan loads only if used
 
         attach_server(ecu)
+    if ecu.definition.gateway:
+        from harness.sim.gateway import Gateway  # noqa: PLC0415 - only benches with a gateway
+
+        ecu.attach(Gateway(ecu, channels))
+
+
+def _check_gateway(config: BenchConfig) -> None:
+    """A bench's ``[gateway]`` routing table must fit its channels and their databases."""
+    if config.gateway is not None:
+        from harness.sim.gateway import bench_routing  # noqa: PLC0415 - only benches with a gateway
+
+        bench_routing(config)
 
 
 def _check_diagnostics(config: BenchConfig) -> None:

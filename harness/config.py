@@ -70,12 +70,27 @@ class SimulatedEcuConfig:
     file: Path
     """The ECU file (fixtures/ecus/*.toml), relative to the bench file."""
     channel: str
-    """The bench CAN channel it joins."""
+    """The bench CAN channel it joins: where its own messages go."""
     faults: tuple[str, ...] = ()
     """Seeded faults switched on from the start."""
     enabled: bool = True
     period_ms: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     """Cycle-time overrides by message name, over the ECU file and the database."""
+    channels: tuple[str, ...] = ()
+    """Every bench CAN channel it is attached to (a gateway joins several); always holds
+    ``channel``. Empty when constructed by hand means just ``channel``."""
+
+    def __post_init__(self) -> None:
+        if not self.channels:
+            object.__setattr__(self, "channels", (self.channel,))
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """The tester's side of a gateway DUT: where its routing table (DUT profile) is."""
+
+    profile: Path
+    """The routing table (fixtures/dut/*.toml), resolved against the bench file."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +117,8 @@ class BenchConfig:
     diagnostics: Mapping[str, Any]
     simulation: Mapping[str, SimulatedEcuConfig]
     """Simulated ECUs by name (``[simulation.ecus.NAME]``)."""
+    gateway: GatewayConfig | None = None
+    """``[gateway]``: the routing table of a gateway under test (testsuites/gateway)."""
 
     def has(self, kind: str, name: str | None = None) -> bool:
         """Whether the bench has a resource of ``kind`` ("can", "serial", "power",
@@ -325,6 +342,7 @@ def _parse_bench(doc: Table, path: Path) -> BenchConfig:
         power=doc.free_form("power"),
         diagnostics=doc.free_form("diagnostics"),
         simulation=MappingProxyType({k: v for k, v in ecus.items() if v.enabled}),
+        gateway=_parse_gateway(doc.table("gateway"), path),
     )
     doc.finish()
     return config
@@ -365,13 +383,21 @@ def _parse_simulated_ecu(
     file = (path.parent / table.required_str("file")).resolve()
     if not file.is_file():
         raise table.error("file", f"ECU file not found: {file}")
-    channel = table.optional_str("channel") or (next(iter(channels)) if len(channels) == 1 else "")
+    joined = _joined_channels(table, channels)
+    channel = table.optional_str("channel") or (
+        joined[0] if joined else next(iter(channels)) if len(channels) == 1 else ""
+    )
     if channel not in channels:
         known = ", ".join(channels) or "none"
         raise table.error(
             "channel",
             f"name the bench CAN channel it joins{suggest(channel, list(channels))}; "
             f"channels: {known}",
+        )
+    if joined and channel not in joined:
+        raise table.error(
+            "channel",
+            f"{channel!r} (where its own messages go) must be one of channels = {joined}",
         )
     periods = table.table("period_ms")
     period_ms = {
@@ -385,6 +411,36 @@ def _parse_simulated_ecu(
         faults=tuple(table.str_list("faults")),
         enabled=table.boolean("enabled", True),
         period_ms=MappingProxyType(period_ms),
+        channels=tuple(joined) or (channel,),
     )
     table.finish()
     return ecu
+
+
+def _joined_channels(table: Table, channels: Mapping[str, CanChannelConfig]) -> list[str]:
+    """``channels = [...]``: the bench channels an ECU attached to several (a gateway) joins."""
+    joined = table.str_list("channels")
+    if "channels" in table.data and not joined:
+        raise table.error("channels", "name at least one bench CAN channel, or leave it out")
+    for index, name in enumerate(joined):
+        if name not in channels:
+            known = ", ".join(channels) or "none"
+            raise table.error(
+                f"channels[{index}]",
+                f"no bench CAN channel {name!r}{suggest(name, list(channels))}; channels: {known}",
+            )
+        if name in joined[:index]:
+            raise table.error(f"channels[{index}]", f"{name!r} is named twice")
+    return joined
+
+
+def _parse_gateway(table: Table, path: Path) -> GatewayConfig | None:
+    """``[gateway] profile = "..."``: the routing table the gateway suite tests against
+    (checked against the bench's channels and databases when the bench opens)."""
+    if not table.data:
+        return None
+    profile = (path.parent / table.required_str("profile")).resolve()
+    if not profile.is_file():
+        raise table.error("profile", f"routing table (gateway DUT profile) not found: {profile}")
+    table.finish()
+    return GatewayConfig(profile)

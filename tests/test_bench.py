@@ -67,3 +67,38 @@ def test_a_bench_opens_from_a_loaded_config_with_overrides(tmp_path: Path) -> No
     config = load_bench(bench_file(tmp_path, {"body": "virtual"}), ["can.body.channel=elsewhere"])
     with Bench.open(config) as bench:
         assert bench.can.body.bus.channel_info == "Virtual bus channel elsewhere"
+
+
+DOOR = Path(__file__).resolve().parent / "data" / "ecus" / "door.toml"
+
+
+def test_an_ecu_on_several_channels_gets_a_bus_on_each(tmp_path: Path) -> None:
+    path = bench_file(tmp_path, {"body": "virtual", "chassis": "virtual"})
+    path.write_text(
+        path.read_text()
+        + f'[simulation.ecus.door]\nfile = "{DOOR}"\nchannel = "chassis"\n'
+        + 'channels = ["body", "chassis"]\n'
+    )
+    with Bench.open(path) as bench:
+        channels = bench.sim_channels["door"]
+        assert list(channels) == ["body", "chassis"]
+        assert channels["chassis"] is bench.sim("door").channel  # its own messages go here
+        assert channels["body"].name == "sim:door:body"
+        bench.can.chassis.wait_for("Status", timeout=5)  # sent on its own channel
+        for name, channel in channels.items():
+            since = channel.mark()
+            bench.can[name].send("Req", Unlock=1)
+            channel.wait_for("Req", since=since, timeout=5)  # it hears both
+    assert f"{tmp_path.name}-chassis" not in virtual.channels
+
+
+def test_the_gateway_profile_of_a_bench_is_checked_on_opening(tmp_path: Path) -> None:
+    profile = tmp_path / "gw.toml"
+    profile.write_text(
+        '[[routes]]\nmessage = "Status"\nfrom = "body"\nto = "chasis"\nmax_latency_ms = 5\n'
+    )
+    path = bench_file(tmp_path, {"body": "virtual", "chassis": "virtual"})
+    path.write_text(path.read_text() + f'[gateway]\nprofile = "{profile}"\n')
+    with pytest.raises(ConfigError, match=r"routes\[0\]\.to: .*did you mean 'chassis'"):
+        Bench.open(path)
+    assert f"{tmp_path.name}-body" not in virtual.channels

@@ -206,3 +206,93 @@ def test_the_environment_names_the_bench_and_overrides(
     assert resolve_bench_path("mine.toml", root=tmp_path) == Path("mine.toml")
     monkeypatch.setenv(OVERRIDES_ENV, "can.body.channel=can1 'bench.description=two words'")
     assert overrides_from_env() == ["can.body.channel=can1", "bench.description=two words"]
+
+
+# -- simulated ECUs on several channels, and the gateway under test ----------------------
+
+TWO_CHANNELS = f"""
+[can.body]
+interface = "virtual"
+channel = "x"
+dbc = "{MINI}"
+
+[can.chassis]
+interface = "virtual"
+channel = "y"
+dbc = "{MINI}"
+"""
+DOOR = ROOT / "tests" / "data" / "ecus" / "door.toml"
+
+
+def test_an_ecu_joins_several_channels_and_sends_on_its_own(tmp_path: Path) -> None:
+    text = f'{TWO_CHANNELS}[simulation.ecus.gw]\nfile = "{DOOR}"\nchannels = ["chassis", "body"]\n'
+    sim = load_bench(write(tmp_path, text)).simulation["gw"]
+    assert sim.channels == ("chassis", "body")
+    assert sim.channel == "chassis"  # the first, unless `channel` says otherwise
+    text += 'channel = "body"\n'
+    assert load_bench(write(tmp_path, text)).simulation["gw"].channel == "body"
+
+
+def test_an_ecu_on_one_channel_lists_just_that_one(tmp_path: Path) -> None:
+    text = f'{TWO_CHANNELS}[simulation.ecus.door]\nfile = "{DOOR}"\nchannel = "body"\n'
+    assert load_bench(write(tmp_path, text)).simulation["door"].channels == ("body",)
+
+
+@pytest.mark.parametrize(
+    ("keys", "key", "problem"),
+    [
+        ('channels = ["body", "chasis"]', "channels[1]", "did you mean 'chassis'?"),
+        ('channels = ["body", "body"]', "channels[1]", "'body' is named twice"),
+        ("channels = []", "channels", "name at least one bench CAN channel"),
+        ("channels = [1]", "channels", "expected a list of strings"),
+        (
+            'channel = "chassis"\nchannels = ["body"]',
+            "channel",
+            "must be one of channels = ['body']",
+        ),
+        ('chanels = ["body"]\nchannel = "body"', "chanels", "did you mean 'channels'"),
+    ],
+)
+def test_channel_list_mistakes_name_the_key(
+    tmp_path: Path, keys: str, key: str, problem: str
+) -> None:
+    path = write(tmp_path, f'{TWO_CHANNELS}[simulation.ecus.gw]\nfile = "{DOOR}"\n{keys}\n')
+    with pytest.raises(ConfigError) as failure:
+        load_bench(path)
+    assert failure.value.key == f"simulation.ecus.gw.{key}"
+    assert problem in str(failure.value)
+
+
+def test_the_gateway_section_names_a_routing_table(tmp_path: Path) -> None:
+    (tmp_path / "dut").mkdir()
+    (tmp_path / "dut" / "gw.toml").write_text("")
+    bench = load_bench(write(tmp_path, f'{TWO_CHANNELS}[gateway]\nprofile = "dut/gw.toml"\n'))
+    assert bench.gateway is not None
+    assert bench.gateway.profile == tmp_path / "dut" / "gw.toml"
+    assert load_bench(write(tmp_path, TWO_CHANNELS)).gateway is None
+
+
+@pytest.mark.parametrize(
+    ("keys", "key", "problem"),
+    [
+        ('profile = "nope.toml"', "gateway.profile", "routing table (gateway DUT profile) not"),
+        ('profil = "nope.toml"', "gateway.profile", "missing (expected a string) (misspelled"),
+        ("profile = 3", "gateway.profile", "expected a string"),
+    ],
+)
+def test_gateway_section_mistakes_name_the_key(
+    tmp_path: Path, keys: str, key: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError) as failure:
+        load_bench(write(tmp_path, f"{TWO_CHANNELS}[gateway]\n{keys}\n"))
+    assert failure.value.key == key
+    assert problem in str(failure.value)
+
+
+def test_the_virtual_bench_has_a_gateway_on_two_channels() -> None:
+    bench = load_bench(ROOT / "fixtures" / "benches" / "virtual.toml")
+    assert bench.simulation["gateway"].channels == ("body", "chassis")
+    assert bench.simulation["gateway"].channel == "chassis"
+    assert bench.simulation["bcm"].channels == ("body",)
+    assert bench.gateway is not None
+    assert bench.gateway.profile.name == "gateway.toml"

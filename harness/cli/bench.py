@@ -165,6 +165,16 @@ def _prepare_sim(sim: SimulatedEcuConfig) -> SimCheck:
     if unknown:
         hint = suggest(unknown[0], list(definition.faults))
         check.problem = f"{sim.file.name} has no fault {unknown[0]!r}{hint}"
+    elif definition.gateway:
+        from harness.sim.gateway import check_attachment, gateway_config  # noqa: PLC0415
+
+        try:
+            setup = gateway_config(definition)
+            check_attachment(
+                setup, sim.channels, sim.channel, "bench file", f"simulation.ecus.{sim.name}"
+            )
+        except HarnessError as exc:
+            check.problem = str(exc)
     return check
 
 
@@ -257,6 +267,8 @@ def render_check(report: BenchCheck) -> list[Text | Table]:
         parts.append(Text("Serial devices: none"))
     for title, section in (("Power", config.power), ("Diagnostics", config.diagnostics)):
         parts.append(Text(f"{title}: {_pairs(section) if section else 'none'}"))
+    if config.gateway is not None:
+        parts.append(Text(f"Gateway: routing table {config.gateway.profile}"))
     parts.append(sims_table(report.sims) if report.sims else Text("Simulated ECUs: none"))
     return parts
 
@@ -309,12 +321,19 @@ def sims_table(checks: Iterable[SimCheck]) -> Table:
         table.add_row(
             Text(s.config.name),
             Text(s.config.file.name),
-            Text(s.config.channel),
+            Text(_joined(s.config)),
             Text(s.node or "-"),
             Text(", ".join(s.config.faults) or "-"),
             _status(s.status(), s.problem is not None),
         )
     return table
+
+
+def _joined(sim: SimulatedEcuConfig) -> str:
+    """``body``; for an ECU joining several channels (a gateway) ``chassis (+ body)``: its
+    own channel first."""
+    others = [name for name in sim.channels if name != sim.channel]
+    return sim.channel + (f" (+ {', '.join(others)})" if others else "")
 
 
 def failure_summary(report: BenchCheck) -> str:

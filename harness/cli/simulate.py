@@ -72,13 +72,16 @@ def simulate(
         for spec in faults:
             ecu_name, _, fault = spec.partition(":")
             bench.sim(ecu_name).fault_on(fault)
-        meters = {
-            name: _verify(bench, name) for name in {s.channel for s in config.simulation.values()}
-        }
+        joined = [c for c in config.can if any(c in s.channels for s in config.simulation.values())]
+        meters = {name: _verify(bench, name) for name in joined}
         for name, ecu in bench.sims.items():
             faults_on = ", ".join(sorted(ecu.active_faults)) or "no faults"
             count = len(ecu.residual.messages) if ecu.residual else 0
-            click.echo(f"simulating {name} ({ecu.definition.node}): {count} messages, {faults_on}")
+            channels = ", ".join(config.simulation[name].channels)
+            click.echo(
+                f"simulating {name} ({ecu.definition.node}) on {channels}: {count} messages, "
+                f"{faults_on}"
+            )
         for name, cfg in config.can.items():
             click.echo(
                 f"channel {name}: {cfg.interface} {cfg.channel} port {cfg.options.get('port')}"
@@ -88,17 +91,21 @@ def simulate(
 
 
 def _verify(bench: Bench, channel_name: str) -> LossMeter:
-    """Start-up handshake on one channel: every simulated ECU is heard, and a probe frame
-    reaches every simulated ECU. Returns a loss meter listening from now on."""
+    """Start-up handshake on one channel: every simulated ECU sending there is heard, and a
+    probe frame reaches every simulated ECU joining it (a gateway joins several channels
+    but sends its own messages on one). Returns a loss meter listening from now on."""
     channel = bench.can[channel_name]
-    ecus = [
+    joining = [
+        name for name, sim in bench.config.simulation.items() if channel_name in sim.channels
+    ]
+    sending = [
         bench.sims[name]
-        for name, sim in bench.config.simulation.items()
-        if sim.channel == channel_name
+        for name in joining
+        if bench.config.simulation[name].channel == channel_name
     ]
     periodic = [
         message
-        for ecu in ecus
+        for ecu in sending
         for message, sent in (ecu.residual.messages.items() if ecu.residual else [])
         if sent.running
     ]
@@ -108,7 +115,8 @@ def _verify(bench: Bench, channel_name: str) -> LossMeter:
             f"multicast delivery failed on {channel_name!r}: not heard within "
             f"{HANDSHAKE_TIMEOUT:g} s: {', '.join(missing)}"
         )
-    deaf = probe_reaches(channel, [ecu.channel for ecu in ecus], HANDSHAKE_TIMEOUT)
+    receivers = [bench.sim_channels[name][channel_name] for name in joining]
+    deaf = probe_reaches(channel, receivers, HANDSHAKE_TIMEOUT)
     if deaf:
         raise BusError(
             f"multicast delivery failed: the probe frame did not reach {', '.join(deaf)} "

@@ -15,12 +15,14 @@ from xml.etree import ElementTree
 
 import click
 import pytest
+from rich.markup import escape
 from rich.table import Table
 
 from harness.canbus.database import suggest
 from harness.cli.options import bench_option, suites_option
 from harness.cli.output import make_console
 from harness.config import BenchConfig, load_bench, overrides_from_env, resolve_bench_path
+from harness.devices.bench import seeded_device_faults
 from harness.exceptions import ConfigError, HarnessError
 from harness.report.requirements import RequirementMarkerError, requirements_of
 from harness.sim.ecu import load_ecu
@@ -118,7 +120,8 @@ def list_(names: tuple[str, ...], folder: Path | None, bench: Path | None) -> No
     tests = collect(paths, ("--bench", str(bench)) if bench else ())
     table = Table("Suite", "Test", "Requirements (clause)")
     for test in tests:
-        table.add_row(test.suite, test.nodeid.split("::", 1)[-1], test.requirements)
+        nodeid = test.nodeid.split("::", 1)[-1]
+        table.add_row(test.suite, escape(nodeid), escape(test.requirements))
     console = make_console()
     console.print(table)
     console.print(f"{len(tests)} tests in {len(chosen)} suites")
@@ -160,6 +163,13 @@ def seeded_fault_runs(config: BenchConfig) -> list[SeededFaultRun]:
         for fault in load_ecu(sim.file).faults.values():
             override = f'simulation.ecus.{ecu}.faults=["{fault.name}"]'
             runs.append(SeededFaultRun(f"{ecu}:{fault.name}", fault.description, override))
+    for device_fault in seeded_device_faults(config):
+        label = f"{device_fault.device}:{device_fault.name}"
+        runs.append(
+            SeededFaultRun(
+                label, device_fault.description, device_fault.bench_set, device_fault.quirk
+            )
+        )
     return runs
 
 
@@ -240,7 +250,7 @@ def _print_bite_table(results: list[BiteResult]) -> None:
             caught = f"(quirk) {verdict}" if run.quirk else verdict
         else:
             caught = "\n".join(result.failed) or "NOTHING"
-        table.add_row(run.label, run.description, caught)
+        table.add_row(escape(run.label), escape(run.description), escape(caught))
     console = make_console()
     console.print(table)
     bugs = [r for r in results if r.run.override is not None and not r.run.quirk]

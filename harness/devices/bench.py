@@ -11,8 +11,17 @@ and simulated ECUs are up:
 3. simulations are wired to the simulated DUT (the simulated ECU whose node is a CAN
    channel's ``dut_node``): the console follows the DUT's power, the power supply's
    output switches the DUT on and off;
-4. the ``[power]`` supply gets its voltage and current limit and is switched on
+4. a device built into an ECU (``can``/``node`` in its ``[serial.NAME]``, e.g. the
+   TCU's modem) is wired to the simulated ECU playing that node on that channel: the
+   simulation runs while that ECU is powered, the ECU reports it on CAN
+   (:func:`harness.sim.modem.link_report`), and the bench supply powers that ECU as it
+   powers the DUT (on the virtual bench the whole vehicle hangs on one supply);
+5. the seeded faults the bench file names (``faults = [...]``) are switched on;
+6. the ``[power]`` supply gets its voltage and current limit and is switched on
    (``switch_on``); with a simulated DUT, opening waits until it has booted.
+
+:func:`seeded_device_faults` lists the faults of a bench's simulated devices, each with
+the ``--bench-set`` override that switches it on for a run.
 
 Drivers are imported only when a bench has such a device, so benches without serial
 devices do not pay for PyVISA.
@@ -22,12 +31,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from harness.canbus.database import suggest
 from harness.devices.config import DevicesConfig, PowerConfig, SerialDeviceConfig, parse_devices
 from harness.devices.log import SerialLog
-from harness.exceptions import DeviceError, ResourceError
+from harness.exceptions import ConfigError, DeviceError, ResourceError
 
 if TYPE_CHECKING:
     from harness.config import BenchConfig
@@ -59,6 +69,9 @@ class Devices(Mapping[str, "Driver"]):
         """The supply ``[power]`` names (None without a ``[power]`` table)."""
         self.dut: list[SimulatedEcu] = []
         """The simulated ECUs playing the DUT (virtual benches), which the supply powers."""
+        self.ecus: dict[str, SimulatedEcu] = {}
+        """The simulated ECU each device is built into (``can``/``node``), by device name;
+        the supply powers these too."""
 
     def __getitem__(self, name: str) -> Driver:
         try:
@@ -150,12 +163,18 @@ def open_devices(
     dut_nodes = {channel.dut_node for channel in config.can.values() if channel.dut_node}
     dut = devices.dut = [ecu for ecu in sims.values() if ecu.definition.node in dut_nodes]
     for name, configured in parsed.serial.items():
+        ecu = _built_into(config, configured, sims)
+        if ecu is not None:
+            devices.ecus[name] = ecu
+    powered = dut + [ecu for ecu in devices.ecus.values() if ecu not in dut]
+    for name, configured in parsed.serial.items():
         simulation = None
         device = configured
         if configured.simulation is not None:
             simulation = _simulation(configured)
             stack.callback(simulation.close)
             devices.simulations[name] = simulation
+            simulation.set_bench_faults(configured.faults)
             device = configured.with_url(simulation.serve(configured.transport).url)
         driver = _open_driver(device, parsed.power, devices.log)
         stack.callback(driver.close)
@@ -163,7 +182,7 @@ def open_devices(
         if simulation is not None:
             if not simulation.links[0].wait_connected(CONNECT_TIMEOUT):
                 raise DeviceError(f"{name}: the simulation at {device.url} saw no connection")
-            _wire(simulation, driver, dut)
+            _wire(simulation, driver, dut, devices.ecus.get(name), powered)
     if parsed.power is not None:
         devices.power = _power_supply(parsed.power, devices, stack)
         devices.switch_on()
@@ -200,8 +219,42 @@ def _open_driver(device: SerialDeviceConfig, power: PowerConfig | None, log: Ser
     return PowerSupply.from_config(settings, device, log)
 
 
-def _wire(simulation: DeviceSimulation, driver: Driver, dut: list[SimulatedEcu]) -> None:
-    """Connect a started simulation to the simulated DUT."""
+def _built_into(
+    config: BenchConfig, device: SerialDeviceConfig, sims: Mapping[str, SimulatedEcu]
+) -> SimulatedEcu | None:
+    """The simulated ECU playing the device's ``node`` on its ``can`` channel, if any; a
+    ConfigError when the node is not in that channel's database."""
+    if device.can is None or device.node is None:
+        return None
+    channel = config.can[device.can]  # parse_devices checked the channel
+    if channel.dbc is not None:
+        from harness.canbus.database import SignalDatabase  # noqa: PLC0415
+
+        nodes = SignalDatabase.load(channel.dbc, strict=channel.strict_dbc).nodes
+        if device.node not in nodes:
+            raise ConfigError(
+                str(config.path),
+                f"serial.{device.name}.node",
+                f"{device.node!r} is not a node of {channel.dbc.name}"
+                f"{suggest(device.node, list(nodes))}; nodes: {', '.join(nodes) or 'none'}",
+            )
+    for name, ecu in sims.items():
+        simulated = config.simulation.get(name)
+        on_channel = simulated is not None and simulated.channel == device.can
+        if on_channel and ecu.definition.node == device.node:
+            return ecu
+    return None
+
+
+def _wire(
+    simulation: DeviceSimulation,
+    driver: Driver,
+    dut: list[SimulatedEcu],
+    ecu: SimulatedEcu | None,
+    powered: list[SimulatedEcu],
+) -> None:
+    """Connect a started simulation to the simulated DUT, or to the ECU it is built into
+    (``ecu``); the supply powers ``powered``."""
     from harness.sim.console import ConsoleSimulation  # noqa: PLC0415
     from harness.sim.modem import ModemSimulation  # noqa: PLC0415
     from harness.sim.power import PowerSimulation  # noqa: PLC0415
@@ -212,18 +265,24 @@ def _wire(simulation: DeviceSimulation, driver: Driver, dut: list[SimulatedEcu])
         else:
             simulation.start()
     elif isinstance(simulation, ModemSimulation):
-        simulation.start()
+        if ecu is not None:
+            from harness.sim.modem import link_report  # noqa: PLC0415
+
+            ecu.attach(simulation)  # powered with the ECU it is built into
+            link_report(simulation, ecu)
+        else:
+            simulation.start()
         boot = simulation.definition.boot_urcs
-        if boot:  # a command sent while it still boots would be cut short by its RDY
+        if boot and simulation.powered:  # a command sent while it boots would be cut short
             cast("Modem", driver).wait_urc(boot[0], since=0)
     elif isinstance(simulation, PowerSimulation):
 
-        def supply(powered: bool) -> None:
-            for ecu in dut:
-                if powered:
-                    ecu.power_on()
+        def supply(on: bool) -> None:
+            for each in powered:
+                if on:
+                    each.power_on()
                 else:
-                    ecu.power_off()
+                    each.power_off()
 
         simulation.on_power(supply)
 
@@ -236,3 +295,39 @@ def _power_supply(power: PowerConfig, devices: Devices, stack: ExitStack) -> Pow
     supply = PowerSupply.from_config(power, None, devices.log)
     stack.callback(supply.close)
     return supply
+
+
+@dataclass(frozen=True)
+class SeededDeviceFault:
+    """A seeded fault of a bench's simulated serial device."""
+
+    device: str
+    """The ``[serial.NAME]`` it belongs to."""
+    name: str
+    description: str
+    quirk: bool
+    """True: behaviour real devices have, which the suites must tolerate (they pass);
+    False: a device bug, which some suite test must catch (it fails)."""
+
+    @property
+    def bench_set(self) -> str:
+        """The ``--bench-set`` override that switches it on for a run."""
+        return f'serial.{self.device}.faults=["{self.name}"]'
+
+
+def seeded_device_faults(config: BenchConfig) -> list[SeededDeviceFault]:
+    """Every seeded fault of every simulated serial device of a bench, in file order.
+
+    >>> for fault in seeded_device_faults(load_bench("fixtures/benches/virtual.toml")):
+    ...     print(fault.bench_set, "quirk" if fault.quirk else "bug")  # doctest: +SKIP
+    serial.modem.faults=["no_answer"] bug
+    """
+    from harness.sim.device import fault_table  # noqa: PLC0415
+
+    found = []
+    for device in parse_devices(config).serial.values():
+        if device.simulation is None:
+            continue
+        for fault in fault_table(device.kind, device.simulation).values():
+            found.append(SeededDeviceFault(device.name, fault.name, fault.description, fault.quirk))
+    return found

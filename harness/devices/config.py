@@ -16,11 +16,14 @@ the file and key (with "did you mean"):
     line_ending = "CR"               # what send() appends: CR, LF, CRLF or the characters
     timeout = 5.0                    # default wait (expect, AT command, SCPI query), seconds
     command_timeouts = { "+COPS=?" = 180, "+CMGS" = 60 }   # modem only: per command
+    can = "body"                     # the ECU the device is built into: its CAN channel
+    node = "TCU"                     # ... and its DBC node (a suite checks its CAN reports)
 
     [serial.psu]
     kind = "power"
     simulation = "../devices/psu.toml"   # virtual bench: a simulated device instead of a port
     transport = "pty"                    # how the simulation is reached: pty | socket
+    faults = ["no_answer"]               # seeded faults of the simulation, on for the run
 
     [power]                          # the supply that powers the DUT
     serial = "psu"                   # a [serial.NAME] of kind power, or:
@@ -80,6 +83,13 @@ class SerialDeviceConfig:
     command_timeouts: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     """Extra keyword arguments for ``serial.serial_for_url``."""
+    can: str | None = None
+    """The bench CAN channel of the ECU the device is built into (``can``)."""
+    node: str | None = None
+    """That ECU's DBC node (``node``): on a virtual bench the simulated ECU playing it
+    powers the device's simulation and reports it on CAN."""
+    faults: tuple[str, ...] = ()
+    """Seeded faults of the simulation switched on for the run (``faults``)."""
     source: str = ""
     """The bench file, for error messages."""
 
@@ -136,6 +146,15 @@ def parse_devices(bench: BenchConfig) -> DevicesConfig:
         name: parse_serial_device(Table(table, source, f"serial.{name}"), name, bench.path)
         for name, table in bench.serial.items()
     }
+    for name, device in devices.items():
+        if device.can is not None and device.can not in bench.can:
+            known = ", ".join(bench.can) or "none"
+            table = Table(bench.serial[name], source, f"serial.{name}")
+            raise table.error(
+                "can",
+                f"no [can.{device.can}] in this bench{suggest(device.can, list(bench.can))}"
+                f"; CAN channels: {known}",
+            )
     power = None
     if bench.power:
         power = parse_power(Table(bench.power, source, "power"), devices)
@@ -212,10 +231,36 @@ def parse_serial_device(table: Table, name: str, bench_path: Path) -> SerialDevi
         transport=transport,
         command_timeouts=MappingProxyType(per_command),
         options=table.free_form("options"),
+        can=table.optional_str("can"),
+        node=table.optional_str("node"),
+        faults=_faults(table, kind, simulation),
         source=table.source,
     )
+    if (device.can is None) != (device.node is None):
+        missing = "node" if device.node is None else "can"
+        raise table.error(missing, "give can (a CAN channel) and node (a DBC node) together")
     table.finish()
     return device
+
+
+def _faults(table: Table, kind: str, simulation: Path | None) -> tuple[str, ...]:
+    """``faults = [...]``: names from the simulation file's ``[faults]``."""
+    from harness.sim.device import fault_table  # noqa: PLC0415 - loads a driver's sim lazily
+
+    names = table.str_list("faults")
+    if not names:
+        return ()
+    if simulation is None:
+        raise table.error("faults", "only for simulated devices (set simulation)")
+    known = fault_table(kind, simulation)
+    for name in names:
+        if name not in known:
+            raise table.error(
+                "faults",
+                f"{simulation.name} has no fault {name!r}{suggest(name, list(known))}; "
+                f"faults: {', '.join(known) or 'none'}",
+            )
+    return tuple(dict.fromkeys(names))
 
 
 def parse_power(table: Table, devices: Mapping[str, SerialDeviceConfig]) -> PowerConfig:

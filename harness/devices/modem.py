@@ -652,16 +652,24 @@ class Modem(Closing):
         self.command(f"AT+CMEE={2 if verbose else 1}")
 
     def identity(self) -> ModemIdentity:
-        """Manufacturer, model, revision, IMEI and IMSI (None when the SIM cannot say)."""
+        """Manufacturer, model, revision, IMEI and IMSI (None when the SIM cannot say).
+
+        Each answer is taken without waiting for a final ``OK`` that some firmware never
+        sends after these queries (``final_optional``); an ``OK`` that comes ends the wait
+        at once."""
+
+        def ask(command: str) -> str:
+            return self.command(command, final_optional=True).value(f"{command[2:]}:")
+
         try:
-            imsi: str | None = self.command("AT+CIMI").value("+CIMI:")
+            imsi: str | None = ask("AT+CIMI")
         except ModemError:
             imsi = None
         return ModemIdentity(
-            manufacturer=self.command("AT+CGMI").value("+CGMI:"),
-            model=self.command("AT+CGMM").value("+CGMM:"),
-            revision=self.command("AT+CGMR").value("+CGMR:"),
-            imei=self.command("AT+CGSN").value("+CGSN:"),
+            manufacturer=ask("AT+CGMI"),
+            model=ask("AT+CGMM"),
+            revision=ask("AT+CGMR"),
+            imei=ask("AT+CGSN"),
             imsi=imsi,
         )
 

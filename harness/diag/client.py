@@ -5,7 +5,7 @@ DUT profile's names.
 ...     uds.read_did("VIN")
 ...     uds.session("extended"); uds.unlock(1)
 ...     [str(d) for d in uds.dtcs()]
-'WDEMO000000000001'
+'WDEMX000000000001'
 ['B1001-13 DriverDoorMotorOpen status 0x2F (testFailed, ...)']
 
 Every exchange is visible in the channel's history and trace (the ISO-TP stack

@@ -8,17 +8,23 @@ their flow control on ID - 8). Values are decoded to units:
 >>> obd.read("rpm")                 # doctest: +SKIP
 ObdValue(name='rpm', value=812.5, unit='rpm', ecu=2024)
 >>> obd.vin()                       # doctest: +SKIP
-'WDEMO000000000001'
+'WDEMX000000000001'
 
 Mode 01 PIDs are listed in :data:`PIDS`; mode 03/07 read stored/pending DTCs, mode
 04 clears them, mode 09 reads the VIN (0x02), calibration IDs (0x04) and ECU name (0x0A).
+:data:`PID_LENGTHS` and :func:`split_pid_answer` check answers byte by byte, as the
+conformance suite (``testsuites/obd``) does.
+
+The responder honours two seeded faults (:data:`harness.sim.ecu.DIAGNOSTIC_FAULTS`):
+``obd_bitmap_overclaims`` (the 0x00 bitmap claims a PID it never answers) and
+``obd_vin_truncated`` (the VIN item is 16 bytes).
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -90,7 +96,7 @@ PIDS: dict[str, Pid] = {
 }
 """Mode 01 PIDs by name (the names ECU files and :meth:`ObdClient.read` use)."""
 
-PIDS_BY_NUMBER = {p.pid: p for p in PIDS.values()}
+PIDS_BY_NUMBER: dict[int, Pid] = {p.pid: p for p in PIDS.values()}
 SUPPORT_PIDS = (0x00, 0x20, 0x40, 0x60, 0x80, 0xA0, 0xC0, 0xE0)
 """PIDs whose answer is a bitmap of the next 32 PIDs supported (mode 01 and 09)."""
 MONITOR_STATUS = 0x01
@@ -100,6 +106,38 @@ CALID_INFOTYPE = 0x04
 ECU_NAME_INFOTYPE = 0x0A
 _DTC_LETTERS = "PCBU"
 _OBD_DTC = re.compile(r"^([PCBU])([0-3])([0-9A-F]{3})$")
+P2_CAN_MAX = 0.050
+"""ISO 15765-4: an ECU starts its answer to a functional request within 50 ms (P2CAN)."""
+MAX_PIDS_PER_REQUEST = 6
+"""J1979 on ISO 15765-4: one mode 01 request names up to six PIDs."""
+VIN_LENGTH = 17
+CALID_LENGTH = 16
+ECU_NAME_LENGTH = 20
+VIN_CHARACTERS = "0123456789ABCDEFGHJKLMNPRSTUVWXYZ"
+"""ISO 3779: digits and capital letters except I, O and Q."""
+
+
+def _lengths() -> dict[int, int]:
+    """Data bytes of the mode 01 PIDs J1979 gives a fixed size (0x00..0x65)."""
+    sizes: dict[int, int] = {}
+    ranges = (
+        (0x00, 0x01, 4), (0x02, 0x03, 2), (0x04, 0x0B, 1), (0x0C, 0x0C, 2), (0x0D, 0x0F, 1),
+        (0x10, 0x10, 2), (0x11, 0x13, 1), (0x14, 0x1B, 2), (0x1C, 0x1E, 1), (0x1F, 0x1F, 2),
+        (0x20, 0x20, 4), (0x21, 0x23, 2), (0x24, 0x2B, 4), (0x2C, 0x30, 1), (0x31, 0x32, 2),
+        (0x33, 0x33, 1), (0x34, 0x3B, 4), (0x3C, 0x3F, 2), (0x40, 0x41, 4), (0x42, 0x44, 2),
+        (0x45, 0x4C, 1), (0x4D, 0x4E, 2), (0x4F, 0x50, 4), (0x51, 0x52, 1), (0x53, 0x59, 2),
+        (0x5A, 0x5C, 1), (0x5D, 0x5E, 2), (0x5F, 0x5F, 1), (0x60, 0x60, 4), (0x61, 0x62, 1),
+        (0x63, 0x63, 2), (0x64, 0x64, 5), (0x65, 0x65, 2),
+    )  # fmt: skip
+    for first, last, size in ranges:
+        sizes.update(dict.fromkeys(range(first, last + 1), size))
+    sizes.update(dict.fromkeys(SUPPORT_PIDS, 4))
+    return sizes
+
+
+PID_LENGTHS: dict[int, int] = _lengths()
+"""Mode 01 PID -> data bytes in its answer (J1979 Appendix A / ISO 15031-5 Annex B);
+PIDs of variable or manufacturer-defined size are not listed."""
 
 
 def pid(ref: str | int) -> Pid:
@@ -122,6 +160,63 @@ def support_bitmap(supported: Sequence[int], base: int) -> bytes:
         if base < number <= base + 32:
             bits |= 1 << (32 - (number - base))
     return bits.to_bytes(4, "big")
+
+
+def pid_length(number: int) -> int | None:
+    """Data bytes of mode 01 PID ``number`` (None: J1979 gives it no fixed size here)."""
+    return PID_LENGTHS.get(number)
+
+
+def split_pid_answer(answer: bytes) -> dict[int, bytes]:
+    """A positive mode 01 answer (``41 pid data [pid data]...``) split into PID -> data.
+
+    Every PID in it must have a size in :data:`PID_LENGTHS` unless it is the last one,
+    which takes the rest. A DiagnosticError names the answer when it does not parse.
+
+    >>> split_pid_answer(bytes.fromhex("41 0d 2f 42 35 e8"))
+    {13: b'/', 66: b'5\\xe8'}
+    """
+    if answer[:1] != b"\x41" or len(answer) < 3:
+        raise DiagnosticError(f"not a positive mode 01 answer with data: {answer.hex(' ')}")
+    result: dict[int, bytes] = {}
+    at = 1
+    while at < len(answer):
+        number = answer[at]
+        size = PID_LENGTHS.get(number)
+        if size is None:
+            if number in result or at + 1 >= len(answer):
+                raise DiagnosticError(
+                    f"mode 01 answer {answer.hex(' ')}: PID 0x{number:02X} at byte {at} "
+                    "is repeated or has no data"
+                )
+            size = len(answer) - at - 1  # unknown size: the last PID takes the rest
+        data = answer[at + 1 : at + 1 + size]
+        if len(data) < size or number in result:
+            raise DiagnosticError(
+                f"mode 01 answer {answer.hex(' ')}: PID 0x{number:02X} at byte {at} "
+                f"{'is repeated' if number in result else f'has {len(data)} of {size} bytes'}"
+            )
+        result[number] = data
+        at += 1 + size
+    return result
+
+
+def vin_problems(item: bytes) -> list[str]:
+    """What is wrong with a mode 09 VIN data item (J1979: 17 ASCII bytes, ISO 3779 set).
+
+    >>> vin_problems(b"1M8GDM9AXKP042788"), vin_problems(b"1M8GDM9AIKP04278")
+    ([], ['16 bytes, not 17', "character 'I' at position 9 is not in ISO 3779's set"])
+    """
+    problems = []
+    if len(item) != VIN_LENGTH:
+        problems.append(f"{len(item)} bytes, not {VIN_LENGTH}")
+    for position, byte in enumerate(item, start=1):
+        if chr(byte) not in VIN_CHARACTERS:
+            problems.append(
+                f"character {chr(byte) if 0x20 <= byte < 0x7F else f'0x{byte:02X}'!r} "
+                f"at position {position} is not in ISO 3779's set"
+            )
+    return problems
 
 
 def parse_support_bitmap(data: bytes, base: int) -> set[int]:
@@ -194,6 +289,13 @@ class ObdClient:
                 self.responders = set(answers)
             return answers
 
+    def answer_of(self, payload: bytes, ecu: int) -> bytes | None:
+        """Send ``payload`` functionally; ``ecu``'s raw answer (None: it stayed silent)."""
+        if ecu not in self.stacks:
+            known = ", ".join(f"0x{i:X}" for i in sorted(self.stacks))
+            raise UnknownNameError(f"0x{ecu:X} is not an OBD-II response ID here ({known})")
+        return self.request(payload).get(ecu)
+
     def _positive(self, payload: bytes, what: str) -> dict[int, bytes]:
         answers = self.request(payload)
         positive = {i: d for i, d in answers.items() if d[:1] == bytes([payload[0] + 0x40])}
@@ -209,11 +311,22 @@ class ObdClient:
 
     def supported_pids(self) -> dict[int, set[int]]:
         """Mode 01 PIDs each ECU supports, following the 0x00/0x20/... chain."""
+        return self._supported(0x01)
+
+    def supported_infotypes(self) -> dict[int, set[int]]:
+        """Mode 09 info types each ECU supports, following the 0x00/0x20/... chain."""
+        return self._supported(0x09)
+
+    def _supported(self, mode: int) -> dict[int, set[int]]:
         result: dict[int, set[int]] = {}
         base = 0x00
         while base in SUPPORT_PIDS:
-            answers = self.request(bytes([0x01, base]))
-            positive = {i: d for i, d in answers.items() if d[:2] == bytes([0x41, base])}
+            answers = self.request(bytes([mode, base]))
+            positive = {
+                i: d
+                for i, d in answers.items()
+                if d[:2] == bytes([mode + 0x40, base]) and len(d) >= 6
+            }
             if not positive:
                 break
             more = False
@@ -376,10 +489,12 @@ class ObdResponder:
         *,
         signal: Callable[[str, str], Any],
         vin: Callable[[], str],
+        faults: Callable[[], Collection[str]] = frozenset,
     ) -> None:
         self.config = config
         self._signal = signal
         self._vin = vin
+        self._faults = faults
         self.dtcs = list(config.dtcs)
         self.pending = list(config.pending_dtcs)
         self.clears = 0
@@ -414,15 +529,25 @@ class ObdResponder:
             return self._mode09(body, functional)
         return None if functional else bytes([0x7F, mode, 0x11])
 
+    def overclaimed(self) -> int:
+        """The PID fault ``obd_bitmap_overclaims`` adds to the 0x00 bitmap: the first of the
+        harness's table the ECU does not answer (else the first free one below 0x20)."""
+        answered = {*self.config.pids, MONITOR_STATUS}
+        candidates: list[int] = [*sorted(PIDS_BY_NUMBER), *range(0x02, 0x20)]
+        return next(n for n in candidates if n < 0x20 and n not in answered)
+
     def _mode01(self, pids: bytes) -> bytes | None:
-        if not 1 <= len(pids) <= 6:
+        if not 1 <= len(pids) <= MAX_PIDS_PER_REQUEST:
             return None
         supported = [*sorted(self.config.pids), MONITOR_STATUS]
+        claimed = list(supported)
+        if "obd_bitmap_overclaims" in self._faults():
+            claimed.append(self.overclaimed())
         parts = []
         for number in pids:
             if number in SUPPORT_PIDS:
                 if number == 0x00 or any(p > number for p in supported):
-                    chain = [p for p in supported if number < p <= number + 32]
+                    chain = [p for p in claimed if number < p <= number + 32]
                     if any(p > number + 32 for p in supported):
                         chain.append(number + 32)
                     parts.append(bytes([number]) + support_bitmap(chain, number))
@@ -448,11 +573,18 @@ class ObdResponder:
                 supported.append(ECU_NAME_INFOTYPE)
             return bytes([0x49, 0x00]) + support_bitmap(supported, 0)
         if infotype == VIN_INFOTYPE:
-            items = [self._vin().encode("ascii")[:17].ljust(17, b"\x00")]
+            vin = self._vin().encode("ascii")[:VIN_LENGTH].ljust(VIN_LENGTH, b"\x00")
+            if "obd_vin_truncated" in self._faults():
+                vin = vin[: VIN_LENGTH - 1]
+            items = [vin]
         elif infotype == CALID_INFOTYPE and self.config.calibration_ids:
-            items = [c.encode("ascii")[:16].ljust(16, b"\x00") for c in self.config.calibration_ids]
+            items = [
+                c.encode("ascii")[:CALID_LENGTH].ljust(CALID_LENGTH, b"\x00")
+                for c in self.config.calibration_ids
+            ]
         elif infotype == ECU_NAME_INFOTYPE and self.config.ecu_name:
-            items = [self.config.ecu_name.encode("ascii")[:20].ljust(20, b"\x00")]
+            name = self.config.ecu_name.encode("ascii")[:ECU_NAME_LENGTH]
+            items = [name.ljust(ECU_NAME_LENGTH, b"\x00")]
         else:
             return None
         return bytes([0x49, infotype, len(items)]) + b"".join(items)

@@ -26,6 +26,10 @@ how their bytes read. Data files, never code (``fixtures/dut/*.toml``):
     [routines.SelfTest]
     id = 0x0201
 
+    [obd]                           # an OBD-II ECU (SAE J1979): testsuites/obd
+    pids = [0x01, 0x42]             # mode 01 PIDs it must support (0x00, 0x20... implied)
+    infotypes = [0x02, 0x04]        # mode 09 info types it must support (0x00 implied)
+
 ``uint``/``int`` DIDs take ``scale``, ``offset`` and ``unit``; ``struct`` DIDs a Python
 struct ``format`` (``">HB"``). Codecs are udsoncan ``DidCodec`` objects, so the same
 definitions serve the client (decoding) and the simulated server (encoding).
@@ -194,6 +198,17 @@ class DownloadDefinition:
 
 
 @dataclass(frozen=True)
+class ObdDefinition:
+    """What the DUT must support of OBD-II (SAE J1979), beyond what J1979 makes every
+    ECU support (the support PIDs and info type 0x00): the profile's ``[obd]``."""
+
+    pids: tuple[int, ...] = ()
+    """Mode 01 PIDs the DUT must claim and answer."""
+    infotypes: tuple[int, ...] = ()
+    """Mode 09 info types the DUT must claim and answer (0x02 VIN, 0x04 CALID...)."""
+
+
+@dataclass(frozen=True)
 class DutProfile:
     """DIDs, DTCs and routines of one device, by name and by number."""
 
@@ -203,6 +218,8 @@ class DutProfile:
     dtcs: Mapping[str, DtcDefinition]
     routines: Mapping[str, RoutineDefinition] = field(default_factory=lambda: MappingProxyType({}))
     download: DownloadDefinition | None = None
+    obd: ObdDefinition | None = None
+    """None: the profile does not declare the DUT an OBD-II ECU."""
 
     def did(self, ref: str | int) -> DidDefinition:
         """A DID by name (``"VIN"``) or number (``0xF190``)."""
@@ -290,6 +307,8 @@ def load_profile(path: str | Path) -> DutProfile:
     _unique(doc, "routines", {r.name: r.id for r in routines.values()}, "routine", 4)
     download_table = doc.table("download")
     download = _download(download_table) if download_table.data else None
+    obd_table = doc.table("obd")
+    obd = _obd(obd_table) if "obd" in doc.data else None
     doc.finish()
     return DutProfile(
         path,
@@ -298,6 +317,7 @@ def load_profile(path: str | Path) -> DutProfile:
         MappingProxyType(dtcs),
         MappingProxyType(routines),
         download,
+        obd,
     )
 
 
@@ -449,3 +469,23 @@ def _routine(table: Table, name: str) -> RoutineDefinition:
     )
     table.finish()
     return definition
+
+
+def _obd(table: Table) -> ObdDefinition:
+    definition = ObdDefinition(_byte_list(table, "pids"), _byte_list(table, "infotypes"))
+    table.finish()
+    return definition
+
+
+def _byte_list(table: Table, name: str) -> tuple[int, ...]:
+    """A list of PIDs / info types 0x01..0xFF, each once."""
+    value = table.data.get(name, [])
+    table.accept(name)
+    if not isinstance(value, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and 0x01 <= v <= 0xFF for v in value
+    ):
+        raise table.error(name, f"expected a list of integers 0x01..0xFF, got {value!r}")
+    doubled = sorted({v for v in value if value.count(v) > 1})
+    if doubled:
+        raise table.error(name, f"0x{doubled[0]:02X} is listed twice")
+    return tuple(value)

@@ -46,7 +46,7 @@ from harness.canbus.database import default_value
 from harness.diag.names import RESPONSE_PENDING, SESSIONS, service_name, session_name
 from harness.diag.obd import ObdResponder
 from harness.diag.serverconfig import SERVICE_IDS, ServerConfig, parse_server
-from harness.diag.transport import ChannelStack
+from harness.diag.transport import ChannelStack, Deviation
 from harness.exceptions import HarnessError, UnknownNameError
 
 if TYPE_CHECKING:
@@ -70,6 +70,8 @@ SUBFUNCTIONS: dict[int, frozenset[int]] = {
     0x85: frozenset({1, 2}),
 }
 MAX_DIDS_PER_READ = 8
+REBOOT_TIME = 0.5
+"""Seconds a simulated ECU stays silent when a seeded fault crashes it (watchdog reset)."""
 _ACTIVE_SESSION_DID = 0xF186
 _CLEARED = 0x00
 
@@ -124,12 +126,14 @@ class UdsServer:
         name: str = "",
         faults: Callable[[], Collection[str]] = frozenset,
         on_transmit: Callable[[bool], None] | None = None,
+        on_reboot: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.channel = channel
         self.name = name or channel.name
         self._faults = faults
         self._on_transmit = on_transmit
+        self._on_reboot = on_reboot
         self._cond = threading.Condition(threading.RLock())
         self._inbox: queue.Queue[tuple[bytes, bool] | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
@@ -137,7 +141,7 @@ class UdsServer:
         self._running = False
         self._latest: dict[str, Any] = {}
         self.obd = (
-            ObdResponder(config.obd, signal=self.signal, vin=self._vin)
+            ObdResponder(config.obd, signal=self.signal, vin=self._vin, faults=faults)
             if config.obd is not None
             else None
         )
@@ -174,7 +178,14 @@ class UdsServer:
         if self._running:
             return
         self.power_on_reset()
-        physical = ChannelStack(self.channel, self.config.address.ecu(), self.config.transport)
+        # seeded ISO-TP faults (STmin ignored, no padding) apply per frame, also when
+        # switched on while the server runs
+        physical = ChannelStack(
+            self.channel,
+            self.config.address.ecu(),
+            self.config.transport,
+            deviation=lambda: Deviation.from_faults(self._faults()),
+        )
         stacks = [(physical, False)]
         functional_address = self.config.address.ecu_functional()
         if functional_address is not None:
@@ -531,7 +542,8 @@ class UdsServer:
         if pending is None or pending[0] != level:
             raise _NrcError(0x24)
         expected = security.seed_key.key(level, pending[1])
-        if key != expected:
+        long_key = "security_long_key_accepted" in faults and key[: len(expected)] == expected
+        if key != expected and not (long_key and len(key) == len(expected) + 1):
             attempts = self._state.failed_attempts + 1
             if attempts >= security.attempts and "security_lockout_never" not in faults:
                 self._lockout_until = clock.now() + security.lockout
@@ -555,8 +567,11 @@ class UdsServer:
         definition = self.config.profile.did_by_id(did)
         return bytes(definition.length if definition is not None else 0)
 
-    def _read_did(self, payload: bytes, faults: Collection[str]) -> bytes:
+    def _read_did(self, payload: bytes, faults: Collection[str]) -> bytes | None:
         body = payload[1:]
+        if "reset_on_long_did_list" in faults and not len(body) % 2 and len(body) >= 16:
+            self._reboot()
+            return None
         if not body or len(body) % 2 or len(body) // 2 > MAX_DIDS_PER_READ:
             raise _NrcError(0x13)
         ids = [int.from_bytes(body[i : i + 2], "big") for i in range(0, len(body), 2)]
@@ -573,6 +588,19 @@ class UdsServer:
         if len(data) + 1 > self.config.transport.max_payload:
             raise _NrcError(0x14)
         return self._positive(0x22, data)
+
+    def _reboot(self) -> None:
+        """A seeded crash: no answer, silence, back after :data:`REBOOT_TIME`. Done off the
+        worker thread (this one), since stopping the server joins it."""
+        action = self._on_reboot if self._on_reboot is not None else self._restart
+        threading.Thread(target=action, daemon=True, name=f"reboot {self.name}").start()
+
+    def _restart(self) -> None:
+        """A server without an ECU reboots alone: stopped now, started after the boot time."""
+        self.stop()
+        timer = threading.Timer(REBOOT_TIME, self.start)
+        timer.daemon = True
+        timer.start()
 
     def _write_did(self, payload: bytes, faults: Collection[str]) -> bytes:
         if len(payload) < 4:
@@ -779,7 +807,8 @@ def attach_server(ecu: SimulatedEcu) -> UdsServer | None:
     """Give a simulated ECU the UDS server its ECU file describes (None if it has none).
 
     The server runs while the ECU is powered; its seeded faults switch diagnostic
-    faults on and off; CommunicationControl stops and restarts its residual messages.
+    faults on and off; CommunicationControl stops and restarts its residual messages;
+    a seeded crash (``reset_on_long_did_list``) power-cycles the ECU.
     """
     definition = ecu.definition
     if not definition.diagnostics:
@@ -795,12 +824,20 @@ def attach_server(ecu: SimulatedEcu) -> UdsServer | None:
         except HarnessError:
             log.exception("%s: CommunicationControl could not switch messages", ecu.name)
 
+    def on_reboot() -> None:
+        # a crash reboots the whole ECU: its messages pause and their counters restart
+        ecu.power_off()
+        timer = threading.Timer(REBOOT_TIME, ecu.power_on)
+        timer.daemon = True
+        timer.start()
+
     server = UdsServer(
         config,
         ecu.channel,
         name=ecu.name,
         faults=lambda: ecu.diagnostic_faults,
         on_transmit=on_transmit,
+        on_reboot=on_reboot,
     )
     ecu.attach(server)
     return server

@@ -25,7 +25,7 @@ security, flashing, OBD-II); it never runs code from the file.
     lockout_ms = 10000                # requiredTimeDelayNotExpired (0x37) meanwhile
 
     [diagnostics.values]              # DID values by profile name
-    VIN = "WDEMO000000000001"
+    VIN = "WDEMX000000000001"
 
     [diagnostics.dtcs]                # stored DTCs by profile name: status byte
     DriverDoorMotorOpen = 0x2F

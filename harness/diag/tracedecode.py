@@ -4,7 +4,7 @@ A failed diagnostic test can be read from its trace::
 
     $ harness decode run.blf --uds 7E0:7E8
         0.000000  ->  ReadDataByIdentifier VIN (0xF190)
-        0.001480  <-  ReadDataByIdentifier positive: VIN (0xF190) = 'WDEMO000000000001'
+        0.001480  <-  ReadDataByIdentifier positive: VIN (0xF190) = 'WDEMX000000000001'
         0.004310  ->  SecurityAccess requestSeed level 1
         0.005012  <-  SecurityAccess positive: seed 3f 0a 91 c2
         0.006100  ->  SecurityAccess sendKey level 1: key 4 bytes (redacted)

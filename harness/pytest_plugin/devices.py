@@ -86,16 +86,14 @@ def console(bench: Bench, serial_log: SerialLog) -> Console:
 
 @pytest.fixture
 def modem(bench: Bench, serial_log: SerialLog) -> Iterator[Modem]:
-    """The modem (``kind = "modem"``). Faults a test switches on in its simulation are
-    switched off when it ends."""
-    from harness.sim.modem import ModemSimulation  # noqa: PLC0415
-
+    """The modem (``kind = "modem"``). When the test ends, its simulation's faults are
+    back to the bench file's (``faults = [...]``): what the test switched is undone."""
     _skip_unless(bench, "modem")
     device = bench.devices.modem
     yield device
     simulation = bench.devices.simulation_of(device)
-    if isinstance(simulation, ModemSimulation):
-        simulation.clear_faults()
+    if simulation is not None:
+        simulation.restore_faults()
 
 
 @pytest.fixture

@@ -73,7 +73,8 @@ def residual_bus(bench: Bench) -> Iterator[ResidualNetwork]:
     """The simulated rest of the vehicle: every simulated ECU except the one playing the DUT.
 
     ``residual_bus.set("ABS_WheelSpeeds", VehicleSpeed=30)``. Values and faults a
-    test changes are reset when it ends; seeded faults switched on for the run stay on. Skips on a bench without simulated ECUs.
+    test changes are reset when it ends; seeded faults switched on for the run stay on.
+    Skips on a bench without simulated ECUs.
     """
     dut_nodes = {cfg.dut_node for cfg in bench.config.can.values()}
     others = {name: ecu for name, ecu in bench.sims.items() if ecu.definition.node not in dut_nodes}

@@ -4,14 +4,51 @@ A simulation takes bytes from the harness through one or more links (a pseudo-te
 or a TCP socket, see :mod:`harness.sim.link`) and answers through them. Subclasses
 fill :meth:`DeviceSimulation.feed`; input arrives on the link threads and timed events
 on a scheduler thread, so subclasses guard their state with ``self.lock``.
+
+Seeded faults are shared work too: a simulation whose data file has a ``[faults]``
+table fills :attr:`DeviceSimulation.fault_table`; faults are switched on by name
+(``fault_on``), and the ones a bench file switches on for a run (``faults = [...]``
+in ``[serial.NAME]``) are what :meth:`DeviceSimulation.restore_faults` returns to after
+a test. :func:`fault_table` reads a device file's faults without starting anything, for
+validating bench files and listing faults.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Protocol
 
+from harness.canbus.database import suggest
 from harness.closing import Closing
+from harness.exceptions import UnknownNameError
 from harness.sim.link import Link, open_link
+
+
+class DeviceFault(Protocol):
+    """What every simulated device fault says about itself."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def quirk(self) -> bool:
+        """True for behaviour real devices have that a robust driver must tolerate; False
+        for a bug of the device that a suite must catch."""
+        ...
+
+
+def fault_table(kind: str, path: str | Path) -> Mapping[str, DeviceFault]:
+    """The faults a device file of ``kind`` defines (empty for kinds without faults);
+    ConfigError for a broken file."""
+    if kind == "modem":
+        from harness.sim.modem import load_modem  # noqa: PLC0415 - gsmmodem only if used
+
+        return load_modem(path).faults
+    return MappingProxyType({})
 
 
 class DeviceSimulation(Closing):
@@ -26,6 +63,56 @@ class DeviceSimulation(Closing):
         self.received = 0
         """Bytes received from the harness (for tests)."""
         self._arrived = threading.Condition()
+        self.active_faults: set[str] = set()
+        self.bench_faults: frozenset[str] = frozenset()
+        """The faults the bench file switches on for the run."""
+
+    # -- faults -------------------------------------------------------------------------
+
+    @property
+    def fault_table(self) -> Mapping[str, DeviceFault]:
+        """The faults this simulation can be switched into, by name."""
+        return MappingProxyType({})
+
+    def fault_on(self, name: str) -> None:
+        """Switch a fault on (UnknownNameError with suggestions for a name not in the file)."""
+        self._check_fault(name)
+        with self.lock:
+            self.active_faults.add(name)
+
+    def fault_off(self, name: str) -> None:
+        self._check_fault(name)
+        with self.lock:
+            self.active_faults.discard(name)
+
+    def clear_faults(self) -> None:
+        """Every fault off, the bench file's too."""
+        with self.lock:
+            self.active_faults.clear()
+
+    def set_bench_faults(self, names: Iterable[str]) -> None:
+        """The faults the bench file switches on for the run: on now, and again after
+        each :meth:`restore_faults`."""
+        chosen = frozenset(names)
+        for name in chosen:
+            self._check_fault(name)
+        with self.lock:
+            self.bench_faults = chosen
+            self.active_faults = set(chosen)
+
+    def restore_faults(self) -> None:
+        """Back to the bench file's faults (what a test switched on or off is undone)."""
+        with self.lock:
+            self.active_faults = set(self.bench_faults)
+
+    def _check_fault(self, name: str) -> DeviceFault:
+        faults = self.fault_table
+        if name not in faults:
+            raise UnknownNameError(
+                f"{self.kind} simulation {self.name!r} has no fault {name!r}"
+                f"{suggest(name, list(faults))}; faults: {', '.join(faults) or 'none'}"
+            )
+        return faults[name]
 
     def serve(self, transport: str = "pty") -> Link:
         """Reach this simulation through a new ``"pty"`` or ``"socket"`` link; its ``url``

@@ -11,9 +11,12 @@ An ECU file (TOML, ``fixtures/ecus/*.toml``) says:
   its own messages, ``after_ms`` later;
 - ``[faults.NAME]``: seeded bugs, each with a ``description`` of what it breaks, made
   of primitives: ``disable_rules``, ``skip_guards``, ``delay_rules_ms``,
-  ``message_faults`` (residual-bus faults, optionally ``after_s`` from power-on) and
-  ``diagnostic`` (names from :data:`DIAGNOSTIC_FAULTS`, honoured by the UDS server);
-- ``[diagnostics]``: the ECU's UDS server (read by :mod:`harness.diag.serverconfig`).
+  ``message_faults`` (residual-bus faults, optionally ``after_s`` from power-on),
+  ``diagnostic`` (names from :data:`DIAGNOSTIC_FAULTS`, honoured by the UDS server) and
+  ``modem`` (names from :data:`MODEM_FAULTS`, honoured by the report of a linked modem),
+  ``routing`` (gateway route faults, see :mod:`harness.sim.gateway`);
+- ``[diagnostics]``: the ECU's UDS server (read by :mod:`harness.diag.serverconfig`);
+- ``[gateway]``: the routing table of a gateway ECU (read by :mod:`harness.sim.gateway`).
 
 A condition is ``{ message, signal, <op> = value }`` with op one of ``equals``,
 ``not_equals``, ``above``, ``below``, ``at_least``, ``at_most``, ``one_of``. Rules
@@ -74,6 +77,15 @@ DIAGNOSTIC_FAULTS: dict[str, str] = {
 }
 """Diagnostic fault primitives a seeded fault can name (``diagnostic = [...]``)."""
 
+MODEM_FAULTS: dict[str, str] = {
+    "registration_stuck": "the status message keeps the last registered state after the "
+    "modem lost the network",
+    "signal_in_bars": "the status message gives the signal as 0..5 bars, not +CSQ rssi 0..31",
+    "unknown_signal_as_zero": "the status message gives 0, not 99, when the signal is unknown",
+}
+"""Fault primitives of an ECU's report of its modem (``modem = [...]``), honoured by
+:class:`harness.sim.modem.ModemReport`."""
+
 
 def _num(value: Any) -> float:
     return float(getattr(value, "value", value))
@@ -124,6 +136,10 @@ class SeededFault:
     """(message, residual fault, seconds after power-on or switch-on)."""
     diagnostic: tuple[str, ...] = ()
     """Diagnostic fault primitives (:data:`DIAGNOSTIC_FAULTS`) for the ECU's UDS server."""
+    modem: tuple[str, ...] = ()
+    """Modem-report fault primitives (:data:`MODEM_FAULTS`)."""
+    routing: tuple[Mapping[str, Any], ...] = ()
+    """Gateway routing faults, as written (validated by :mod:`harness.sim.gateway`)."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +156,8 @@ class EcuDefinition:
     faults: Mapping[str, SeededFault]
     diagnostics: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     """The ``[diagnostics]`` table, as written (the UDS server validates it)."""
+    gateway: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """The ``[gateway]`` table, as written (:mod:`harness.sim.gateway` validates it)."""
 
 
 class Service(Protocol):
@@ -185,8 +203,9 @@ def load_ecu(path: str | Path) -> EcuDefinition:
     }
     faults_table.finish()
     diagnostics = doc.free_form("diagnostics")
+    gateway = doc.free_form("gateway")
     doc.finish()
-    return EcuDefinition(
+    definition = EcuDefinition(
         path,
         name,
         node,
@@ -196,7 +215,13 @@ def load_ecu(path: str | Path) -> EcuDefinition:
         rules,
         MappingProxyType(faults),
         diagnostics,
+        gateway=gateway,
     )
+    if gateway or any(fault.routing for fault in faults.values()):
+        from harness.sim.gateway import gateway_config  # noqa: PLC0415 - it imports this module
+
+        gateway_config(definition)  # a gateway file is validated whole on loading
+    return definition
 
 
 def _message_settings(
@@ -314,6 +339,15 @@ def _seeded_fault(table: Table, name: str, rule_ids: set[str], own: set[str]) ->
                 f"unknown diagnostic fault {primitive!r}{hint}; "
                 f"known: {', '.join(DIAGNOSTIC_FAULTS)}",
             )
+    modem = table.str_list("modem")
+    for primitive in modem:
+        if primitive not in MODEM_FAULTS:
+            raise table.error(
+                "modem",
+                f"unknown modem fault {primitive!r}{suggest(primitive, list(MODEM_FAULTS))}; "
+                f"known: {', '.join(MODEM_FAULTS)}",
+            )
+    routing = tuple(MappingProxyType(dict(entry.data)) for entry in table.tables("routing"))
     table.finish()
     return SeededFault(
         name,
@@ -323,6 +357,8 @@ def _seeded_fault(table: Table, name: str, rule_ids: set[str], own: set[str]) ->
         MappingProxyType(delays),
         tuple(message_faults),
         tuple(diagnostic),
+        tuple(modem),
+        routing,
     )
 
 
@@ -346,7 +382,10 @@ class SimulatedEcu:
         self.definition = definition
         self.channel = channel
         self.services: list[Service] = []
+        self.reset_hooks: list[Callable[[], None]] = []
+        """Called after :meth:`reset_messages` (services that write messages write again)."""
         self.active_faults: set[str] = set()
+        self._closed = False
         self._fault_clock: dict[str, float] = {}
         """When each active fault's ``after_s`` started counting: power-on or switch-on."""
         self.rules_fired: dict[str, int] = {rule.id: 0 for rule in definition.rules}
@@ -371,8 +410,8 @@ class SimulatedEcu:
             service.start()
 
     def power_on(self) -> None:
-        if self.powered:
-            return
+        if self.powered or self._closed:
+            return  # a closed ECU stays off: a reboot timer may fire after the bench closed
         self._scheduler = Scheduler(f"sim {self.name}")
         self._latest.clear()
         self._was_true.clear()
@@ -404,6 +443,7 @@ class SimulatedEcu:
             self.residual = None
 
     def close(self) -> None:
+        self._closed = True
         self.power_off()
 
     # -- faults -------------------------------------------------------------------
@@ -448,6 +488,8 @@ class SimulatedEcu:
         self.residual.reset()
         for name in sorted(self.active_faults):
             self._apply_message_faults(self.definition.faults[name])
+        for hook in self.reset_hooks:
+            hook()
 
     def _apply_message_faults(self, fault: SeededFault) -> None:
         elapsed = clock.now() - self._fault_clock.get(fault.name, clock.now())

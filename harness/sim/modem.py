@@ -11,7 +11,17 @@ Built in: ``AT``, ``ATE0/1``, ``ATZ``, ``AT+CMEE``, identity (``+CGMI``/``+GMI``
 ``+CGMM``, ``+CGMR``, ``+CGSN``, ``+CIMI``), ``+CREG``/``+CGREG``/``+CEREG`` (query,
 URC modes 0-2), ``+COPS?``, ``+CSQ``, ``+CMGF``, ``+CMGS`` (text and PDU mode, with
 the ``> `` prompt and Ctrl-Z/ESC), ``+CMGR``, ``+CMGD``. Unknown commands answer
-``ERROR``. SMS the harness sends are kept in :attr:`ModemSimulation.sent`.
+``ERROR``. SMS the harness sends are kept in :attr:`ModemSimulation.sent`; one sent
+to the SIM's own number (``[modem] number``, ``AT+CNUM``) comes back as ``+CMTI``.
+``AT+COPS=2`` deregisters and ``AT+COPS=0`` registers again (TS 27.007 7.3);
+``AT+CFUN=1,1`` restarts the modem.
+
+:class:`ModemReport` is the modem's link to the simulated ECU it is built into (the
+bench's ``[serial.NAME] can``/``node``): that ECU's status message (``TCU_Status``)
+carries the modem's registration state and signal quality, updated the moment they
+change, so a suite can check what the TCU says on CAN against what the modem answers.
+Its seeded faults (:data:`harness.sim.ecu.MODEM_FAULTS`, ``modem = [...]`` in the ECU
+file) break that report the way real TCU firmware does.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from gsmmodem.pdu import (  # type: ignore[import-untyped]
     _encodeAddressField,
@@ -34,9 +45,11 @@ from gsmmodem.pdu import (  # type: ignore[import-untyped]
 
 from harness.canbus.database import suggest
 from harness.config import Table, read_toml
-from harness.exceptions import UnknownNameError
 from harness.sim.device import DeviceSimulation
 from harness.sim.scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from harness.sim.ecu import SimulatedEcu
 
 FAULT_KINDS = (
     "no_answer",
@@ -52,6 +65,8 @@ GARBAGE = b"\x00\xff\xfe\x13#\x8f\x1b[?25h\x07"
 """What the garbage fault sends in front of an answer: bytes a noisy line produces."""
 CTRL_Z = 0x1A
 ESC = 0x1B
+LOOPBACK_DELAY = 0.05
+"""Seconds before an SMS sent to the SIM's own number comes back (``+CMTI``)."""
 CME_TEXT = {3: "operation not allowed", 4: "operation not supported", 10: "SIM not inserted",
             13: "SIM failure", 30: "no network service", 100: "unknown"}  # fmt: skip
 
@@ -63,6 +78,8 @@ class ModemFault:
     description: str = ""
     commands: tuple[str, ...] = ()
     code: int = 0
+    quirk: bool = False
+    """A quirk real modems have (a robust driver tolerates it), not a bug to catch."""
 
     def hits(self, command: str) -> bool:
         return not self.commands or any(
@@ -85,6 +102,8 @@ class ModemDefinition:
     revision: str
     imei: str
     imsi: str
+    number: str | None
+    """The SIM's own number (``AT+CNUM``); an SMS sent to it comes back."""
     echo: bool
     boot_urcs: tuple[str, ...]
     line_ending: str
@@ -114,6 +133,9 @@ def load_modem(path: str | Path) -> ModemDefinition:
     for key, value in (("imei", imei), ("imsi", imsi)):
         if not value.isdigit():
             raise head.error(key, f"expected digits, got {value!r}")
+    number = head.optional_str("number")
+    if number is not None and not number.removeprefix("+").isdigit():
+        raise head.error("number", f"expected digits after an optional '+', got {number!r}")
     echo = head.boolean("echo", True)
     boot_urcs = tuple(head.str_list("boot_urcs") or ["RDY"])
     line_ending = head.optional_str("line_ending") or "\r\n"
@@ -157,23 +179,7 @@ def load_modem(path: str | Path) -> ModemDefinition:
     }
     commands_table.finish()
 
-    faults_table = doc.table("faults")
-    faults = {}
-    for name in list(faults_table.data):
-        table = faults_table.table(name)
-        kind = table.required_str("kind")
-        if kind not in FAULT_KINDS:
-            raise table.error("kind", f"unknown fault kind{suggest(kind, list(FAULT_KINDS))}; "
-                              f"kinds: {', '.join(FAULT_KINDS)}")  # fmt: skip
-        faults[name] = ModemFault(
-            name,
-            kind,
-            table.optional_str("description", "") or "",
-            tuple(table.str_list("commands")),
-            table.optional_int("code", minimum=0) or (100 if kind == "cme_error" else 500),
-        )
-        table.finish()
-    faults_table.finish()
+    faults = _faults(doc.table("faults"))
     doc.finish()
     return ModemDefinition(
         path=path,
@@ -182,6 +188,7 @@ def load_modem(path: str | Path) -> ModemDefinition:
         revision=revision,
         imei=imei,
         imsi=imsi,
+        number=number,
         echo=echo,
         boot_urcs=boot_urcs,
         line_ending=line_ending,
@@ -197,6 +204,28 @@ def load_modem(path: str | Path) -> ModemDefinition:
         commands=MappingProxyType(commands),
         faults=MappingProxyType(faults),
     )
+
+
+def _faults(faults_table: Table) -> dict[str, ModemFault]:
+    """``[faults.NAME]``: kind, description, commands, code, quirk."""
+    faults = {}
+    for name in list(faults_table.data):
+        table = faults_table.table(name)
+        kind = table.required_str("kind")
+        if kind not in FAULT_KINDS:
+            raise table.error("kind", f"unknown fault kind{suggest(kind, list(FAULT_KINDS))}; "
+                              f"kinds: {', '.join(FAULT_KINDS)}")  # fmt: skip
+        faults[name] = ModemFault(
+            name,
+            kind,
+            table.optional_str("description", "") or "",
+            tuple(table.str_list("commands")),
+            table.optional_int("code", minimum=0) or (100 if kind == "cme_error" else 500),
+            table.boolean("quirk", False),
+        )
+        table.finish()
+    faults_table.finish()
+    return faults
 
 
 @dataclass(frozen=True)
@@ -238,9 +267,13 @@ class ModemSimulation(DeviceSimulation):
         self.definition = definition
         self.state = _State(definition.echo)
         self.stat = 0
+        self.rssi = definition.rssi
+        """The network's signal (``+CSQ`` says 99 while not registered)."""
+        self.ber = definition.ber
+        self.deregistered = False
+        """``AT+COPS=2``: off the network until ``AT+COPS=0``."""
         self.powered = False
         self.boots = 0
-        self.active_faults: set[str] = set()
         self.sent: list[SentSms] = []
         self.commands: list[str] = []
         """Every command line received (without AT), for tests."""
@@ -251,6 +284,25 @@ class ModemSimulation(DeviceSimulation):
         """While taking an SMS body after ``> ``: (the CMGS argument, the body so far)."""
         self._rebooting = False
         self._scheduler: Scheduler | None = None
+        self._attempt = 0
+        """Numbers registration attempts: steps of an abandoned one do nothing."""
+        self._watchers: list[Callable[[], None]] = []
+        self._after_answer: list[Callable[[], None]] = []
+        """What the running command does once its answer is out (before the next command)."""
+
+    @property
+    def fault_table(self) -> Mapping[str, ModemFault]:
+        return self.definition.faults
+
+    def watch(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` (with ``self.lock`` held) whenever power, registration or
+        signal change: what a TCU built around this modem reports follows it."""
+        with self.lock:
+            self._watchers.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._watchers:
+            listener()
 
     # -- power ----------------------------------------------------------------------
 
@@ -263,9 +315,12 @@ class ModemSimulation(DeviceSimulation):
             self._boot()
 
     def stop(self) -> None:
+        """Power down: silent and deaf until ``start()``."""
         with self.lock:
-            self.powered = False
+            was_powered, self.powered = self.powered, False
             scheduler, self._scheduler = self._scheduler, None
+            if was_powered:
+                self._changed()
         if scheduler is not None:
             scheduler.close()
 
@@ -277,6 +332,7 @@ class ModemSimulation(DeviceSimulation):
         self.boots += 1
         self.state = _State(self.definition.echo)
         self.stat = 0
+        self.deregistered = False
         self._line.clear()
         self._entry = None
         self._rebooting = False
@@ -286,8 +342,18 @@ class ModemSimulation(DeviceSimulation):
             self._scheduler.cancel_all()
         for urc in self.definition.boot_urcs:
             self._urc(urc)
+        self._changed()
+        self._attach()
+
+    def _attach(self) -> None:
+        """Go through the registration sequence (after boot, or ``AT+COPS=0``)."""
+        self._attempt += 1
         for after, stat in self.definition.registration:
-            self._later(after, functools.partial(self._register, stat))
+            self._later(after, functools.partial(self._step, self._attempt, stat))
+
+    def _step(self, attempt: int, stat: int) -> None:
+        if attempt == self._attempt and not self.deregistered:
+            self._register(stat)
 
     def reboot(self) -> None:
         """Restart now: input is ignored until the boot URCs come out ``reboot_ms`` later."""
@@ -315,6 +381,7 @@ class ModemSimulation(DeviceSimulation):
 
     def _register(self, stat: int) -> None:
         was_registered = self.registered
+        changed = stat != self.stat
         self.stat = stat
         for tech in ("CREG", "CGREG", "CEREG"):
             mode = self.state.reg_modes[tech]
@@ -323,6 +390,8 @@ class ModemSimulation(DeviceSimulation):
         if self.registered and not was_registered:
             for sms in self.definition.incoming:
                 self._later(sms.after, functools.partial(self._deliver, sms.sender, sms.text))
+        if changed:
+            self._changed()
 
     @property
     def registered(self) -> bool:
@@ -331,7 +400,25 @@ class ModemSimulation(DeviceSimulation):
     def set_registration(self, stat: int) -> None:
         """Change the registration state now (URCs follow the modes the harness set)."""
         with self.lock:
+            self._attempt += 1  # the network decided: pending steps are moot
             self._register(stat)
+
+    def set_signal(self, rssi: int, ber: int | None = None) -> None:
+        """The network's signal changes (``+CSQ`` rssi 0..31, 99 unknown; ber 0..7, 99)."""
+        if not (0 <= rssi <= 31 or rssi == 99):
+            raise ValueError(f"rssi must be 0..31 or 99, got {rssi}")
+        with self.lock:
+            changed = rssi != self.rssi
+            self.rssi = rssi
+            if ber is not None:
+                self.ber = ber
+            if changed:
+                self._changed()
+
+    @property
+    def reported_rssi(self) -> int:
+        """What ``+CSQ`` answers now: the signal once registered, else 99 (not known)."""
+        return self.rssi if self.powered and self.registered else 99
 
     def deliver_sms(self, sender: str, text: str) -> int:
         """An SMS arrives from the network: stored, then ``+CMTI: "SM",<index>``."""
@@ -352,30 +439,6 @@ class ModemSimulation(DeviceSimulation):
         return ",".join(fields) if urc else ",".join([str(mode), *fields])
 
     # -- faults ---------------------------------------------------------------------
-
-    def fault_on(self, name: str) -> None:
-        self._fault(name)
-        with self.lock:
-            self.active_faults.add(name)
-
-    def fault_off(self, name: str) -> None:
-        self._fault(name)
-        with self.lock:
-            self.active_faults.discard(name)
-
-    def clear_faults(self) -> None:
-        with self.lock:
-            self.active_faults.clear()
-
-    def _fault(self, name: str) -> ModemFault:
-        faults = self.definition.faults
-        if name not in faults:
-            hint = suggest(name, list(faults))
-            raise UnknownNameError(
-                f"modem simulation {self.name!r} has no fault {name!r}{hint}; "
-                f"faults: {', '.join(faults) or 'none'}"
-            )
-        return faults[name]
 
     def _active(self, kind: str, command: str) -> ModemFault | None:
         for name in sorted(self.active_faults):
@@ -462,8 +525,12 @@ class ModemSimulation(DeviceSimulation):
             lines, final = self._execute(command)
         except _Refused as refused:
             lines, final = [], refused.result
+            self._after_answer.clear()
         if final is not None or lines:
             self._answer(command, lines, final)
+        after, self._after_answer = self._after_answer, []
+        for action in after:  # e.g. the +CREG URC of a deregistration, after its OK
+            action()
 
     def _execute(self, command: str) -> tuple[list[str], str | None]:
         """(answer lines, final result); final None means the command answers later."""
@@ -502,11 +569,23 @@ class ModemSimulation(DeviceSimulation):
                 self.state.reg_modes[tech] = int(mode)
                 return [], "OK"
         if upper == "+CSQ":
-            return [f"+CSQ: {d.rssi if self.registered else 99},{d.ber}"], "OK"
+            return [f"+CSQ: {self.reported_rssi},{self.ber}"], "OK"
         if upper == "+COPS?":
+            selection = 2 if self.deregistered else 0
             if not self.registered:
-                return ["+COPS: 0"], "OK"
-            return [f'+COPS: 0,0,"{d.operator}",{d.act}'], "OK"
+                return [f"+COPS: {selection}"], "OK"
+            return [f'+COPS: {selection},0,"{d.operator}",{d.act}'], "OK"
+        if upper.startswith("+COPS="):
+            return self._operator_selection(upper.partition("=")[2])
+        if upper == "+CNUM":
+            if d.number is None:
+                return [], "OK"
+            kind = 145 if d.number.startswith("+") else 129
+            return [f'+CNUM: "","{d.number}",{kind}'], "OK"
+        if upper in ("+CFUN=1,1", "+CFUN=1"):
+            if upper.endswith(",1"):  # TS 27.007 8.2: reset the MT before full functionality
+                self._after_answer.append(self.reboot)
+            return [], "OK"
         if upper.startswith("+CMGS="):
             self._entry = (command.partition("=")[2], bytearray())
             self.output(f"{self._eol}> ")
@@ -522,6 +601,26 @@ class ModemSimulation(DeviceSimulation):
         if upper in d.commands:
             return list(d.commands[upper]), "OK"
         return [], "ERROR"
+
+    def _operator_selection(self, argument: str) -> tuple[list[str], str]:
+        """``AT+COPS=0`` (automatic: register again) and ``=2`` (deregister), TS 27.007 7.3."""
+        mode = argument.partition(",")[0].strip()
+        if mode == "2":
+            self.deregistered = True
+            self._attempt += 1
+            if self.stat != 0:
+                self._after_answer.append(functools.partial(self._register, 0))
+            return [], "OK"
+        if mode == "0":
+            if self.deregistered or not self.registered:
+                self.deregistered = False
+                self._after_answer.append(self._attach)
+            return [], "OK"
+        if argument == "?":
+            return [
+                f'+COPS: (2,"{self.definition.operator}","","00101",{self.definition.act})'
+            ], "OK"
+        raise _Refused(self._error(4))
 
     def _setting(self, upper: str, name: str, attribute: str, top: int) -> tuple[list[str], str]:
         if upper == f"{name}?":
@@ -578,6 +677,9 @@ class ModemSimulation(DeviceSimulation):
             return
         self.sent.append(sent)
         self._answer(command, [f"+CMGS: {sent.reference}"], "OK")
+        own = self.definition.number
+        if own is not None and _same_number(sent.number, own):
+            self._later(LOOPBACK_DELAY, functools.partial(self._deliver, own, sent.text))
 
     def _message(self, argument: str, body: str) -> SentSms:
         self._reference = (self._reference + 1) % 256
@@ -592,6 +694,10 @@ class ModemSimulation(DeviceSimulation):
         if not argument.strip().isdigit() or decoded.get("tpdu_length") != int(argument):
             raise _Refused(self._error(304, sms=True))
         return SentSms(str(decoded.get("number")), str(decoded.get("text")), self._reference, text)
+
+
+def _same_number(a: str, b: str) -> bool:
+    return a.lstrip("+") == b.lstrip("+")
 
 
 class _Refused(Exception):  # noqa: N818 - control flow inside the simulation, never escapes
@@ -611,3 +717,98 @@ def deliver_pdu(sender: str, text: str, when: datetime) -> str:
     pdu.append(len(septets))
     pdu += packSeptets(septets)
     return pdu.hex().upper()
+
+
+@dataclass(frozen=True)
+class ReportLayout:
+    """Where a TCU reports its modem on CAN: the message, its two signals and the fixed
+    values that select them (a multiplexer)."""
+
+    message: str = "TCU_Status"
+    registration: str = "RegistrationState"
+    """Carries the ``+CREG`` stat (0..5) as the DBC's value table names it."""
+    signal: str = "SignalQuality"
+    """Carries the ``+CSQ`` rssi (0..31, 99 not known)."""
+    fixed: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({"InfoType": 0}))
+
+
+def signal_bars(rssi: int) -> int:
+    """The 0..5 bars a phone shows for ``+CSQ`` rssi 0..31 (what the ``signal_in_bars``
+    fault reports instead of the rssi)."""
+    return rssi if rssi == 99 else min(5, rssi // 6)
+
+
+class ModemReport:
+    """The simulated ECU's report of its modem: a service of the ECU (runs while it is
+    powered) that writes the modem's registration and signal into the ECU's status
+    message whenever the modem's state changes, and again after the ECU's messages are
+    reset. Build it with :func:`link_report`."""
+
+    def __init__(self, modem: ModemSimulation, ecu: SimulatedEcu, layout: ReportLayout) -> None:
+        self.modem = modem
+        self.ecu = ecu
+        self.layout = layout
+        self.running = False
+        self._last_registered: int | None = None
+        modem.watch(self._update)
+
+    def start(self) -> None:
+        with self.modem.lock:
+            self.running = True
+            self._last_registered = None  # a restarted ECU remembers nothing
+            self._update()
+
+    def stop(self) -> None:
+        with self.modem.lock:
+            self.running = False
+
+    def refresh(self) -> None:
+        """Write the modem's state again (after the ECU's messages were reset)."""
+        with self.modem.lock:
+            self._update()
+
+    def values(self) -> dict[str, Any]:
+        """The signals the report sends now, the ECU's seeded faults applied."""
+        modem = self.modem
+        primitives = {
+            primitive
+            for name in self.ecu.active_faults
+            for primitive in self.ecu.definition.faults[name].modem
+        }
+        stat = modem.stat if modem.powered else 0
+        if stat in (1, 5):
+            self._last_registered = stat
+        elif "registration_stuck" in primitives and self._last_registered is not None:
+            stat = self._last_registered
+        rssi = modem.reported_rssi
+        if "signal_in_bars" in primitives:
+            rssi = signal_bars(rssi)
+        if "unknown_signal_as_zero" in primitives and rssi == 99:
+            rssi = 0
+        layout = self.layout
+        return {**layout.fixed, layout.registration: stat, layout.signal: rssi}
+
+    def _update(self) -> None:
+        """Called with the modem's lock held (see :meth:`ModemSimulation.watch`)."""
+        residual = self.ecu.residual
+        if self.running and residual is not None:
+            residual.set(self.layout.message, self.values())
+
+
+def link_report(
+    modem: ModemSimulation, ecu: SimulatedEcu, layout: ReportLayout | None = None
+) -> ModemReport | None:
+    """Make ``ecu`` report ``modem`` on CAN, if it sends the layout's message with its
+    signals (None otherwise: an ECU that says nothing about its modem)."""
+    layout = layout or ReportLayout()
+    db = ecu.definition.db
+    own = {m.name for m in db.messages if ecu.definition.node in m.senders}
+    if layout.message not in own:
+        return None
+    names = {s.name for s in db.message(layout.message).signals}
+    if not {layout.registration, layout.signal, *layout.fixed} <= names:
+        return None
+    report = ModemReport(modem, ecu, layout)
+    ecu.reset_hooks.append(report.refresh)
+    ecu.attach(report)
+    return report

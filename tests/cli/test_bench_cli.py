@@ -123,9 +123,10 @@ def test_check_the_virtual_bench_starts_its_simulated_ecus(
     )
     assert code == 0, err
     assert cells(row(out, "body"))[-1] == "ok"
-    for ecu in ("bcm", "abs", "ecm", "tcu"):
+    for ecu in ("bcm", "abs", "ecm", "tcu", "gateway"):
         assert cells(row(out, ecu))[-1] == "ok (started)"
-    assert "4 simulated ECUs started" in out.splitlines()[-1]
+    assert "chassis (+ body)" in row(out, "gateway")
+    assert "5 simulated ECUs started" in out.splitlines()[-1]
 
 
 # --- what fails is shown, with everything else ---------------------------------------

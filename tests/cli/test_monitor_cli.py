@@ -352,7 +352,8 @@ def test_ctrl_c_stops_cleanly_and_prints_the_final_table() -> None:
     ) as proc:
         assert proc.stderr is not None
         started = proc.stderr.readline()  # printed once Ctrl-C is handled
-        assert started.startswith("monitor: watching body on bench 'virtual' for 60 s"), started
+        expected = "monitor: watching body, chassis on bench 'virtual' for 60 s"
+        assert started.startswith(expected), started
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
@@ -361,5 +362,7 @@ def test_ctrl_c_stops_cleanly_and_prints_the_final_table() -> None:
     assert int(rows["ECM_EngineData"][4]) > 0
     assert rows["ECM_EngineData"][6] == "10.0 ms"
     assert re.search(
-        r"^\d+ frames, [\d.]+ frames/s; evicted from history: body 0$", out, re.MULTILINE
+        r"^\d+ frames, [\d.]+ frames/s; evicted from history: body 0, chassis 0$",
+        out,
+        re.MULTILINE,
     )

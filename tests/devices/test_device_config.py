@@ -137,3 +137,54 @@ def test_overrides_reach_the_device_tables(tmp_path: Path) -> None:
     config = load_bench(path, ["serial.m.baudrate=9600", "serial.m.url=socket://127.0.0.1:7"])
     modem = parse_devices(config).serial["m"]
     assert (modem.baudrate, modem.url) == (9600, "socket://127.0.0.1:7")
+
+
+MODEM_FILE = ROOT / "fixtures" / "devices" / "modem.toml"
+CONSOLE_FILE = ROOT / "fixtures" / "devices" / "console.toml"
+CAN_BODY = '[can.body]\ninterface = "virtual"\nchannel = "x"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "problem"),
+    [
+        (f'[serial.m]\nkind = "modem"\nsimulation = "{MODEM_FILE}"\nfaults = ["no_anser"]',
+         "serial.m.faults", "modem.toml has no fault 'no_anser' (did you mean 'no_answer'"),
+        ('[serial.m]\nkind = "modem"\nurl = "loop://"\nfaults = ["no_answer"]',
+         "serial.m.faults", "only for simulated devices"),
+        (f'[serial.c]\nkind = "console"\nsimulation = "{CONSOLE_FILE}"\nfaults = ["x"]',
+         "serial.c.faults", "faults: none"),
+        (f'[serial.m]\nkind = "modem"\nsimulation = "{MODEM_FILE}"\nfaults = "no_answer"',
+         "serial.m.faults", "a list of strings"),
+        ('[serial.m]\nkind = "modem"\nurl = "loop://"\ncan = "body"\nnode = "TCU"',
+         "serial.m.can", "no [can.body] in this bench; CAN channels: none"),
+        (CAN_BODY + '[serial.m]\nkind = "modem"\nurl = "loop://"\ncan = "bdy"\nnode = "TCU"',
+         "serial.m.can", "did you mean 'body'"),
+        (CAN_BODY + '[serial.m]\nkind = "modem"\nurl = "loop://"\ncan = "body"',
+         "serial.m.node", "give can (a CAN channel) and node (a DBC node) together"),
+    ],
+)  # fmt: skip
+def test_device_faults_and_ecu_mistakes(tmp_path: Path, text: str, key: str, problem: str) -> None:
+    path = bench(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_bench(path)
+    assert (info.value.source, info.value.key) == (str(path), key)
+    assert problem in info.value.problem
+
+
+def test_device_faults_and_the_ecu_load(tmp_path: Path) -> None:
+    path = bench(
+        tmp_path,
+        '[can.body]\ninterface = "virtual"\nchannel = "x"\n'
+        f'[serial.m]\nkind = "modem"\nsimulation = "{MODEM_FILE}"\ncan = "body"\nnode = "TCU"\n'
+        'faults = ["garbage", "no_answer", "garbage"]\n',
+    )
+    modem = parse_devices(load_bench(path)).serial["m"]
+    assert (modem.can, modem.node, modem.faults) == ("body", "TCU", ("garbage", "no_answer"))
+
+
+def test_a_bench_set_override_switches_a_device_fault_on() -> None:
+    virtual = ROOT / "fixtures" / "benches" / "virtual.toml"
+    config = load_bench(virtual, ['serial.modem.faults=["no_answer"]'])
+    assert parse_devices(config).serial["modem"].faults == ("no_answer",)
+    with pytest.raises(ConfigError, match="did you mean 'reboot'"):
+        load_bench(virtual, ['serial.modem.faults=["rebot"]'])

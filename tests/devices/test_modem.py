@@ -161,6 +161,14 @@ def test_missing_final_ok(modem: Modem, sim: ModemSimulation) -> None:
     assert (answer.value(), answer.final) == ("356938035643809", None)
 
 
+def test_identity_tolerates_a_missing_final_ok(modem: Modem, sim: ModemSimulation) -> None:
+    sim.fault_on("no_final_ok")  # a quirk of real firmware: identity() must not time out
+    identity = modem.identity()
+    assert (identity.imei, identity.model) == ("356938035643809", "SIM-LTE-1")
+    sim.fault_on("sim_failure")  # an error result still ends the IMSI query as an error
+    assert modem.identity().imsi is None
+
+
 def test_no_answer_times_out_with_evidence_and_the_modem_recovers(
     modem: Modem, sim: ModemSimulation
 ) -> None:

@@ -58,7 +58,7 @@ def test_done_when_identity_dtcs_security_and_a_64k_download(
 ) -> None:
     body = bench.can.body
     since = body.mark()
-    assert uds.read_did("VIN") == "WDEMO000000000001"
+    assert uds.read_did("VIN") == "WDEMX000000000001"
     assert uds.read_did("PartNumber") == "BCM-DEMO-0001"
     assert uds.read_did("SoftwareVersion") == "SW 1.4.2"
     assert [d.name for d in uds.dtcs()] == ["DriverDoorMotorOpen", "SupplyVoltageLow"]
@@ -88,7 +88,7 @@ def test_done_when_identity_dtcs_security_and_a_64k_download(
     text = "\n".join(lines)
     for expected in (
         "->  ReadDataByIdentifier VIN (0xF190)",
-        "<-  ReadDataByIdentifier positive: VIN (0xF190) = 'WDEMO000000000001'",
+        "<-  ReadDataByIdentifier positive: VIN (0xF190) = 'WDEMX000000000001'",
         "<-  ReadDataByIdentifier positive: PartNumber (0xF187) = 'BCM-DEMO-0001'",
         "<-  ReadDataByIdentifier positive: SoftwareVersion (0xF189) = 'SW 1.4.2'",
         "<-  ReadDTCInformation positive: B1001-13 DriverDoorMotorOpen status 0x2F",
@@ -125,7 +125,7 @@ def test_power_off_stops_the_server(bench: Bench, uds: UdsClient) -> None:
     with pytest.raises(DiagnosticTimeoutError):
         uds.read_did("VIN")
     ecu.power_on()
-    assert uds.read_did("VIN") == "WDEMO000000000001"
+    assert uds.read_did("VIN") == "WDEMX000000000001"
 
 
 def test_a_seeded_diagnostic_fault_switched_on_the_bench(bench: Bench, uds: UdsClient) -> None:
@@ -151,19 +151,19 @@ def test_obd_reads_the_vehicle_from_the_bus(bench: Bench, uds: UdsClient) -> Non
     residual = bench.sim("abs").residual
     assert residual is not None
     with open_obd(bench) as obd:  # shares the ISO-TP stack of the open UDS client
-        assert obd.vin() == "WDEMO000000000001"
+        assert obd.vin() == "WDEMX000000000001"
         since = body.mark()
         residual.set("ABS_WheelSpeeds", VehicleSpeed=30)
         body.wait_for("ABS_WheelSpeeds", where={"VehicleSpeed": 30}, since=since, timeout=1.0)
         assert obd.read("speed").value == 30
         assert obd.read("rpm").value == 800  # the simulated ECM's engine speed
         residual.reset()
-    assert uds.read_did("VIN") == "WDEMO000000000001"
+    assert uds.read_did("VIN") == "WDEMX000000000001"
 
 
 PLUGIN_TEST = """
 def test_reads(uds, obd):
-    assert uds.read_did("VIN") == "WDEMO000000000001"
+    assert uds.read_did("VIN") == "WDEMX000000000001"
     uds.session("extended")
     assert obd.read("module_voltage").value == 13.8
 

@@ -20,7 +20,7 @@ def test_read_did_through_the_console_script(bcm_bench: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "VIN: WDEMO000000000001\n"
+    assert result.stdout == "VIN: WDEMX000000000001\n"
 
 
 def test_read_several_dids_with_session_and_unlock(
@@ -50,7 +50,7 @@ def test_dtcs_and_identity(capsys: pytest.CaptureFixture[str], bcm_bench: Path) 
     assert len(lines) == 2  # SupplyVoltageLow (0x28) does not have testFailed set
     code, out, err = run_main(capsys, "diag", "identity", "--bench", str(bcm_bench))
     assert code == 0, err
-    assert "VIN              0xF190  WDEMO000000000001" in out
+    assert "VIN              0xF190  WDEMX000000000001" in out
     assert "SoftwareVersion  0xF189  SW 1.4.2" in out
 
 

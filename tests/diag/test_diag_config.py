@@ -281,7 +281,7 @@ def ecu_file(tmp_path: Path, diagnostics: str, faults: str = "") -> Path:
 def test_the_bcm_server_section() -> None:
     definition = load_ecu(BCM)
     config = parse_server(definition.diagnostics, definition.path, definition.db)
-    assert config.values[0xF190] == b"WDEMO000000000001"
+    assert config.values[0xF190] == b"WDEMX000000000001"
     assert config.dtcs == {0x900113: 0x2F, 0x920016: 0x28}
     assert config.routines[0x0201].duration == pytest.approx(0.3)
     assert config.standstill is not None

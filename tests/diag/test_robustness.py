@@ -183,7 +183,7 @@ def test_malformed_isotp_frames_are_dropped_and_the_server_lives_on(
     since = tolerant.tester.mark()
     tolerant.tester.send_raw(REQUEST, bytes.fromhex(frame))
     answers = ask(tolerant, bytes.fromhex("22 f1 90"))
-    assert answers == [bytes.fromhex("62 f1 90") + b"WDEMO000000000001"]
+    assert answers == [bytes.fromhex("62 f1 90") + b"WDEMX000000000001"]
     seen = tolerant.tester.history.since(since.seq)
     negative = [f for f in seen if f.arbitration_id == RESPONSE and f.data[:2] == b"\x03\x7f"]
     assert negative == []  # the garbage itself got no answer
@@ -212,6 +212,6 @@ def test_abandoned_first_frame_does_not_block_the_next_request(
     tolerant.tester.send_raw(REQUEST, bytes.fromhex("10 1b 2e 02 00 01 02 03"))
     tolerant.tester.wait_for(RESPONSE, since=since, timeout=1.0)  # its flow control
     started = clock.now()
-    assert tolerant.uds.read_did("VIN") == "WDEMO000000000001"  # a single frame interrupts
+    assert tolerant.uds.read_did("VIN") == "WDEMX000000000001"  # a single frame interrupts
     assert clock.now() - started < 1.0  # served at once, not after N_Cr (2 s)
     assert any("Interrupted" in e for e in tolerant.server.transport_errors)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -20,7 +21,7 @@ from harness.exceptions import DiagnosticError, DiagnosticTimeoutError, Negative
 if TYPE_CHECKING:
     from tests.diag.conftest import Rig, RigFactory
 
-VIN = "WDEMO000000000001"
+VIN = "WDEMX000000000001"
 MASK = 0x5A3CC3A5  # the xor_constant parameter of fixtures/ecus/bcm.toml
 
 
@@ -509,14 +510,35 @@ def test_server_config_from_the_file(bcm_server_config: ServerConfig) -> None:
     assert (config.security.attempts, config.security.lockout) == (3, 10.0)
 
 
-def test_every_diagnostic_fault_primitive_has_a_test_here() -> None:
+FAULT_TESTS = {
+    "security_lockout_never": ("test_services.py", "test_fault_security_lockout_never_engages"),
+    "short_request_wrong_nrc": ("test_services.py", "test_fault_wrong_length_nrc"),
+    "s3_ignored": ("test_services.py", "test_fault_s3_ignored_keeps_the_session"),
+    "suppress_bit_ignored": ("test_services.py", "test_fault_suppress_bit_ignored_answers_anyway"),
+    "block_counter_unchecked": ("test_services.py", "test_fault_block_counter_unchecked"),
+    "obd_bitmap_overclaims": (
+        "test_obd.py",
+        "test_bitmap_overclaims_fault_claims_a_pid_never_answered",
+    ),
+    "obd_vin_truncated": ("test_obd.py", "test_vin_truncated_fault_sends_16_characters"),
+    "isotp_stmin_ignored": ("test_isotp_faults.py", "test_stmin_ignored_while_the_fault_is_on"),
+    "isotp_no_padding": ("test_isotp_faults.py", "test_no_padding_while_the_fault_is_on"),
+    "security_long_key_accepted": (
+        "test_security_faults.py",
+        "test_fault_long_key_accepted_unlocks_with_one_extra_byte",
+    ),
+    "reset_on_long_did_list": (
+        "test_security_faults.py",
+        "test_fault_reset_on_long_did_list_reboots_the_whole_ecu",
+    ),
+}
+"""Where each diagnostic fault primitive of the simulated server is unit-tested."""
+
+
+def test_every_diagnostic_fault_primitive_has_a_test() -> None:
     from harness.sim.ecu import DIAGNOSTIC_FAULTS
 
-    tested = {
-        "security_lockout_never": test_fault_security_lockout_never_engages,
-        "short_request_wrong_nrc": test_fault_wrong_length_nrc,
-        "s3_ignored": test_fault_s3_ignored_keeps_the_session,
-        "suppress_bit_ignored": test_fault_suppress_bit_ignored_answers_anyway,
-        "block_counter_unchecked": test_fault_block_counter_unchecked,
-    }
-    assert set(DIAGNOSTIC_FAULTS) == set(tested)  # a new primitive needs its test (and server)
+    assert set(DIAGNOSTIC_FAULTS) == set(FAULT_TESTS), "a new primitive needs its unit test"
+    here = Path(__file__).parent
+    for primitive, (module, name) in FAULT_TESTS.items():
+        assert f"def {name}(" in (here / module).read_text(), f"{primitive}: no {module}::{name}"

@@ -90,7 +90,7 @@ def test_stmin_of_the_tester_is_honoured_by_the_ecu(make_rig: RigFactory) -> Non
     rig = make_rig(tester={"transport": TransportConfig(padding=0xCC, stmin_ms=5, block_size=0)})
     since = rig.tester.mark()
     values = rig.uds.read_dids("VIN", "PartNumber", "SoftwareVersion")  # 45 bytes back
-    assert values["VIN"] == "WDEMO000000000001"
+    assert values["VIN"] == "WDEMX000000000001"
     seen = history(rig, since, ecu=False)
     response = frames(seen, RESPONSE, rx=True)
     assert [kind(f) for f in response] == ["FF"] + ["CF"] * 6
@@ -134,7 +134,7 @@ def test_server_answers_within_p2(rig: Rig) -> None:
 def test_functional_request_answered_from_the_physical_id(rig: Rig) -> None:
     since = rig.ecu.mark()
     rig.uds.functional.tester_present()
-    assert rig.uds.functional.read_did("VIN") == "WDEMO000000000001"  # a multi-frame answer
+    assert rig.uds.functional.read_did("VIN") == "WDEMX000000000001"  # a multi-frame answer
     seen = history(rig, since, ecu=True)
     assert [f.data[1] for f in frames(seen, FUNCTIONAL, rx=True)] == [0x3E, 0x22]
     to_physical = frames(seen, REQUEST, rx=True)
@@ -231,7 +231,7 @@ def test_every_addressing_mode_end_to_end(
     address = AddressConfig(mode=mode, **ADDRESSES[mode])  # type: ignore[arg-type]
     rig = make_rig(server={"address": address})
     since = rig.ecu.mark()
-    assert rig.uds.read_did("VIN") == "WDEMO000000000001"  # multi-frame, flow control
+    assert rig.uds.read_did("VIN") == "WDEMX000000000001"  # multi-frame, flow control
     rig.uds.functional.tester_present()
     seen = rig.ecu.history.since(since.seq)
     extended_ids = {f.is_extended_id for f in seen}

@@ -111,7 +111,7 @@ def test_the_virtual_dut_is_identified_over_uds_and_at_commands() -> None:
         reading = read_identity(bench)
     assert reading.errors == {}
     values, sources = reading.values, reading.sources
-    assert values["vin"] == "WDEMO000000000001"
+    assert values["vin"] == "WDEMX000000000001"
     assert (values["part_number"], sources["part_number"]) == ("BCM-DEMO-0001", "uds")
     assert values["software_version"]
     assert values["serial_number"]
@@ -129,5 +129,5 @@ def test_uds_reads_identification_dids_with_or_without_a_profile(profile: bool) 
         config = replace(config, diagnostics=MappingProxyType(diagnostics))
     with Bench.open(config) as bench:
         values = identity.uds_identity(bench)
-    assert values["vin"] == "WDEMO000000000001"
+    assert values["vin"] == "WDEMX000000000001"
     assert values["part_number"] == "BCM-DEMO-0001"
