@@ -2,7 +2,8 @@
 
 Options (each with an ini twin): ``--bench`` chooses the bench file,
 ``--bench-set`` overrides single keys. Fixtures: ``bench_config``, ``bench``,
-``can``, ``residual_bus``, ``uds`` and ``obd`` (diagnostics). Marker:
+``can``, ``residual_bus``, ``uds`` and ``obd`` (diagnostics), and for diagnostic suites
+``dut_timing``, ``security_level``, ``security_session``. Marker:
 ``@pytest.mark.requires("can:body", "serial:modem")`` skips a test the bench cannot serve.
 See :mod:`.hooks` and :mod:`.fixtures`. Serial devices (``console``, ``modem``,
 ``power``, ``serial_log``, ``--serial-log-dir``) live in :mod:`.devices`, loaded below;
@@ -10,7 +11,17 @@ evidence (per-test traces, JUnit properties, results store, HTML report, the
 ``requirement`` marker) in :mod:`.evidence`, loaded below too.
 """
 
-from harness.pytest_plugin.fixtures import bench, bench_config, can, obd, residual_bus, uds
+from harness.pytest_plugin.fixtures import (
+    bench,
+    bench_config,
+    can,
+    dut_timing,
+    obd,
+    residual_bus,
+    security_level,
+    security_session,
+    uds,
+)
 from harness.pytest_plugin.hooks import (
     pytest_addoption,
     pytest_collection_modifyitems,
@@ -25,6 +36,7 @@ __all__ = [
     "bench",
     "bench_config",
     "can",
+    "dut_timing",
     "obd",
     "pytest_addoption",
     "pytest_collection_modifyitems",
@@ -32,5 +44,7 @@ __all__ = [
     "pytest_runtest_call",
     "pytest_runtest_makereport",
     "residual_bus",
+    "security_level",
+    "security_session",
     "uds",
 ]

@@ -22,6 +22,7 @@ from harness.sim.network import ResidualNetwork
 if TYPE_CHECKING:
     from harness.diag.client import UdsClient
     from harness.diag.config import DiagConfig
+    from harness.diag.conformance import DutTiming
     from harness.diag.obd import ObdClient
 
 
@@ -122,3 +123,34 @@ def obd(bench: Bench) -> Iterator[ObdClient]:
 
     with open_obd(bench, _diagnostics(bench)) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def dut_timing(bench: Bench) -> DutTiming:
+    """S3, security delay and attempt limit of the DUT's diagnostic server: exact when the
+    bench simulates the DUT, else the standard's S3 and conservative defaults."""
+    from harness.diag.conformance import dut_timing  # noqa: PLC0415 - udsoncan only if used
+
+    return dut_timing(bench)
+
+
+@pytest.fixture
+def security_level(uds: UdsClient) -> int:
+    """The lowest SecurityAccess level the DUT profile's DIDs and routines need. Skips when
+    the profile names none, or the bench has no seed-key plugin to compute keys."""
+    from harness.diag.conformance import lowest_security_level  # noqa: PLC0415 - as above
+
+    level = lowest_security_level(uds.profile)
+    if level is None:
+        pytest.skip("the DUT profile names no security level")
+    if uds.config.security is None:
+        pytest.skip("the bench has no [diagnostics.security] seed_key to compute keys")
+    return level
+
+
+@pytest.fixture
+def security_session(uds: UdsClient, security_level: int) -> str:
+    """A non-default session in which the DUT grants ``security_level``."""
+    from harness.diag.conformance import security_session  # noqa: PLC0415 - as above
+
+    return security_session(uds.profile, security_level)

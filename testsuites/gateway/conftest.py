@@ -17,35 +17,16 @@ per parameter, with the reason.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
 from harness.bench import Channels
 from harness.canbus.expect import require_db
 from harness.exceptions import HarnessError
 from harness.pytest_plugin.hooks import get_bench_config
+from harness.pytest_plugin.support import import_beside
 from harness.sim.gateway import Route, RoutingTable, SnapshotRoute, bench_routing
 
-
-def _load_support() -> None:
-    """Make ``gateway_support`` importable by the test modules: pytest runs with
-    ``--import-mode=importlib``, which puts no test directory on ``sys.path``."""
-    if "gateway_support" in sys.modules:
-        return
-    spec = importlib.util.spec_from_file_location(
-        "gateway_support", Path(__file__).with_name("gateway_support.py")
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gateway_support"] = module
-    spec.loader.exec_module(module)
-
-
-_load_support()
+import_beside(__file__, "gateway_support")
 from gateway_support import Crossing, RouteUnderTest, crossings  # noqa: E402
 
 

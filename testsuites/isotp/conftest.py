@@ -16,10 +16,7 @@ simulated UDS server when the bench simulates it, else from the standard (1000 m
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -28,24 +25,9 @@ from harness.diag.config import DiagConfig, diagnostics_config
 from harness.diag.profile import DidDefinition, DutProfile
 from harness.exceptions import HarnessError
 from harness.pytest_plugin.hooks import get_bench_config
+from harness.pytest_plugin.support import import_beside
 
-
-def _load_support() -> None:
-    """Make ``isotp_support`` importable by the test modules: pytest runs with
-    ``--import-mode=importlib``, which puts no test directory on ``sys.path``."""
-    if "isotp_support" in sys.modules:
-        return
-    spec = importlib.util.spec_from_file_location(
-        "isotp_support", Path(__file__).with_name("isotp_support.py")
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["isotp_support"] = module
-    spec.loader.exec_module(module)
-
-
-_load_support()
+import_beside(__file__, "isotp_support")
 from isotp_support import (  # noqa: E402
     MARGIN,
     MAX_DIDS,

@@ -17,87 +17,27 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
 from harness.bench import Bench
 from harness.diag.client import UdsClient
+from harness.diag.conformance import lowest_security_level, security_session
 from harness.diag.profile import DidDefinition
+from harness.pytest_plugin.support import import_beside
 
-
-def _load_support() -> None:
-    """Make ``security_support`` importable by the test modules (pytest runs with
-    ``--import-mode=importlib``, which puts no test directory on ``sys.path``)."""
-    if "security_support" in sys.modules:
-        return
-    spec = importlib.util.spec_from_file_location(
-        "security_support", Path(__file__).with_name("security_support.py")
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["security_support"] = module
-    spec.loader.exec_module(module)
-
-
-_load_support()
+import_beside(__file__, "security_support")
 from security_support import (  # noqa: E402
     DutTiming,
     Examiner,
     ResetSignal,
     dut_is_simulated,
 )
-from security_support import dut_timing as _dut_timing  # noqa: E402
-
-
-def _non_default(sessions: tuple[str, ...]) -> str:
-    if "extended" in sessions:
-        return "extended"
-    return next((s for s in sessions if s != "default"), "extended")
-
-
-@pytest.fixture(scope="session")
-def dut_timing(bench: Bench) -> DutTiming:
-    """The DUT's attempt limit and security delay (exact when simulated)."""
-    return _dut_timing(bench)
 
 
 @pytest.fixture(scope="session")
 def simulated_dut(bench: Bench) -> bool:
     """A simulated ECU plays the DUT: destructive services may be fuzzed."""
     return dut_is_simulated(bench)
-
-
-@pytest.fixture
-def security_level(uds: UdsClient) -> int:
-    """The lowest security level the profile's DIDs and routines need (skip: none, or the
-    bench cannot compute keys)."""
-    profile = uds.profile
-    levels = {d.security for d in profile.dids.values()}
-    levels |= {d.write_security for d in profile.dids.values()}
-    levels |= {r.security for r in profile.routines.values()}
-    found = sorted(level for level in levels if level is not None)
-    if not found:
-        pytest.skip("the DUT profile names no security level")
-    if uds.config.security is None:
-        pytest.skip("the bench has no [diagnostics.security] seed_key to compute keys")
-    return found[0]
-
-
-@pytest.fixture
-def security_session(uds: UdsClient, security_level: int) -> str:
-    """A non-default session in which the DUT grants ``security_level``."""
-    profile = uds.profile
-    for did in profile.dids.values():
-        if did.security == security_level:
-            return _non_default(did.sessions)
-    for routine in profile.routines.values():
-        if routine.security == security_level:
-            return _non_default(routine.sessions)
-    return "extended"
 
 
 @pytest.fixture
@@ -124,16 +64,8 @@ def examiner(
 ) -> Examiner:
     """Runs fuzz examples; restores the DUT between them (power cycles only if the bench
     has ``[power]`` and a lock-out needs ending)."""
-    profile = uds.profile
-    level: int | None = None
-    session: str | None = None
-    if uds.config.security is not None:
-        secured = [d for d in profile.dids.values() if d.security is not None]
-        routines = [r for r in profile.routines.values() if r.security is not None]
-        if secured:
-            level, session = secured[0].security, _non_default(secured[0].sessions)
-        elif routines:
-            level, session = routines[0].security, _non_default(routines[0].sessions)
+    level = lowest_security_level(uds.profile) if uds.config.security is not None else None
+    session = security_session(uds.profile, level) if level is not None else None
     bench: Bench = request.getfixturevalue("bench")
     power_cycle = None
     if bench.devices.power is not None:

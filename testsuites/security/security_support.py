@@ -24,17 +24,10 @@ from harness.canbus.channel import Channel
 from harness.canbus.frame import Frame
 from harness.canbus.protection import counter_modulo, detect
 from harness.diag.client import UdsClient
-from harness.diag.config import diagnostics_config
+from harness.diag.conformance import MARGIN, DutTiming, simulated_server
 from harness.diag.profile import DutProfile
 from harness.exceptions import HarnessError
 
-DELAY_DEFAULT = 10.0
-"""Security access delay when the bench cannot tell (ISO 14229-1 leaves it to the OEM)."""
-MAX_ATTEMPTS = 10
-"""Wrong keys a DUT may take before exceededNumberOfAttempts when the bench cannot tell;
-more means it has no lock-out."""
-MARGIN = 0.5
-"""Seconds added to the DUT's timers before a test decides they did not run out."""
 RECOVERY = 5.0
 """Seconds a DUT may take to answer again after a reset an example asked for."""
 RECOVERY_PROBE = 0.1
@@ -70,55 +63,12 @@ def fuzz_examples(default: int) -> int:
 # -- the DUT's timers --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DutTiming:
-    """Security timers of the DUT that the tester's bench file does not state."""
-
-    security_delay: float = DELAY_DEFAULT
-    max_attempts: int = MAX_ATTEMPTS
-    known: bool = False
-    """Read from the simulated DUT (exact) rather than defaulted."""
-
-
-def dut_timing(bench: Bench) -> DutTiming:
-    """The attempt limit and delay of the simulated DUT's UDS server, else defaults."""
-    from harness.diag.server import UdsServer  # noqa: PLC0415 - only benches with diagnostics
-
-    config = diagnostics_config(bench.config)
-    if config is None:
-        return DutTiming()
-    dut_node = bench.config.can[config.channel].dut_node
-    for ecu in bench.sims.values():
-        if dut_node is None or ecu.definition.node != dut_node:
-            continue
-        for service in ecu.services:
-            if isinstance(service, UdsServer) and service.config.security is not None:
-                security = service.config.security
-                return DutTiming(security.lockout, security.attempts, known=True)
-    return DutTiming()
-
-
 def dut_is_simulated(bench: Bench) -> bool:
     """Whether a simulated ECU plays the DUT (destructive services may then be fuzzed)."""
-    config = diagnostics_config(bench.config)
-    if config is None:
-        return False
-    dut_node = bench.config.can[config.channel].dut_node
-    return any(ecu.definition.node == dut_node for ecu in bench.sims.values())
+    return simulated_server(bench) is not None
 
 
 # -- responses --------------------------------------------------------------------------
-
-
-def negative(response: bytes | None, sid: int) -> int | None:
-    """The NRC of a raw response to service ``sid`` (None for a positive response)."""
-    assert response is not None, f"no response to service 0x{sid:02X} within P2"
-    if response[0] == 0x7F:
-        assert len(response) == 3, f"malformed negative response {response.hex(' ')}"
-        assert response[1] == sid, f"negative response names service 0x{response[1]:02X}"
-        return response[2]
-    assert response[0] == sid + 0x40, f"response {response.hex(' ')} to service 0x{sid:02X}"
-    return None
 
 
 def show(data: bytes | None) -> str:

@@ -4,7 +4,7 @@ of the wrong length, and long DID lists. Clauses are ISO 14229-1:2020's (Securit
 is 9.4 in the 2013 edition).
 
 Attempt limit and delay come from the simulated DUT when the bench simulates it, else
-from defaults (``security_support.DutTiming``); the brute force test gives up after that
+from defaults (``harness.diag.conformance.DutTiming``); the brute force test gives up after that
 many wrong keys, so a DUT without a lock-out fails it in bounded time. Waiting out the
 delay is inherent: this module takes the DUT's security delay (10 s on the virtual bench)
 plus a margin.
@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from security_support import MARGIN, DutTiming, negative, show
+from security_support import show
 
 from harness import clock
 from harness.diag.client import UdsClient
+from harness.diag.conformance import MARGIN, DutTiming, negative
 from harness.diag.profile import DidDefinition
 
 pytestmark = pytest.mark.requires("diagnostics")

@@ -28,34 +28,16 @@ the tests stay independent in any order.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from harness.bench import Bench, Channels
 from harness.devices.modem import Modem
+from harness.pytest_plugin.support import import_beside
 from harness.sim.modem import ModemSimulation
 
-
-def _load_support() -> None:
-    """Make ``telematics_support`` importable by the test modules: pytest runs with
-    ``--import-mode=importlib``, which puts no test directory on ``sys.path``."""
-    if "telematics_support" in sys.modules:
-        return
-    spec = importlib.util.spec_from_file_location(
-        "telematics_support", Path(__file__).with_name("telematics_support.py")
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["telematics_support"] = module
-    spec.loader.exec_module(module)
-
-
-_load_support()
+import_beside(__file__, "telematics_support")
 from telematics_support import (  # noqa: E402
     REGISTRATION_TIMEOUT,
     STATUS_SIGNALS,

@@ -24,37 +24,17 @@ bench simulates the DUT, else from the standard's defaults.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-from harness.bench import Bench
 from harness.diag.client import UdsClient
 from harness.diag.config import DiagConfig, diagnostics_config
 from harness.diag.profile import DidDefinition, DutProfile, RoutineDefinition
 from harness.exceptions import HarnessError
 from harness.pytest_plugin.hooks import get_bench_config
+from harness.pytest_plugin.support import import_beside
 
-
-def _load_support() -> None:
-    """Make ``uds_support`` (the suite's helpers) importable by the test modules: pytest runs
-    with ``--import-mode=importlib``, which puts no test directory on ``sys.path``."""
-    if "uds_support" in sys.modules:
-        return
-    spec = importlib.util.spec_from_file_location(
-        "uds_support", Path(__file__).with_name("uds_support.py")
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["uds_support"] = module
-    spec.loader.exec_module(module)
-
-
-_load_support()
-from uds_support import DutTiming, pick_session, profile_sessions  # noqa: E402
+import_beside(__file__, "uds_support")
+from uds_support import profile_sessions  # noqa: E402
 
 
 def _profile(config: pytest.Config) -> DutProfile | None:
@@ -105,59 +85,3 @@ def response_id(uds: UdsClient) -> int:
     rxid = uds.config.address.response_id
     assert rxid is not None, "this suite needs an addressing mode with a response ID"
     return int(rxid)
-
-
-@pytest.fixture(scope="session")
-def dut_timing(bench: Bench) -> DutTiming:
-    """S3, security delay and attempt limit of the DUT: from its simulated UDS server when
-    the bench simulates the DUT, else the standard's S3 and conservative defaults."""
-    from harness.diag.server import UdsServer  # noqa: PLC0415 - only benches with diagnostics
-
-    config = diagnostics_config(bench.config)
-    if config is None:
-        return DutTiming()
-    dut_node = bench.config.can[config.channel].dut_node
-    for ecu in bench.sims.values():
-        if dut_node is None or ecu.definition.node != dut_node:
-            continue
-        for service in ecu.services:
-            if isinstance(service, UdsServer):
-                security = service.config.security
-                if security is None:
-                    return DutTiming(s3=service.config.s3)
-                return DutTiming(
-                    s3=service.config.s3,
-                    security_delay=security.lockout,
-                    max_attempts=security.attempts,
-                )
-    return DutTiming()
-
-
-@pytest.fixture
-def security_level(uds: UdsClient) -> int:
-    """The lowest security level the profile's DIDs and routines need (skip: none, or the
-    bench cannot compute keys)."""
-    profile = uds.profile
-    levels = {d.security for d in profile.dids.values()}
-    levels |= {d.write_security for d in profile.dids.values()}
-    levels |= {r.security for r in profile.routines.values()}
-    found = sorted(level for level in levels if level is not None)
-    if not found:
-        pytest.skip("the DUT profile names no security level")
-    if uds.config.security is None:
-        pytest.skip("the bench has no [diagnostics.security] seed_key to compute keys")
-    return found[0]
-
-
-@pytest.fixture
-def security_session(uds: UdsClient, security_level: int) -> str:
-    """A non-default session in which the DUT grants ``security_level``: the session of the
-    first DID or routine that needs it."""
-    profile = uds.profile
-    for did in profile.dids.values():
-        if did.security == security_level:
-            return pick_session(did.sessions, non_default=True)
-    for routine in profile.routines.values():
-        if routine.security == security_level:
-            return pick_session(routine.sessions, non_default=True)
-    return "extended"

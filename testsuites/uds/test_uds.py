@@ -11,18 +11,11 @@ import itertools
 from collections.abc import Iterator
 
 import pytest
-from uds_support import (
-    MARGIN,
-    DutTiming,
-    enter,
-    negative,
-    pick_session,
-    profile_sessions,
-    wrong_key,
-)
+from uds_support import enter, profile_sessions
 
 from harness import clock
 from harness.diag.client import UdsClient
+from harness.diag.conformance import MARGIN, DutTiming, negative, pick_session, wrong_key
 from harness.diag.names import SESSIONS
 from harness.diag.profile import DidDefinition, DownloadDefinition, RoutineDefinition
 
