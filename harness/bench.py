@@ -195,7 +195,7 @@ def _attach_services(ecu: SimulatedEcu, channels: Mapping[str, Channel]) -> None
 def _check_gateway(config: BenchConfig) -> None:
     """A bench's ``[gateway]`` routing table must fit its channels and their databases."""
     if config.gateway is not None:
-        from harness.sim.gateway import bench_routing  # noqa: PLC0415 - only benches with a gateway
+        from harness.canbus.routing import bench_routing  # noqa: PLC0415 - only benches with a gateway
 
         bench_routing(config)
 

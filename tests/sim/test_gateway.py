@@ -13,10 +13,11 @@ from harness.canbus.channel import Channel
 from harness.canbus.database import SignalDatabase
 from harness.canbus.frame import Frame
 from harness.canbus.protection import detect, protect, verify
+from harness.canbus.routing import bench_routing, load_routing
 from harness.config import load_bench
 from harness.exceptions import ConfigError, UnknownNameError
 from harness.sim.ecu import load_ecu
-from harness.sim.gateway import Gateway, bench_routing, gateway_config, load_routing
+from harness.sim.gateway import Gateway, gateway_config
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_DBC = ROOT / "dbc" / "demo_vehicle.dbc"

@@ -21,10 +21,10 @@ import pytest
 
 from harness.bench import Channels
 from harness.canbus.expect import require_db
+from harness.canbus.routing import Route, RoutingTable, SnapshotRoute, bench_routing
 from harness.exceptions import HarnessError
 from harness.pytest_plugin.hooks import get_bench_config
 from harness.pytest_plugin.support import import_beside
-from harness.sim.gateway import Route, RoutingTable, SnapshotRoute, bench_routing
 
 import_beside(__file__, "gateway_support")
 from gateway_support import Crossing, RouteUnderTest, crossings  # noqa: E402

@@ -24,7 +24,7 @@ from harness.canbus.database import SignalDatabase, default_value
 from harness.canbus.expect import require_db
 from harness.canbus.frame import Frame
 from harness.canbus.protection import counter_modulo, detect, protect, verify
-from harness.sim.gateway import Blocked, Route, RoutingTable
+from harness.canbus.routing import Blocked, Route, RoutingTable
 
 LEAK_PAYLOAD = b"GW-LEAK!"
 """Payload of the frame with an ID no database knows, sent to see that it stays put."""

@@ -34,8 +34,8 @@ from harness.canbus.database import default_value
 from harness.canbus.expect import between, require_db
 from harness.canbus.frame import Frame
 from harness.canbus.protection import detect, verify
+from harness.canbus.routing import SnapshotRoute
 from harness.exceptions import ExpectationError, UnknownNameError
-from harness.sim.gateway import SnapshotRoute
 from harness.sim.network import ResidualNetwork
 
 pytestmark = pytest.mark.requires("can")
