@@ -174,9 +174,10 @@ def seeded_fault_runs(config: BenchConfig) -> list[SeededFaultRun]:
 
 
 def run_with_fault(
-    paths: list[Path], bench: Path, run: SeededFaultRun, workdir: Path
+    paths: list[Path], bench: Path, run: SeededFaultRun, workdir: Path, *, first: bool = False
 ) -> BiteResult:
-    """Run the suites in their own pytest process with one fault on; read who failed."""
+    """Run the suites in their own pytest process with one fault on; read who failed
+    (with ``first``, stop at the first failing test)."""
     report = workdir / f"{run.label.replace(':', '-').strip('()')}.xml"
     command = [
         sys.executable, "-m", "pytest", *map(str, paths), "--bench", str(bench),
@@ -184,6 +185,8 @@ def run_with_fault(
     ]  # fmt: skip
     if run.override is not None:
         command += ["--bench-set", run.override]
+    if first:
+        command.append("-x")
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     failed: list[str] = []
     if report.is_file():
@@ -201,7 +204,13 @@ def run_with_fault(
     "-j", "--jobs", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default=True,
     help="Runs at the same time.",
 )  # fmt: skip
-def bite(names: tuple[str, ...], bench: Path | None, folder: Path | None, jobs: int) -> None:
+@click.option(
+    "-x", "--first", is_flag=True,
+    help="Stop each run at its first failing test: quicker, names one catching test per fault.",
+)  # fmt: skip
+def bite(
+    names: tuple[str, ...], bench: Path | None, folder: Path | None, jobs: int, first: bool
+) -> None:
     """Check that the suites bite: with no fault they pass, every seeded fault of the
     bench's simulations makes at least one test fail, and with a quirk (a fault real
     devices have, that the harness must cope with) they still pass. Prints fault ->
@@ -213,6 +222,7 @@ def bite(names: tuple[str, ...], bench: Path | None, folder: Path | None, jobs: 
     Examples:
       harness suites bite
       harness suites bite examples uds --bench fixtures/benches/virtual.toml -j 2
+      harness suites bite --first
     """
     base = suites_dir(folder)
     paths = [suite_path(base, name) for name in (names or suite_names(base))]
@@ -226,7 +236,8 @@ def bite(names: tuple[str, ...], bench: Path | None, folder: Path | None, jobs: 
     results: list[BiteResult] = []
     with tempfile.TemporaryDirectory() as scratch, ThreadPoolExecutor(jobs) as pool:
         pending = [
-            pool.submit(run_with_fault, paths, bench_path, run, Path(scratch)) for run in runs
+            pool.submit(run_with_fault, paths, bench_path, run, Path(scratch), first=first)
+            for run in runs
         ]
         for future in as_completed(pending):
             result = future.result()

@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 from clitools import assert_one_error_line, run_script
 
+from harness.cli.suites import BiteResult, SeededFaultRun, seeded_fault_runs
+from harness.config import load_bench
+
 PASSING = """
 import pytest
 
@@ -108,3 +111,47 @@ def test_bite_runs_each_fault_and_names_what_caught_it(tmp_path: Path) -> None:
     assert "NOTHING" in rows["door:never_unlocks"]
     assert "1 of 5 seeded faults caught" in result.stdout
     assert "[6/6]" in result.stderr  # progress, one line per finished run
+
+
+def test_bite_first_stops_each_run_at_its_first_catch(tmp_path: Path) -> None:
+    data = Path(__file__).resolve().parents[1] / "data"
+    bench = tmp_path / "bench.toml"
+    bench.write_text(
+        f'[can.body]\ninterface = "virtual"\nchannel = "bite1"\ndbc = "{data / "mini.dbc"}"\n'
+        f'[simulation.ecus.door]\nfile = "{data / "ecus" / "door.toml"}"\n'
+    )
+    (tmp_path / "suites" / "door").mkdir(parents=True)
+    twice = DOOR_SUITE + DOOR_SUITE.split("import pytest", 1)[1].replace(
+        "test_no_unlock_while_moving", "test_no_unlock_while_moving_again"
+    )
+    (tmp_path / "suites" / "door" / "test_door.py").write_text(twice)
+    result = run_script(
+        "suites", "bite", "--first", "--suites", str(tmp_path / "suites"),
+        "--bench", str(bench), timeout=300,
+    )  # fmt: skip
+    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if "│" in line}
+    caught = rows["door:unlock_ignores_speed"]
+    assert "test_no_unlock_while_moving" in caught
+    assert "_again" not in result.stdout, "the run went on after its first failure"
+
+
+def test_bite_runs_cover_ecu_and_device_faults_and_mark_quirks() -> None:
+    bench = load_bench(Path(__file__).resolve().parents[2] / "fixtures/benches/virtual.toml")
+    runs = {run.label: run for run in seeded_fault_runs(bench)}
+    assert runs["(no fault)"].override is None
+    assert runs["bcm:diag_s3_ignored"].override == 'simulation.ecus.bcm.faults=["diag_s3_ignored"]'
+    assert runs["modem:no_answer"].override == 'serial.modem.faults=["no_answer"]'
+    assert not runs["modem:no_answer"].quirk
+    assert runs["modem:double_cr"].quirk
+    assert any(label.startswith("gateway:") for label in runs)
+
+
+def test_bite_verdicts() -> None:
+    bug = SeededFaultRun("ecu:bug", "a bug", "x")
+    quirk = SeededFaultRun("dev:quirk", "a quirk", "y", quirk=True)
+    baseline = SeededFaultRun("(no fault)", "no fault")
+    assert BiteResult(bug, ("t",), 1).verdict_ok
+    assert not BiteResult(bug, (), 0).verdict_ok
+    assert BiteResult(quirk, (), 0).verdict_ok
+    assert not BiteResult(quirk, ("t",), 1).verdict_ok
+    assert not BiteResult(baseline, (), 2).verdict_ok  # e.g. a collection error
