@@ -124,7 +124,11 @@ def list_(names: tuple[str, ...], folder: Path | None, bench: Path | None) -> No
         table.add_row(test.suite, escape(nodeid), escape(test.requirements))
     console = make_console()
     console.print(table)
-    console.print(f"{len(tests)} tests in {len(chosen)} suites")
+    console.print(f"{_count(len(tests), 'test')} in {_count(len(chosen), 'suite')}")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ def test_list_shows_every_test_with_its_requirements(suites: Path) -> None:
 def test_list_of_one_suite(suites: Path) -> None:
     result = run_script("suites", "list", "beta", "--suites", str(suites))
     assert "test_one" not in result.stdout
-    assert result.stdout.rstrip().endswith("1 tests in 1 suites")
+    assert result.stdout.rstrip().endswith("1 test in 1 suite")
 
 
 def test_run_returns_pytests_exit_code(suites: Path) -> None:
