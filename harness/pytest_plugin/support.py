@@ -1,13 +1,20 @@
-"""Helper modules of a conformance suite, importable by name from its test modules."""
+"""What conformance suites share: their helper modules, and the DUT profile at collection."""
 
 from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
+from harness.diag.config import diagnostics_config
+from harness.diag.profile import DutProfile
 from harness.exceptions import HarnessError
+from harness.pytest_plugin.hooks import get_bench_config
 
 
 def import_beside(anchor: str | Path, name: str) -> ModuleType:
@@ -34,3 +41,22 @@ def import_beside(anchor: str | Path, name: str) -> ModuleType:
         del sys.modules[name]
         raise
     return module
+
+
+@contextmanager
+def bench_errors_at_collection() -> Iterator[None]:
+    """Around what a suite's ``pytest_generate_tests`` reads from the bench: a bench or
+    profile error becomes a collection error that pytest shows as its one-line message,
+    without a traceback (under pytest-xdist too, where a usage error would crash)."""
+    try:
+        yield
+    except HarnessError as exc:
+        raise pytest.Collector.CollectError(f"harness: {exc}") from None
+
+
+def collection_profile(config: pytest.Config) -> DutProfile | None:
+    """The bench's DUT profile while pytest collects (the bench is not open yet), for a
+    suite's ``pytest_generate_tests``; ``None`` without one."""
+    with bench_errors_at_collection():
+        diag = diagnostics_config(get_bench_config(config))
+    return diag.profile if diag is not None else None

@@ -91,15 +91,22 @@ def test_no_unlock_while_moving(can, residual_bus):
 """
 
 
-def test_bite_runs_each_fault_and_names_what_caught_it(tmp_path: Path) -> None:
+def door_bench(tmp_path: Path, suite: str) -> Path:
+    """A bench simulating the door ECU of tests/data, and a suites folder with ``suite``."""
     data = Path(__file__).resolve().parents[1] / "data"
     bench = tmp_path / "bench.toml"
     bench.write_text(
-        f'[can.body]\ninterface = "virtual"\nchannel = "bite"\ndbc = "{data / "mini.dbc"}"\n'
+        f'[can.body]\ninterface = "virtual"\nchannel = "{tmp_path.name}"\n'
+        f'dbc = "{data / "mini.dbc"}"\n'
         f'[simulation.ecus.door]\nfile = "{data / "ecus" / "door.toml"}"\n'
     )
     (tmp_path / "suites" / "door").mkdir(parents=True)
-    (tmp_path / "suites" / "door" / "test_door.py").write_text(DOOR_SUITE)
+    (tmp_path / "suites" / "door" / "test_door.py").write_text(suite)
+    return bench
+
+
+def test_bite_runs_each_fault_and_names_what_caught_it(tmp_path: Path) -> None:
+    bench = door_bench(tmp_path, DOOR_SUITE)
     result = run_script(
         "suites", "bite", "--suites", str(tmp_path / "suites"), "--bench", str(bench), "-j", "2",
         timeout=300,
@@ -114,17 +121,10 @@ def test_bite_runs_each_fault_and_names_what_caught_it(tmp_path: Path) -> None:
 
 
 def test_bite_first_stops_each_run_at_its_first_catch(tmp_path: Path) -> None:
-    data = Path(__file__).resolve().parents[1] / "data"
-    bench = tmp_path / "bench.toml"
-    bench.write_text(
-        f'[can.body]\ninterface = "virtual"\nchannel = "bite1"\ndbc = "{data / "mini.dbc"}"\n'
-        f'[simulation.ecus.door]\nfile = "{data / "ecus" / "door.toml"}"\n'
-    )
-    (tmp_path / "suites" / "door").mkdir(parents=True)
     twice = DOOR_SUITE + DOOR_SUITE.split("import pytest", 1)[1].replace(
         "test_no_unlock_while_moving", "test_no_unlock_while_moving_again"
     )
-    (tmp_path / "suites" / "door" / "test_door.py").write_text(twice)
+    bench = door_bench(tmp_path, twice)
     result = run_script(
         "suites", "bite", "--first", "--suites", str(tmp_path / "suites"),
         "--bench", str(bench), timeout=300,

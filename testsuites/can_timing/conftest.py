@@ -32,6 +32,7 @@ from harness.canbus.protection import detect
 from harness.config import BenchConfig
 from harness.exceptions import HarnessError
 from harness.pytest_plugin.hooks import get_bench_config
+from harness.pytest_plugin.support import bench_errors_at_collection
 
 
 @dataclass(frozen=True)
@@ -74,11 +75,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     )
     if not wanted:
         return
-    try:
+    with bench_errors_at_collection():
         bench = get_bench_config(metafunc.config)
         messages = dut_messages(bench)
-    except HarnessError as exc:
-        raise pytest.UsageError(f"harness: {exc}") from None
+        inputs = dut_messages(bench, received=True)
     if "dut_channel" in wanted:
         channels = [n for n, c in bench.can.items() if c.dut_node is not None and c.dbc]
         metafunc.parametrize("dut_channel", channels, indirect=True)
@@ -89,8 +89,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         protected = [m for m, d in messages if _is_protected(d)]
         metafunc.parametrize("protected_message", protected, ids=str, indirect=True)
     if "input_message" in wanted:
-        inputs = [m for m, _ in dut_messages(bench, received=True) if m.cycle_time is not None]
-        metafunc.parametrize("input_message", inputs, ids=str, indirect=True)
+        cyclic_inputs = [m for m, _ in inputs if m.cycle_time is not None]
+        metafunc.parametrize("input_message", cyclic_inputs, ids=str, indirect=True)
 
 
 def _is_protected(message: Message) -> bool:

@@ -22,20 +22,17 @@ import pytest
 from harness.bench import Channels
 from harness.canbus.expect import require_db
 from harness.canbus.routing import Route, RoutingTable, SnapshotRoute, bench_routing
-from harness.exceptions import HarnessError
 from harness.pytest_plugin.hooks import get_bench_config
-from harness.pytest_plugin.support import import_beside
+from harness.pytest_plugin.support import bench_errors_at_collection, import_beside
 
 import_beside(__file__, "gateway_support")
 from gateway_support import Crossing, RouteUnderTest, crossings  # noqa: E402
 
 
 def _routing(config: pytest.Config) -> tuple[RoutingTable | None, str]:
-    try:
+    with bench_errors_at_collection():
         bench = get_bench_config(config)
         routing = bench_routing(bench)
-    except HarnessError as exc:
-        raise pytest.UsageError(f"harness: {exc}") from None
     reason = f"bench {bench.name!r} ({bench.path}) has no [gateway] routing table"
     return routing, reason
 

@@ -23,9 +23,7 @@ import pytest
 from harness.bench import Bench
 from harness.diag.config import DiagConfig, diagnostics_config
 from harness.diag.profile import DidDefinition, DutProfile
-from harness.exceptions import HarnessError
-from harness.pytest_plugin.hooks import get_bench_config
-from harness.pytest_plugin.support import import_beside
+from harness.pytest_plugin.support import collection_profile, import_beside
 
 import_beside(__file__, "isotp_support")
 from isotp_support import (  # noqa: E402
@@ -40,14 +38,6 @@ from isotp_support import (  # noqa: E402
 SF_CAPACITY = 7
 """Payload bytes of a classic single frame with normal addressing (one less with an
 address byte: the tests compare against the tester's own capacity)."""
-
-
-def _profile(config: pytest.Config) -> DutProfile | None:
-    try:
-        diag = diagnostics_config(get_bench_config(config))
-    except HarnessError as exc:
-        raise pytest.UsageError(f"harness: {exc}") from None
-    return diag.profile if diag is not None else None
 
 
 def segmented_reads(profile: DutProfile | None) -> dict[str, list[DidDefinition]]:
@@ -67,7 +57,7 @@ def segmented_reads(profile: DutProfile | None) -> dict[str, list[DidDefinition]
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "segmented_read" not in metafunc.fixturenames:
         return
-    cases = segmented_reads(_profile(metafunc.config))
+    cases = segmented_reads(collection_profile(metafunc.config))
     metafunc.parametrize("segmented_read", list(cases.values()), ids=list(cases))
 
 

@@ -22,24 +22,15 @@ import pytest
 from harness.bench import Bench
 from harness.diag.config import diagnostics_config
 from harness.diag.obd import ObdClient
-from harness.diag.profile import DutProfile, ObdDefinition
-from harness.exceptions import HarnessError
-from harness.pytest_plugin.hooks import get_bench_config
-
-
-def _profile(config: pytest.Config) -> DutProfile | None:
-    try:
-        diag = diagnostics_config(get_bench_config(config))
-    except HarnessError as exc:
-        raise pytest.UsageError(f"harness: {exc}") from None
-    return diag.profile if diag is not None else None
+from harness.diag.profile import ObdDefinition
+from harness.pytest_plugin.support import collection_profile
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     wanted = {"required_pid", "required_infotype"} & set(metafunc.fixturenames)
     if not wanted:
         return
-    profile = _profile(metafunc.config)
+    profile = collection_profile(metafunc.config)
     obd = profile.obd if profile is not None else None
     values = {
         "required_pid": list(obd.pids) if obd is not None else [],

@@ -27,22 +27,12 @@ from __future__ import annotations
 import pytest
 
 from harness.diag.client import UdsClient
-from harness.diag.config import DiagConfig, diagnostics_config
-from harness.diag.profile import DidDefinition, DutProfile, RoutineDefinition
-from harness.exceptions import HarnessError
-from harness.pytest_plugin.hooks import get_bench_config
-from harness.pytest_plugin.support import import_beside
+from harness.diag.config import DiagConfig
+from harness.diag.profile import DidDefinition, RoutineDefinition
+from harness.pytest_plugin.support import collection_profile, import_beside
 
 import_beside(__file__, "uds_support")
 from uds_support import profile_sessions  # noqa: E402
-
-
-def _profile(config: pytest.Config) -> DutProfile | None:
-    try:
-        diag = diagnostics_config(get_bench_config(config))
-    except HarnessError as exc:
-        raise pytest.UsageError(f"harness: {exc}") from None
-    return diag.profile if diag is not None else None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -56,7 +46,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     } & set(metafunc.fixturenames)
     if not wanted:
         return
-    profile = _profile(metafunc.config)
+    profile = collection_profile(metafunc.config)
     dids = list(profile.dids.values()) if profile is not None else []
     routines = list(profile.routines.values()) if profile is not None else []
     params: dict[str, list[DidDefinition] | list[RoutineDefinition] | list[str]] = {
