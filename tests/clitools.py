@@ -29,7 +29,9 @@ def script_env() -> dict[str, str]:
     return env
 
 
-def run_script(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_script(
+    *args: str, timeout: float = 60, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """``harness ARGS...`` in a subprocess; never raises on a non-zero exit."""
     return subprocess.run(
         [str(harness_script()), *args],
@@ -38,6 +40,7 @@ def run_script(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[s
         timeout=timeout,
         check=False,
         env=script_env(),
+        cwd=cwd,
     )
 
 
