@@ -175,6 +175,15 @@ def test_answer_of_and_supported_infotypes(obd: ObdClient) -> None:
         obd.answer_of(bytes.fromhex("01 00"), 0x7F0)
 
 
+def test_answer_of_waits_longer_only_when_asked(rig: Rig) -> None:
+    """A window too short for any answer: the default gives silence, ``wait`` the answer."""
+    config = dataclasses.replace(rig.uds.config, obd_window=1e-6)
+    with obd_on_channel(rig.tester, config) as client:
+        assert client.answer_of(bytes.fromhex("01 42"), BCM) is None
+        answer = client.answer_of(bytes.fromhex("01 42"), BCM, wait=5.0)
+        assert answer == bytes.fromhex("41 42 35 e8")
+
+
 # -- answer checks -------------------------------------------------------------------
 
 

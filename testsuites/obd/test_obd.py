@@ -58,6 +58,10 @@ INFOTYPE_SIZES = {VIN_INFOTYPE: VIN_LENGTH, CALID_INFOTYPE: CALID_LENGTH, 0x06: 
 the ECU name (0x0A) is checked on its own."""
 INFOTYPES_CHECKED = range(0x01, 0x20)
 """Info types probed for answers the DUT does not claim (J1979 defines them below 0x20)."""
+ANSWER_WAIT = 2.0
+"""Seconds to wait for an answer the suite expects: only OBD-007 judges how late it is,
+so a loaded tester does not turn a late answer into a missing one. Absence is judged
+after the bench's OBD window."""
 TIMING_SAMPLES = 8
 """Functional requests timed for P2CAN; the median must meet it (see the test)."""
 
@@ -73,7 +77,7 @@ def _walk_chain(obd: ObdClient, dut: int, mode: int) -> tuple[set[int], list[str
     problems: list[str] = []
     base = 0x00
     while True:
-        answer = obd.answer_of(bytes([mode, base]), dut)
+        answer = obd.answer_of(bytes([mode, base]), dut, wait=ANSWER_WAIT)
         expected = bytes([mode + 0x40, base])
         if answer is None or answer[:2] != expected or len(answer) != 6:
             problems.append(
@@ -118,7 +122,8 @@ def claimed_pids(obd: ObdClient, dut: int) -> set[int]:
 def claimed_infotypes(obd: ObdClient, dut: int, obd_definition: ObdDefinition) -> set[int]:
     """The mode 09 info types the DUT's bitmaps claim (skip: no service $09 at all, and the
     profile requires no info type)."""
-    if obd.answer_of(bytes([0x09, 0x00]), dut) is None:
+    wait = ANSWER_WAIT if obd_definition.infotypes else None  # else silence is allowed
+    if obd.answer_of(bytes([0x09, 0x00]), dut, wait=wait) is None:
         if obd_definition.infotypes:
             pytest.fail(
                 "the DUT does not answer service $09 info type $00, but the profile requires "
@@ -156,7 +161,7 @@ def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
 
 def _vehicle_info(obd: ObdClient, dut: int, infotype: int) -> tuple[int, bytes]:
     """The number of data items and the data of the DUT's answer to info type ``infotype``."""
-    answer = obd.answer_of(bytes([0x09, infotype]), dut)
+    answer = obd.answer_of(bytes([0x09, infotype]), dut, wait=ANSWER_WAIT)
     assert answer is not None, f"info type 0x{infotype:02X}: no answer from 0x{dut:X}"
     assert answer[:2] == bytes([0x49, infotype]), (
         f"info type 0x{infotype:02X}: answered {answer.hex(' ')}, not 49 {infotype:02x} NODI ..."
@@ -181,7 +186,7 @@ def _text_problems(item: bytes, what: str) -> list[str]:
 
 @pytest.mark.requirement("OBD-001", clause="SAE J1979 6.1 / ISO 15031-5: service $01 PID $00")
 def test_pid_00_answered_with_bitmap(obd: ObdClient, dut: int) -> None:
-    answer = obd.answer_of(b"\x01\x00", dut)
+    answer = obd.answer_of(b"\x01\x00", dut, wait=ANSWER_WAIT)
     assert answer is not None, f"0x{dut:X} does not answer service $01 PID $00"
     assert answer[:2] == b"\x41\x00", f"answer {answer.hex(' ')} is not 41 00 ..."
     assert len(answer) == 6, f"PID $00 carries 4 data bytes, got {answer.hex(' ')}"
@@ -204,7 +209,7 @@ def test_claimed_pids_answered_with_their_length(
 ) -> None:
     problems = []
     for number in _data_pids(claimed_pids):
-        problem = _pid_problem(number, obd.answer_of(bytes([0x01, number]), dut))
+        problem = _pid_problem(number, obd.answer_of(bytes([0x01, number]), dut, wait=ANSWER_WAIT))
         if problem is not None:
             problems.append(problem)
     assert not problems, "; ".join(problems)
@@ -224,7 +229,7 @@ def test_unclaimed_pids_not_answered(obd: ObdClient, dut: int, claimed_pids: set
         anchor = anchors[0]
         for group in _chunks(unclaimed, MAX_PIDS_PER_REQUEST - 1):
             request = bytes([0x01, anchor, *group])
-            answer = obd.answer_of(request, dut)
+            answer = obd.answer_of(request, dut, wait=ANSWER_WAIT)
             try:
                 parts = split_pid_answer(answer) if answer is not None else {}
             except DiagnosticError as exc:
@@ -245,7 +250,7 @@ def test_unclaimed_pids_not_answered(obd: ObdClient, dut: int, claimed_pids: set
     unclaimed_support = [p for p in SUPPORT_PIDS if p not in claimed_pids and p != 0x00]
     for group in _chunks(unclaimed_support, MAX_PIDS_PER_REQUEST - 1):
         request = bytes([0x01, 0x00, *group])
-        answer = obd.answer_of(request, dut)
+        answer = obd.answer_of(request, dut, wait=ANSWER_WAIT)
         if answer is None or answer[:2] != b"\x41\x00" or len(answer) != 6:
             problems.append(
                 f"request {request.hex(' ')}: answer {_hex(answer)} should carry PID 0x00 alone"
@@ -264,7 +269,7 @@ def test_multi_pid_request_answered_in_one_response(
     wanted = [p for p in _data_pids(claimed_pids) if p in PID_LENGTHS][:MAX_PIDS_PER_REQUEST]
     if len(wanted) < 2:
         pytest.skip("the DUT claims fewer than two PIDs of a size J1979 fixes")
-    answer = obd.answer_of(bytes([0x01, *wanted]), dut)
+    answer = obd.answer_of(bytes([0x01, *wanted]), dut, wait=ANSWER_WAIT)
     assert answer is not None, f"no answer to the multi-PID request {bytes(wanted).hex(' ')}"
     parts = split_pid_answer(answer)
     assert sorted(parts) == wanted, f"answer {answer.hex(' ')} names {sorted(parts)}"
@@ -283,7 +288,9 @@ def test_required_pid_supported(
         f"not claim it; they claim {', '.join(f'0x{p:02X}' for p in sorted(claimed_pids))}"
     )
     if required_pid not in SUPPORT_PIDS:
-        problem = _pid_problem(required_pid, obd.answer_of(bytes([0x01, required_pid]), dut))
+        problem = _pid_problem(
+            required_pid, obd.answer_of(bytes([0x01, required_pid]), dut, wait=ANSWER_WAIT)
+        )
         assert problem is None, problem
 
 
@@ -296,7 +303,7 @@ def test_functional_requests_answered_within_p2(
     """From each functional request frame to the DUT's first answer frame. The median
     of the samples must meet P2CAN: on a loaded test machine one sample can be late for
     reasons that are not the DUT's (scheduling, garbage collection), a slow DUT is late
-    every time. Each sample must still come within the bench's OBD window."""
+    every time. Each sample must still come within ``ANSWER_WAIT``."""
     config = diagnostics_config(bench.config)
     assert config is not None
     channel = bench.can[config.channel]
@@ -305,8 +312,8 @@ def test_functional_requests_answered_within_p2(
     delays = []
     for request in requests:
         since = channel.mark()
-        answer = obd.answer_of(request, dut)
-        assert answer is not None, f"no answer to {request.hex(' ')} within the OBD window"
+        answer = obd.answer_of(request, dut, wait=ANSWER_WAIT)
+        assert answer is not None, f"no answer to {request.hex(' ')} within {ANSWER_WAIT:g} s"
         frames = channel.history.since(since.seq)
         at = next(
             i
@@ -341,7 +348,7 @@ def test_infotype_support_bitmap_consistent(
 def test_claimed_infotypes_answered(obd: ObdClient, dut: int, claimed_infotypes: set[int]) -> None:
     problems = []
     for infotype in _data_pids(claimed_infotypes):
-        answer = obd.answer_of(bytes([0x09, infotype]), dut)
+        answer = obd.answer_of(bytes([0x09, infotype]), dut, wait=ANSWER_WAIT)
         if answer is None or answer[:2] != bytes([0x49, infotype]) or len(answer) < 4:
             problems.append(f"info type 0x{infotype:02X}: claimed, answered {_hex(answer)}")
             continue
@@ -471,7 +478,7 @@ def test_ecu_name_well_formed(obd: ObdClient, dut: int, claimed_infotypes: set[i
 def _dtc_answer(obd: ObdClient, dut: int, mode: int) -> list[str]:
     """The DTCs of the DUT's mode 03/07 answer, checked byte by byte (ISO 15765-4 form:
     count byte, then two bytes a DTC, no 0x0000 fill)."""
-    answer = obd.answer_of(bytes([mode]), dut)
+    answer = obd.answer_of(bytes([mode]), dut, wait=ANSWER_WAIT)
     assert answer is not None, f"no answer to service ${mode:02X} (J1979: every OBD ECU answers)"
     assert answer[:1] == bytes([mode + 0x40]), f"service ${mode:02X}: answered {answer.hex(' ')}"
     assert len(answer) >= 2, f"service ${mode:02X}: no DTC count byte in {answer.hex(' ')}"
@@ -505,7 +512,7 @@ def test_monitor_status_counts_stored_dtcs(
 ) -> None:
     if MONITOR_STATUS not in claimed_pids:
         pytest.skip("the DUT does not claim PID $01 (monitor status)")
-    status = obd.answer_of(bytes([0x01, MONITOR_STATUS]), dut)
+    status = obd.answer_of(bytes([0x01, MONITOR_STATUS]), dut, wait=ANSWER_WAIT)
     assert status is not None, "no answer to PID $01"
     assert status[:2] == b"\x41\x01", f"PID $01 answered {status.hex(' ')}"
     assert len(status) == 6, f"PID $01 carries 4 data bytes: {status.hex(' ')}"
