@@ -7,8 +7,8 @@ Options (each with an ini twin): ``--bench`` chooses the bench file,
 ``@pytest.mark.requires("can:body", "serial:modem")`` skips a test the bench cannot serve.
 See :mod:`.hooks` and :mod:`.fixtures`. Serial devices (``console``, ``modem``,
 ``power``, ``serial_log``, ``--serial-log-dir``) live in :mod:`.devices`, loaded below;
-evidence (per-test traces, JUnit properties, results store, HTML report, the
-``requirement`` marker) in :mod:`.evidence`, loaded below too.
+evidence (per-test traces, JUnit properties and ``record_figure``, results store, HTML
+report, the ``requirement`` marker) in :mod:`.evidence`, loaded below too.
 """
 
 from harness.pytest_plugin.fixtures import (

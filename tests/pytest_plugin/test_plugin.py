@@ -194,3 +194,19 @@ def test_periodic_messages_a_test_starts_stop_when_it_ends(project: pytest.Pytes
         """
     )
     project.runpytest_subprocess().assert_outcomes(passed=2)
+
+
+def test_figures_go_to_junit_without_a_warning(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        """
+        def test_measures(record_figure):
+            record_figure("latency_s", 0.0123)
+        """
+    )
+    result = project.runpytest_subprocess(
+        "--junitxml=junit.xml", "-W", "error::pytest.PytestWarning", "--harness-results", "none"
+    )
+    result.assert_outcomes(passed=1)
+    assert "PytestWarning" not in result.stdout.str()  # an error here with -W error::
+    text = (project.path / "junit.xml").read_text()
+    assert '<property name="latency_s" value="0.0123"' in text

@@ -166,7 +166,7 @@ def _start_up_limit(definition: Message) -> float:
     "(DBC GenMsgStartDelayTime where given)",
 )
 def test_time_from_power_on_to_first_frame(
-    dut_channel: Channel, power: PowerSupply, record_property: Callable[[str, object], None]
+    dut_channel: Channel, power: PowerSupply, record_figure: Callable[[str, float], None]
 ) -> None:
     cyclic = _cyclic_dut_messages(dut_channel)
     since = dut_channel.mark()
@@ -181,7 +181,7 @@ def test_time_from_power_on_to_first_frame(
             timeout=max(0.0, cycle.on_at + limit - dut_channel.mark().timestamp),
         )
         start_up = first.timestamp - cycle.on_at
-        record_property(f"start_up_s[{definition.name}]", round(start_up, 4))
+        record_figure(f"start_up_s[{definition.name}]", round(start_up, 4))
         if start_up > limit:
             problems.append(f"{definition.name}: {start_up * 1000:.1f} ms > {limit * 1000:g} ms")
     assert not problems, "first frame after power-on too late: " + "; ".join(problems)

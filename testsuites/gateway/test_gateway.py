@@ -92,14 +92,14 @@ def test_route_forwards_the_message(route: RouteUnderTest) -> None:
     f"median of {LATENCY_SAMPLES} frames",
 )
 def test_route_latency_within_limit(
-    route: RouteUnderTest, record_property: Callable[[str, object], None]
+    route: RouteUnderTest, record_figure: Callable[[str, float], None]
 ) -> None:
     latencies = []
     for _ in range(LATENCY_SAMPLES):
         sent, arrived = _exchange(route)
         latencies.append(arrived.timestamp - sent.timestamp)
     median = statistics.median(latencies)
-    record_property(f"latency_median_s[{route.route}]", round(median, 6))
+    record_figure(f"latency_median_s[{route.route}]", round(median, 6))
     shown = ", ".join(f"{t * 1000:.2f}" for t in latencies)
     assert median <= route.limit, (
         f"route {route.route}: median latency {median * 1000:.2f} ms over the limit of "

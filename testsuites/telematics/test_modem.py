@@ -107,14 +107,14 @@ def test_sim_is_ready(modem: Modem) -> None:
     f"{REGISTRATION_TIMEOUT:g} s of power-on",
 )
 def test_registers_after_power_up(
-    modem: Modem, power: PowerSupply, record_property: Callable[[str, object], None]
+    modem: Modem, power: PowerSupply, record_figure: Callable[[str, float], None]
 ) -> None:
     cycle = power.power_cycle()
     wait_responsive(modem)
     remaining = REGISTRATION_TIMEOUT - (clock.now() - cycle.on_at)
     registration = modem.wait_registered(max(remaining, 0.1))
     took = clock.now() - cycle.on_at
-    record_property("registration_after_power_on_s", round(took, 3))
+    record_figure("registration_after_power_on_s", round(took, 3))
     assert registration.registered, f"not registered: {registration}"
     assert took <= REGISTRATION_TIMEOUT, f"registered {took:.1f} s after power-on"
 
@@ -124,7 +124,7 @@ def test_registers_after_power_up(
     clause="3GPP TS 27.007 8.2 +CFUN=1,1 (reset the MT), then 7.2 +CREG: registered again",
 )
 def test_registers_again_after_a_reset(
-    online: Modem, record_property: Callable[[str, object], None]
+    online: Modem, record_figure: Callable[[str, float], None]
 ) -> None:
     try:
         online.command("AT+CFUN=1,1", timeout=REGISTRATION_TIMEOUT)
@@ -134,7 +134,7 @@ def test_registers_again_after_a_reset(
     started = clock.now()
     wait_responsive(online)
     registration = online.wait_registered(REGISTRATION_TIMEOUT)
-    record_property("registration_after_reset_s", round(clock.now() - started, 3))
+    record_figure("registration_after_reset_s", round(clock.now() - started, 3))
     assert registration.registered, f"not registered after the reset: {registration}"
 
 
@@ -189,10 +189,10 @@ def test_registration_urcs_agree_with_the_polled_state(network_restored: Modem) 
     "ber 0..7 or 99",
 )
 def test_signal_quality_is_known_once_registered(
-    online: Modem, record_property: Callable[[str, object], None]
+    online: Modem, record_figure: Callable[[str, float], None]
 ) -> None:
     signal = online.signal()
-    record_property("rssi", signal.rssi)
+    record_figure("rssi", signal.rssi)
     assert signal.rssi != 99, "+CSQ: rssi 99 (not known) although the modem is registered"
     assert 0 <= signal.rssi <= 31, f"+CSQ: rssi {signal.rssi} outside 0..31"
     assert 0 <= signal.ber <= 7 or signal.ber == 99, f"+CSQ: ber {signal.ber} outside 0..7, 99"
