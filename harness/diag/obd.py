@@ -299,7 +299,7 @@ class ObdClient:
             raise UnknownNameError(f"0x{ecu:X} is not an OBD-II response ID here ({known})")
         with self._lock:
             self._send(payload)
-            return _answer(self.stacks[ecu], clock.Deadline(wait or self.window))
+            return _answer(self.stacks[ecu], clock.Deadline(self.window if wait is None else wait))
 
     def _send(self, payload: bytes) -> None:
         """Send ``payload`` functionally, dropping what earlier requests left unread."""
