@@ -91,6 +91,9 @@ class GatewayConfig:
 
     profile: Path
     """The routing table (fixtures/dut/*.toml), resolved against the bench file."""
+    ports: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """The gateway's port names as its routing table gives them -> bench CAN channels. A
+    name the table uses that is not here is taken as a bench channel name."""
 
 
 @dataclass(frozen=True)
@@ -342,7 +345,7 @@ def _parse_bench(doc: Table, path: Path) -> BenchConfig:
         power=doc.free_form("power"),
         diagnostics=doc.free_form("diagnostics"),
         simulation=MappingProxyType({k: v for k, v in ecus.items() if v.enabled}),
-        gateway=_parse_gateway(doc.table("gateway"), path),
+        gateway=_parse_gateway(doc.table("gateway"), path, channels),
     )
     doc.finish()
     return config
@@ -434,13 +437,32 @@ def _joined_channels(table: Table, channels: Mapping[str, CanChannelConfig]) -> 
     return joined
 
 
-def _parse_gateway(table: Table, path: Path) -> GatewayConfig | None:
+def _parse_gateway(
+    table: Table, path: Path, channels: Mapping[str, CanChannelConfig]
+) -> GatewayConfig | None:
     """``[gateway] profile = "..."``: the routing table the gateway suite tests against
-    (checked against the bench's channels and databases when the bench opens)."""
+    (checked against the bench's channels and databases when the bench opens), and
+    ``ports = { body = "can0" }`` where the table's names are not the bench's."""
     if not table.data:
         return None
     profile = (path.parent / table.required_str("profile")).resolve()
     if not profile.is_file():
         raise table.error("profile", f"routing table (gateway DUT profile) not found: {profile}")
+    ports_table = table.table("ports")
+    ports: dict[str, str] = {}
+    for port in list(ports_table.data):
+        channel = ports_table.required_str(port)
+        config = channels.get(channel)
+        if config is None or config.dbc is None:
+            with_dbc = [name for name, c in channels.items() if c.dbc is not None]
+            raise ports_table.error(
+                port,
+                f"no bench CAN channel {channel!r} with a dbc{suggest(channel, with_dbc)}; "
+                f"channels with one: {', '.join(with_dbc) or 'none'}",
+            )
+        if channel in ports.values():
+            raise ports_table.error(port, f"channel {channel!r} is given to two ports")
+        ports[port] = channel
+    ports_table.finish()
     table.finish()
-    return GatewayConfig(profile)
+    return GatewayConfig(profile, MappingProxyType(ports))

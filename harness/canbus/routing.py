@@ -4,7 +4,8 @@ copies into a snapshot message. One TOML table (the gateway's DUT profile) serve
 the tester (``[gateway] profile`` in a bench file: testsuites/gateway) and the simulated
 gateway (harness.sim.gateway):
 
-- ``[[routes]]``: ``message`` (DBC name), ``from`` and ``to`` (bench channel names) and
+- ``[[routes]]``: ``message`` (DBC name), ``from`` and ``to`` (the gateway's ports: bench
+  channel names, or names a bench maps with ``[gateway] ports``) and
   ``max_latency_ms``: every frame of the message heard on ``from`` goes out, unchanged,
   on ``to`` within that time;
 - ``[[blocked]]``: ``message``, ``from``, ``to``: a message that must stay on its side;
@@ -20,14 +21,14 @@ gateway (harness.sim.gateway):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from harness.canbus.database import SignalDatabase, suggest
 from harness.config import Table, read_toml
-from harness.exceptions import UnknownNameError
+from harness.exceptions import ConfigError, UnknownNameError
 
 if TYPE_CHECKING:
     from cantools.database.can import Message
@@ -90,6 +91,9 @@ class SnapshotRoute:
         return found
 
 
+Entry = TypeVar("Entry", Route, Blocked, SnapshotRoute)
+
+
 @dataclass(frozen=True)
 class RoutingTable:
     """A gateway's routing table, validated against the database(s) of its channels."""
@@ -99,6 +103,21 @@ class RoutingTable:
     routes: tuple[Route, ...]
     blocked: tuple[Blocked, ...] = ()
     snapshot: SnapshotRoute | None = None
+
+    def on_channels(self, ports: Mapping[str, str]) -> RoutingTable:
+        """The same table with its port names replaced by the bench channels ``ports``
+        maps them to (names not in ``ports`` stay)."""
+
+        def moved(entry: Entry) -> Entry:
+            source, target = (ports.get(n, n) for n in (entry.source, entry.target))
+            return replace(entry, source=source, target=target)
+
+        return replace(
+            self,
+            routes=tuple(moved(route) for route in self.routes),
+            blocked=tuple(moved(entry) for entry in self.blocked),
+            snapshot=moved(self.snapshot) if self.snapshot is not None else None,
+        )
 
     @property
     def channels(self) -> list[str]:
@@ -160,7 +179,8 @@ def _channel_db(table: Table, key: str, channel: str, databases: Databases) -> S
         raise table.error(
             key,
             f"no bench CAN channel {channel!r} with a database{suggest(channel, list(databases))}"
-            f"; channels: {known}",
+            f"; channels: {known} (a port of the gateway: map it to a bench channel with the "
+            "bench's [gateway] ports)",
         )
     return db
 
@@ -256,7 +276,8 @@ def _snapshot(table: Table, databases: Databases) -> SnapshotRoute:
 def bench_routing(config: BenchConfig) -> RoutingTable | None:
     """The routing table the bench's ``[gateway]`` names, checked against the bench's
     channels and their databases; None when the bench has no gateway under test."""
-    if config.gateway is None:
+    gateway = config.gateway
+    if gateway is None:
         return None
     loaded: dict[tuple[Path, bool], SignalDatabase] = {}
     databases: dict[str, SignalDatabase] = {}
@@ -266,4 +287,29 @@ def bench_routing(config: BenchConfig) -> RoutingTable | None:
             if key not in loaded:
                 loaded[key] = SignalDatabase.load(channel.dbc, strict=channel.strict_dbc)
             databases[name] = loaded[key]
-    return load_routing(config.gateway.profile, databases)
+    named = _names_in(gateway.profile)
+    for port in gateway.ports:
+        if port not in named:
+            raise ConfigError(
+                str(config.path),
+                f"gateway.ports.{port}",
+                f"the routing table {gateway.profile.name} names no port {port!r}"
+                f"{suggest(port, named)}; it names {', '.join(named) or 'none'}",
+            )
+    # The table's names: its ports as the bench maps them, else bench channel names.
+    by_name = {**databases, **{port: databases[c] for port, c in gateway.ports.items()}}
+    return load_routing(gateway.profile, by_name).on_channels(gateway.ports)
+
+
+def _names_in(path: Path) -> list[str]:
+    """The ``from``/``to`` names a routing table file uses, read before it is checked (so
+    that a mistyped port of the bench file is reported there, not as a missing channel)."""
+    doc = read_toml(path, "routing table")
+    entries = [*doc.get("routes", []), *doc.get("blocked", []), doc.get("snapshot", {})]
+    names: list[str] = []
+    for entry in entries:
+        for key in ("from", "to"):
+            value = entry.get(key) if isinstance(entry, dict) else None
+            if isinstance(value, str) and value not in names:
+                names.append(value)
+    return names

@@ -572,3 +572,73 @@ def test_bench_routing_reads_the_profile_the_bench_names(tmp_path: Path) -> None
     routing = bench_routing(load_bench(path))
     assert routing is not None
     assert [r.message for r in routing.routes] == ["ECM_EngineData", "TCU_Telemetry", "BCM_Request"]
+
+
+def lab_bench(tmp_path: Path, ports: str) -> Path:
+    """A bench whose channels are called as on a lab PC (can0, can1, and one without a
+    database), testing a gateway whose table names its ports body and chassis."""
+    profile = profile_file(tmp_path, TABLE)
+    channels = "".join(
+        f'[can.{name}]\ninterface = "virtual"\nchannel = "{tmp_path.name}-{name}"\n'
+        f'dbc = "{DEMO_DBC}"\n'
+        for name in ("can0", "can1")
+    )
+    path = tmp_path / "lab.toml"
+    path.write_text(
+        f'{channels}[can.raw]\ninterface = "virtual"\nchannel = "{tmp_path.name}-raw"\n'
+        f'[gateway]\nprofile = "{profile.name}"\n{ports}'
+    )
+    return path
+
+
+def test_gateway_ports_map_the_table_onto_the_benchs_channels(tmp_path: Path) -> None:
+    path = lab_bench(tmp_path, '[gateway.ports]\nbody = "can0"\nchassis = "can1"\n')
+    routing = bench_routing(load_bench(path))
+    assert routing is not None
+    assert [str(r) for r in routing.routes] == [
+        "ECM_EngineData:can0->can1",
+        "TCU_Telemetry:can0->can1",
+        "BCM_Request:can1->can0",
+    ]
+    assert [str(b) for b in routing.blocked] == ["BCM_Lights:can0-/->can1"]
+    assert routing.snapshot is not None
+    assert (routing.snapshot.source, routing.snapshot.target) == ("can0", "can1")
+    assert routing.channels == ["can0", "can1"]
+    with Bench.open(path) as bench:  # the bench checks its gateway table when it opens
+        assert sorted(bench.can) == ["can0", "can1", "raw"]
+
+
+@pytest.mark.parametrize(
+    ("ports", "key", "problem"),
+    [
+        ('body = "can9"\nchassis = "can1"', "body", "no bench CAN channel 'can9' with a dbc"),
+        ('body = "raw"\nchassis = "can1"', "body", "channels with one: can0, can1"),
+        ('body = "can0"\nchassis = "can0"', "chassis", "'can0' is given to two ports"),
+        ('body = 0\nchassis = "can1"', "body", "expected a string"),
+    ],
+)
+def test_gateway_port_mistakes_name_the_bench_key(
+    tmp_path: Path, ports: str, key: str, problem: str
+) -> None:
+    path = lab_bench(tmp_path, f"[gateway.ports]\n{ports}\n")
+    with pytest.raises(ConfigError) as failure:
+        load_bench(path)
+    assert (failure.value.source, failure.value.key) == (str(path), f"gateway.ports.{key}")
+    assert problem in failure.value.problem
+
+
+def test_a_port_the_table_never_names_is_refused(tmp_path: Path) -> None:
+    path = lab_bench(tmp_path, '[gateway.ports]\nbody = "can0"\nchasis = "can1"\n')
+    with pytest.raises(ConfigError) as failure:
+        bench_routing(load_bench(path))
+    assert (failure.value.source, failure.value.key) == (str(path), "gateway.ports.chasis")
+    assert "names no port 'chasis' (did you mean 'chassis'?)" in failure.value.problem
+
+
+def test_an_unmapped_port_says_how_to_map_it(tmp_path: Path) -> None:
+    path = lab_bench(tmp_path, "")
+    with pytest.raises(ConfigError) as failure:
+        Bench.open(path)
+    assert failure.value.key == "routes[0].from"
+    assert "no bench CAN channel 'body'" in failure.value.problem
+    assert "[gateway] ports" in failure.value.problem
