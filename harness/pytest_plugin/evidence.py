@@ -80,6 +80,7 @@ STEM_CHARS = 120
 session_key = pytest.StashKey["EvidenceSession"]()
 test_key = pytest.StashKey["TestEvidence"]()
 artifacts_key = pytest.StashKey[list[Artifact]]()
+figures_key = pytest.StashKey[dict[str, float]]()
 """Per-test files any layer wants linked in the reports: append with :func:`add_artifact`."""
 
 
@@ -239,12 +240,17 @@ def evidence(request: pytest.FixtureRequest) -> TestEvidence:
 
 @pytest.fixture
 def record_figure(request: pytest.FixtureRequest) -> Callable[[str, float], None]:
-    """Record a figure the test measured (a latency, a start-up time) as a property of its
-    JUnit test case, beside its requirements. pytest's ``record_property`` does the same
-    but warns under the default ``junit_family`` (xunit2) on every use."""
+    """Record a figure the test measured (a latency, a start-up time): it goes to the
+    results store and the HTML report with the test's result, and into its JUnit test
+    case as a property. (pytest's ``record_property`` warns under the default
+    ``junit_family``, xunit2, on every use.)"""
+    item: pytest.Item = request.node
 
     def record(name: str, value: float) -> None:
-        request.node.user_properties.append((name, value))
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"record_figure({name!r}, {value!r}): a figure is a number")
+        item.stash.setdefault(figures_key, {})[name] = float(value)
+        item.user_properties.append((name, value))
 
     return record
 
@@ -689,6 +695,7 @@ def build_result(item: pytest.Item, evidence: TestEvidence, *, interrupted: bool
         plots=evidence.plots,
         requirements=_requirements(item),
         artifacts=[a for a in artifacts if Path(a.path).exists()],
+        figures=item.stash.get(figures_key, {}).copy(),
     )
 
 

@@ -28,7 +28,9 @@ from harness.closing import Closing
 from harness.exceptions import ResultsStoreError
 from harness.report.identity import IdentityReading, Value, changes
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: the first; 2: ``figures`` (what tests measured). Each version so far only adds
+tables, so an older store is brought up to date by creating what it lacks."""
 DEFAULT_STORE = "harness.sqlite"
 """The SQLite file's name inside the results directory."""
 STORE_ENV = "HARNESS_STORE"
@@ -109,6 +111,11 @@ _SCHEMA = (
         kind TEXT NOT NULL,
         label TEXT NOT NULL,
         path TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS figures (
+        result_id BIGINT NOT NULL REFERENCES results(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        value DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (result_id, name))""",
     "CREATE INDEX IF NOT EXISTS identity_by_value ON identity (key, value)",
     "CREATE INDEX IF NOT EXISTS results_by_run ON results (run_id)",
     "CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started_at)",
@@ -179,6 +186,8 @@ class TestResult:
     """Signal series of failed expectations (see :mod:`harness.report.plots`)."""
     requirements: list[Requirement] = field(default_factory=list)
     artifacts: list[Artifact] = field(default_factory=list)
+    figures: dict[str, float] = field(default_factory=dict)
+    """What the test measured (``record_figure``): name -> value."""
     id: int | None = None
 
 
@@ -302,9 +311,7 @@ class ResultsStore(Closing):
                 # Two benches starting at once must not both create the tables.
                 self._execute("SELECT pg_advisory_xact_lock(?)", (0x4841524E,))
             if create:
-                serial = _SERIALS[self.dialect]
-                for statement in _SCHEMA:
-                    self._execute(statement.replace(_SERIAL, serial))
+                self._create_tables()
             rows = self._query("SELECT version FROM harness_schema")
             if not rows:
                 if not create:
@@ -315,6 +322,14 @@ class ResultsStore(Closing):
                     f"{self.where}: written by a newer harness (schema {rows[0][0]}, "
                     f"this one knows {SCHEMA_VERSION}); upgrade ecu-harness"
                 )
+            elif rows[0][0] < SCHEMA_VERSION:  # see SCHEMA_VERSION: creating what is missing
+                self._create_tables()
+                self._execute("UPDATE harness_schema SET version = ?", (SCHEMA_VERSION,))
+
+    def _create_tables(self) -> None:
+        serial = _SERIALS[self.dialect]
+        for statement in _SCHEMA:
+            self._execute(statement.replace(_SERIAL, serial))
 
     # -- low level ------------------------------------------------------------------
 
@@ -469,6 +484,11 @@ class ResultsStore(Closing):
                 self._execute(
                     "INSERT INTO requirements (result_id, requirement, clause) VALUES (?, ?, ?)",
                     (result_id, requirement.id, requirement.clause),
+                )
+            for name, value in result.figures.items():
+                self._execute(
+                    "INSERT INTO figures (result_id, name, value) VALUES (?, ?, ?)",
+                    (result_id, name, value),
                 )
             self._add_artifacts(run_id, result_id, result.artifacts)
         result.id = result_id
@@ -672,6 +692,12 @@ class ResultsStore(Closing):
         ):
             if result_id in results:
                 results[result_id].artifacts.append(Artifact(kind, path, label))
+        for result_id, name, value in self._query(
+            "SELECT f.result_id, f.name, f.value FROM figures f "
+            "JOIN results x ON x.id = f.result_id WHERE x.run_id = ? ORDER BY f.name",
+            (run_id,),
+        ):
+            results[result_id].figures[name] = float(value)
         return list(results.values())
 
     # -- lifetime -------------------------------------------------------------------

@@ -329,3 +329,38 @@ def test_the_store_option_takes_a_file(project: pytest.Pytester) -> None:
     project.runpytest_subprocess("--harness-store", "lab.sqlite", "-k", "answered")
     with sqlite3.connect(project.path / "lab.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM results").fetchone() == (1,)
+
+
+def test_measured_figures_reach_store_report_and_junit(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_figures="""
+        import pytest
+
+        def test_start_up(bench, record_figure):
+            record_figure("start_up_s", 0.0425)
+            record_figure("frames", 12)
+
+        def test_a_figure_is_a_number(bench, record_figure):
+            with pytest.raises(TypeError, match="a figure is a number"):
+                record_figure("state", "fast")
+        """
+    )
+    result = project.runpytest_subprocess(
+        "--junitxml=junit.xml", "-W", "error::pytest.PytestWarning"
+    )
+    result.assert_outcomes(passed=2)
+    run_dir, store = only_run(project)
+    with store:
+        run = store.run("latest")
+    figures = {r.name: r.figures for r in run.results}
+    assert figures == {
+        "test_start_up": {"start_up_s": 0.0425, "frames": 12.0},
+        "test_a_figure_is_a_number": {},
+    }
+    report = (run_dir / "report.html").read_text()
+    assert "frames = 12<br>start_up_s = 0.0425" in report  # by name
+    cases = {
+        c.get("name"): c for c in ET.parse(project.path / "junit.xml").getroot().iter("testcase")
+    }
+    props = {p.get("name"): p.get("value") for p in cases["test_start_up"].iter("property")}
+    assert (props["start_up_s"], props["frames"]) == ("0.0425", "12")

@@ -201,6 +201,39 @@ def test_a_store_from_a_newer_harness_is_refused(tmp_path: Path) -> None:
         ResultsStore.open(path)
 
 
+def test_figures_round_trip_with_their_result(store_target: str) -> None:
+    with ResultsStore.open(store_target) as store:
+        store.start_run(run_info("20250101-100000-ffff"))
+        store.record_result(
+            "20250101-100000-ffff",
+            result("suite/test_f.py::test_latency", figures={"latency_s": 0.0007, "n": 5.0}),
+        )
+        store.record_result("20250101-100000-ffff", result("suite/test_f.py::test_plain"))
+    with ResultsStore.open(store_target, create=False) as store:
+        figures = {r.name: r.figures for r in store.run("20250101-100000-ffff").results}
+    assert figures == {"test_latency": {"latency_s": 0.0007, "n": 5.0}, "test_plain": {}}
+
+
+def test_a_store_of_schema_1_is_brought_up_to_date(tmp_path: Path) -> None:
+    """A store written before figures existed: opened to read (create=False) it gains the
+    table and can hold figures; what it held is kept."""
+    path = tmp_path / "store.sqlite"
+    with ResultsStore.open(path) as store:
+        store.start_run(run_info("20250101-100000-0001"))
+        store.record_result("20250101-100000-0001", result("suite/test_a.py::test_old"))
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE figures")
+        db.execute("UPDATE harness_schema SET version = 1")
+    with ResultsStore.open(path, create=False) as store:
+        assert [r.name for r in store.run("latest").results] == ["test_old"]
+        store.record_result(
+            "20250101-100000-0001", result("suite/test_a.py::test_new", figures={"x": 1.5})
+        )
+        assert store.run("latest").results[-1].figures == {"x": 1.5}
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT version FROM harness_schema").fetchall() == [(2,)]
+
+
 def test_a_file_that_is_no_database_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "store.sqlite"
     path.write_text("not sqlite " * 100)
