@@ -132,6 +132,20 @@ class Devices(Mapping[str, "Driver"]):
         if not simulation.wait_dut(True, timeout):
             raise DeviceError(f"the simulated DUT did not start within {timeout:g} s of power-on")
 
+    def settle(self, modem: Modem) -> None:
+        """On a virtual bench, return once ``modem`` has read what its simulation wrote
+        when it last booted: boot URCs of a power cycle at the end of one test, still on
+        their way, must not be taken for the next test's."""
+        from harness.sim.modem import ModemSimulation  # noqa: PLC0415
+
+        simulation = self.simulation_of(modem)
+        if not isinstance(simulation, ModemSimulation) or not simulation.powered:
+            return
+        if not simulation.definition.boot_urcs:
+            return
+        booted_at = simulation.booted_at  # any line read after it: the boot's came first
+        modem.wait_urc("", BOOT_MARGIN, since=0, where=lambda urc: urc.timestamp >= booted_at)
+
     def simulation(self, name: str) -> DeviceSimulation:
         """The simulation behind a device (virtual benches)."""
         try:

@@ -90,6 +90,7 @@ def modem(bench: Bench, serial_log: SerialLog) -> Iterator[Modem]:
     back to the bench file's (``faults = [...]``): what the test switched is undone."""
     _skip_unless(bench, "modem")
     device = bench.devices.modem
+    bench.devices.settle(device)
     yield device
     simulation = bench.devices.simulation_of(device)
     if simulation is not None:

@@ -43,6 +43,7 @@ from gsmmodem.pdu import (  # type: ignore[import-untyped]
     packSeptets,
 )
 
+from harness import clock
 from harness.canbus.database import suggest
 from harness.config import Table, read_toml
 from harness.sim.device import DeviceSimulation
@@ -274,6 +275,8 @@ class ModemSimulation(DeviceSimulation):
         """``AT+COPS=2``: off the network until ``AT+COPS=0``."""
         self.powered = False
         self.boots = 0
+        self.booted_at = 0.0
+        """``clock.now()`` just before the last boot's URCs were written."""
         self.sent: list[SentSms] = []
         self.commands: list[str] = []
         """Every command line received (without AT), for tests."""
@@ -330,6 +333,7 @@ class ModemSimulation(DeviceSimulation):
 
     def _boot(self) -> None:
         self.boots += 1
+        self.booted_at = clock.now()
         self.state = _State(self.definition.echo)
         self.stat = 0
         self.deregistered = False

@@ -110,6 +110,7 @@ def test_incoming_sms_in_text_and_pdu_mode(modem: Modem, sim: ModemSimulation) -
 
 
 def test_urcs_in_the_middle_of_a_response(modem: Modem, sim: ModemSimulation) -> None:
+    modem.wait_registered(timeout=3)  # the stat in the injected +CREG stays what it is
     sim.fault_on("urc_in_response")
     since = modem.urc_mark()
     answer = modem.command("AT+CGMI")

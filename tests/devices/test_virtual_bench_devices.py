@@ -26,7 +26,7 @@ def test_power_cycle_and_dut_start_up_time(
     can: Channels,
     console: Console,
     serial_log: SerialLog,
-    record_property: Callable[[str, object], None],
+    record_figure: Callable[[str, float], None],
 ) -> None:
     body = can.body
     dut_messages = {m.name for m in body.dut_messages}
@@ -49,7 +49,7 @@ def test_power_cycle_and_dut_start_up_time(
     quiet = [f for f in frames if cycle.off_at + 0.05 < f.timestamp < cycle.on_at]
     assert quiet == [], "the DUT sent while its supply was off"
     start_up = first.timestamp - cycle.on_at
-    record_property("dut_start_up_s", round(start_up, 4))
+    record_figure("dut_start_up_s", round(start_up, 4))
     print(f"DUT start-up time: {start_up * 1000:.1f} ms (first frame: {first.name})")
     assert BOOT_TIME <= start_up < BOOT_TIME + 1.0  # the boot time, plus scheduling slack
     assert first.timestamp <= first_status.timestamp
@@ -108,3 +108,19 @@ def test_register_the_modem_and_send_an_sms(
     )
     assert b'AT+CMGS="+491701234567"\r' in sent
     assert b"BCM-DEMO: door test passed\x1a" in sent
+
+
+def test_a_modem_test_starts_after_the_boot_urcs_of_the_last_power_cycle(
+    modem: Modem, bench: Bench
+) -> None:
+    """A boot's URCs are written to the pty at once and read by the driver's thread a
+    moment later: the ``modem`` fixture (``Devices.settle``) waits for them, so a test's
+    ``wait_urc("RDY", since=mark)`` cannot be satisfied by the boot before it."""
+    sim = bench.devices.simulation("modem")
+    assert isinstance(sim, ModemSimulation)
+    since = modem.urc_mark()
+    sim.stop()
+    sim.start()  # a power cycle: RDY is on its way to the driver now
+    bench.devices.settle(modem)
+    assert [urc.line for urc in modem.urcs_since(since, "RDY")] == ["RDY"]  # no waiting
+    assert modem.wait_registered(timeout=5).registered  # left as found
