@@ -117,7 +117,8 @@ def list_runs(store: str | None, limit: int) -> None:
 @click.argument("run")
 @store_option
 def show(run: str, store: str | None) -> None:
-    """One run: its DUT (and whether that changed), every test, the files it left."""
+    """One run: its DUT (and whether that changed), every test (with what it measured),
+    the files it left."""
     with open_store(store) as opened:
         record = opened.run(run)
     summary = record.summary
@@ -151,16 +152,21 @@ def show(run: str, store: str | None) -> None:
                 f"identity from {source} not read at the {phase}: {error}", style="yellow"
             )
 
+    measured = any(result.figures for result in record.results)
     tests = Table(title="tests", title_justify="left")
     for column in ("test", "outcome", "seconds", "requirements", "message"):
         tests.add_column(column, overflow="fold")
+    if measured:
+        tests.add_column("measured", overflow="fold")
     for result in record.results:
+        figures = "\n".join(f"{name} = {value:g}" for name, value in result.figures.items())
         tests.add_row(
             result.nodeid,
             Text(result.outcome, style=OUTCOME_STYLES.get(result.outcome, "")),
             f"{result.duration:.3f}",
             ", ".join(str(r) for r in result.requirements),
             result.message,
+            *([figures] if measured else []),
         )
     console.print(tests)
     files = [(r.nodeid, a) for r in record.results for a in r.artifacts]

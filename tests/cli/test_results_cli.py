@@ -49,6 +49,7 @@ def store_path(tmp_path: Path) -> Path:
                     message="" if status else "expected LOCKED",
                     requirements=[Requirement("REQ-7", "ISO 14229-1 9.2")],
                     artifacts=[Artifact("trace", "/r/x.body.blf", "body")],
+                    figures={"start_up_s": 0.0425},
                 ),
             )
             if status:
@@ -86,6 +87,8 @@ def test_show_prints_identity_tests_and_files(store_path: Path) -> None:
     code, out = invoke("results", "show", "20250102", "--store", str(store_path))
     assert code == 0, out
     for text in ("software version", "1.1", "test_x", "REQ-7 (ISO 14229-1 9.2)", "x.body.blf"):
+        assert text in out
+    for text in ("measured", "start_up_s", "0.0425"):  # the column may fold its cells
         assert text in out
 
 
