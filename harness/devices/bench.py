@@ -143,7 +143,7 @@ class Devices(Mapping[str, "Driver"]):
             return
         if not simulation.definition.boot_urcs:
             return
-        booted_at = simulation.booted_at  # any line read after it: the boot's came first
+        booted_at = simulation.booted_at  # any URC read after it: the boot's came first
         modem.wait_urc("", BOOT_MARGIN, since=0, where=lambda urc: urc.timestamp >= booted_at)
 
     def simulation(self, name: str) -> DeviceSimulation:
