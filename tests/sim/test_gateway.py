@@ -119,12 +119,17 @@ def profile_file(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def bench_file(tmp_path: Path, ecu: Path, extra: str = "") -> Path:
-    channels = "".join(
+def can_channels(tmp_path: Path, *names: str) -> str:
+    """Bench ``[can.NAME]`` sections: virtual buses of this test, with the demo DBC."""
+    return "".join(
         f'[can.{name}]\ninterface = "virtual"\nchannel = "{tmp_path.name}-{name}"\n'
         f'dbc = "{DEMO_DBC}"\n'
-        for name in ("body", "chassis")
+        for name in names
     )
+
+
+def bench_file(tmp_path: Path, ecu: Path, extra: str = "") -> Path:
+    channels = can_channels(tmp_path, "body", "chassis")
     path = tmp_path / "bench.toml"
     path.write_text(
         f'{channels}[simulation.ecus.gw]\nfile = "{ecu}"\nchannel = "chassis"\n'
@@ -578,11 +583,7 @@ def lab_bench(tmp_path: Path, ports: str) -> Path:
     """A bench whose channels are called as on a lab PC (can0, can1, and one without a
     database), testing a gateway whose table names its ports body and chassis."""
     profile = profile_file(tmp_path, TABLE)
-    channels = "".join(
-        f'[can.{name}]\ninterface = "virtual"\nchannel = "{tmp_path.name}-{name}"\n'
-        f'dbc = "{DEMO_DBC}"\n'
-        for name in ("can0", "can1")
-    )
+    channels = can_channels(tmp_path, "can0", "can1")
     path = tmp_path / "lab.toml"
     path.write_text(
         f'{channels}[can.raw]\ninterface = "virtual"\nchannel = "{tmp_path.name}-raw"\n'
