@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from harness.sim.console import ConsoleSimulation, load_console
 from harness.sim.device import fault_table
 from harness.sim.ecu import MODEM_FAULTS, SimulatedEcu, load_ecu
 from harness.sim.link import PtyLink, TcpLink
-from harness.sim.modem import ModemSimulation, link_report, load_modem
+from harness.sim.modem import ModemDefinition, ModemSimulation, link_report, load_modem
 from harness.sim.power import PowerSimulation, _matches, _nodes, load_power
 
 DEVICES = Path(__file__).resolve().parents[2] / "fixtures" / "devices"
@@ -50,6 +51,24 @@ def read_until(port: serial.SerialBase, wanted: bytes) -> bytes:
     data = port.read_until(wanted)
     assert data.endswith(wanted), data
     return data
+
+
+@contextmanager
+def modem_on_pty(
+    definition: ModemDefinition,
+) -> Iterator[tuple[ModemSimulation, serial.SerialBase]]:
+    """A simulated modem served on a pty and booted, with echo off and ``AT+CREG=1`` sent
+    (its answers left unread), and the port to talk to it."""
+    with ModemSimulation(definition) as sim:
+        sim.serve("pty")
+        port = open_port(sim.url)
+        try:
+            sim.start()
+            read_until(port, b"RDY\r\n")
+            port.write(b"ATE0\rAT+CREG=1\r")
+            yield sim, port
+        finally:
+            port.close()
 
 
 @pytest.mark.parametrize(
@@ -95,25 +114,17 @@ def test_scpi_short_and_long_forms() -> None:
 
 
 def test_modem_registration_urcs_follow_the_mode() -> None:
-    with ModemSimulation(load_modem(DEVICES / "modem.toml")) as sim:
-        sim.serve("pty")
-        port = open_port(sim.url)
-        try:
-            sim.start()
-            read_until(port, b"RDY\r\n")
-            port.write(b"ATE0\rAT+CREG=1\r")
-            read_until(port, b"OK\r\n")
-            read_until(port, b"OK\r\n")
-            sim.set_registration(5)
-            assert read_until(port, b"\r\n+CREG: 5\r\n").endswith(b"+CREG: 5\r\n")
-            port.write(b"AT+CREG=2\r")
-            read_until(port, b"OK\r\n")
-            sim.set_registration(1)
-            read_until(port, b'+CREG: 1,"00C3","0000A13F",7\r\n')
-            with pytest.raises(UnknownNameError, match="did you mean 'garbage'"):
-                sim.fault_on("garbag")
-        finally:
-            port.close()
+    with modem_on_pty(load_modem(DEVICES / "modem.toml")) as (sim, port):
+        read_until(port, b"OK\r\n")
+        read_until(port, b"OK\r\n")
+        sim.set_registration(5)
+        assert read_until(port, b"\r\n+CREG: 5\r\n").endswith(b"+CREG: 5\r\n")
+        port.write(b"AT+CREG=2\r")
+        read_until(port, b"OK\r\n")
+        sim.set_registration(1)
+        read_until(port, b'+CREG: 1,"00C3","0000A13F",7\r\n')
+        with pytest.raises(UnknownNameError, match="did you mean 'garbage'"):
+            sim.fault_on("garbag")
 
 
 def test_console_is_silent_while_its_dut_is_off() -> None:
@@ -232,38 +243,30 @@ def test_bench_faults_come_back_after_a_test_switched_others() -> None:
 
 def test_modem_deregisters_registers_and_loops_sms_back() -> None:
     quiet = replace(load_modem(DEVICES / "modem.toml"), incoming=())  # no welcome SMS
-    with ModemSimulation(quiet) as sim:
-        sim.serve("pty")
-        port = open_port(sim.url)
-        try:
-            sim.start()
-            read_until(port, b"RDY\r\n")
-            port.write(b"ATE0\rAT+CREG=1\r")
-            read_until(port, b"+CREG: 1\r\n")  # registered, announced once the mode is on
-            port.write(b"AT+COPS=2\r")
-            read_until(port, b"OK\r\n\r\n+CREG: 0\r\n")  # TS 27.007 7.3: deregistered
-            port.write(b"AT+COPS?\r")
-            read_until(port, b"+COPS: 2\r\n\r\nOK\r\n")
-            port.write(b"AT+CSQ\r")
-            read_until(port, b"+CSQ: 99,99\r\n")
-            port.write(b"AT+COPS=0\r")
-            read_until(port, b"+CREG: 2\r\n")
-            read_until(port, b"+CREG: 1\r\n")
-            port.write(b"AT+CNUM\r")
-            read_until(port, b'+CNUM: "","+4917099887766",145\r\n')
-            port.write(b'AT+CMGF=1\rAT+CMGS="+4917099887766"\r')
-            read_until(port, b"> ")
-            port.write(b"ping\x1a")
-            read_until(port, b"+CMGS: 1\r\n")
-            read_until(port, b'+CMTI: "SM",1\r\n')  # sent to its own number: it comes back
-            port.write(b"AT+CMGR=1\r")
-            read_until(port, b"\r\nping\r\n")
-            port.write(b"AT+CFUN=1,1\r")
-            read_until(port, b"OK\r\n")
-            read_until(port, b"RDY\r\n")
-            assert sim.boots == 2
-        finally:
-            port.close()
+    with modem_on_pty(quiet) as (sim, port):
+        read_until(port, b"+CREG: 1\r\n")  # registered, announced once the mode is on
+        port.write(b"AT+COPS=2\r")
+        read_until(port, b"OK\r\n\r\n+CREG: 0\r\n")  # TS 27.007 7.3: deregistered
+        port.write(b"AT+COPS?\r")
+        read_until(port, b"+COPS: 2\r\n\r\nOK\r\n")
+        port.write(b"AT+CSQ\r")
+        read_until(port, b"+CSQ: 99,99\r\n")
+        port.write(b"AT+COPS=0\r")
+        read_until(port, b"+CREG: 2\r\n")
+        read_until(port, b"+CREG: 1\r\n")
+        port.write(b"AT+CNUM\r")
+        read_until(port, b'+CNUM: "","+4917099887766",145\r\n')
+        port.write(b'AT+CMGF=1\rAT+CMGS="+4917099887766"\r')
+        read_until(port, b"> ")
+        port.write(b"ping\x1a")
+        read_until(port, b"+CMGS: 1\r\n")
+        read_until(port, b'+CMTI: "SM",1\r\n')  # sent to its own number: it comes back
+        port.write(b"AT+CMGR=1\r")
+        read_until(port, b"\r\nping\r\n")
+        port.write(b"AT+CFUN=1,1\r")
+        read_until(port, b"OK\r\n")
+        read_until(port, b"RDY\r\n")
+        assert sim.boots == 2
 
 
 def test_modem_signal_changes_reach_its_watchers() -> None:
