@@ -17,9 +17,10 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from harness.canbus.channel import Channel
-from harness.canbus.database import SignalDatabase, suggest
+from harness.canbus.database import SignalDatabase
 from harness.closing import Closing
 from harness.config import BenchConfig, SimulatedEcuConfig, load_bench
+from harness.datafile import suggest
 from harness.devices.bench import Devices, open_devices
 from harness.exceptions import ConfigError, ResourceError
 from harness.sim.ecu import EcuDefinition, SimulatedEcu, load_ecu, with_periods

@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import os
 import shlex
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any
 
-from harness.canbus.database import suggest
-from harness.exceptions import ConfigError
+from harness.datafile import Table, apply_override, read_toml, suggest
 
 BENCH_ENV = "HARNESS_BENCH"
 """Environment variable naming the bench file when no option does."""
@@ -40,8 +38,6 @@ DEFAULT_BENCH = Path("fixtures") / "benches" / "virtual.toml"
 
 DEFAULT_HISTORY = 100_000
 """Frames a channel keeps for expectations and evidence."""
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -151,7 +147,7 @@ def load_bench(path: str | Path, overrides: Iterable[str] = ()) -> BenchConfig:
     path = Path(path)
     raw = read_toml(path, "bench file")
     for override in overrides:
-        _apply_override(raw, override, str(path))
+        apply_override(raw, override, str(path))
     config = _parse_bench(Table(raw, str(path), ""), path)
     _check_devices(config)
     return config
@@ -163,142 +159,6 @@ def _check_devices(config: BenchConfig) -> None:
         from harness.devices.config import parse_devices  # noqa: PLC0415 - it imports this module
 
         parse_devices(config)
-
-
-def read_toml(path: Path, kind: str) -> dict[str, Any]:
-    """A TOML file as a dict; a missing, unreadable or malformed file is a ConfigError."""
-    source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(source, "", f"no such {kind}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(source, "", f"cannot read: {exc}") from exc
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(source, "", f"not valid TOML: {exc}") from exc
-
-
-def _apply_override(raw: dict[str, Any], override: str, source: str) -> None:
-    """Set one dotted key in the raw document; the value is read as TOML, else as a string."""
-    key, sep, text = override.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise ConfigError(source, override, "override must look like key.path=value")
-    try:
-        value: Any = tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = text
-    parts = key.split(".")
-    table = raw
-    for depth, part in enumerate(parts[:-1]):
-        nested = table.setdefault(part, {})
-        if not isinstance(nested, dict):
-            where = ".".join(parts[: depth + 1])
-            raise ConfigError(source, where, f"override {override!r} needs a table here")
-        table = nested
-    table[parts[-1]] = value
-
-
-class Table:
-    """One TOML table being validated: typed getters that name the key on error.
-    Shared by every data file the harness reads (bench files, ECU files).
-
-    ``finish()`` rejects whatever keys were not asked for, with suggestions.
-    """
-
-    def __init__(self, data: Mapping[str, Any], source: str, prefix: str) -> None:
-        self.data = data
-        self.source = source
-        self.prefix = prefix
-        self._seen: set[str] = set()
-
-    def key(self, name: str) -> str:
-        if not name:
-            return self.prefix
-        return f"{self.prefix}.{name}" if self.prefix else name
-
-    def accept(self, *names: str) -> None:
-        """Mark keys as known that the caller reads itself (free-form keys)."""
-        self._seen.update(names)
-
-    def error(self, name: str, problem: str) -> ConfigError:
-        return ConfigError(self.source, self.key(name), problem)
-
-    def _get(self, name: str, kinds: type | tuple[type, ...], expected: str, default: T) -> Any:
-        self._seen.add(name)
-        if name not in self.data:
-            return default
-        value = self.data[name]
-        if isinstance(value, bool) and bool not in (
-            kinds if isinstance(kinds, tuple) else (kinds,)
-        ):
-            raise self.error(name, f"expected {expected}, got {value!r}")
-        if not isinstance(value, kinds):
-            raise self.error(name, f"expected {expected}, got {type(value).__name__} {value!r}")
-        return value
-
-    def required_str(self, name: str) -> str:
-        value: str | None = self._get(name, str, "a string", None)
-        if value is None:
-            typo = suggest(name, [k for k in self.data if k not in self._seen])
-            raise self.error(
-                name, f"missing (expected a string){typo.replace('did you mean', 'misspelled as')}"
-            )
-        if not value.strip():
-            raise self.error(name, "must not be empty")
-        return value
-
-    def optional_str(self, name: str, default: str | None = None) -> str | None:
-        value: str | None = self._get(name, str, "a string", default)
-        return value
-
-    def number(self, name: str, default: float, minimum: float = 0.0) -> float:
-        value: float = self._get(name, (int, float), "a number", default)
-        if value < minimum:
-            raise self.error(name, f"expected a number >= {minimum:g}, got {value}")
-        return float(value)
-
-    def str_list(self, name: str) -> list[str]:
-        value: list[Any] = self._get(name, list, "a list of strings", [])
-        if not all(isinstance(item, str) for item in value):
-            raise self.error(name, f"expected a list of strings, got {value!r}")
-        return value
-
-    def tables(self, name: str) -> list[Table]:
-        """An array of tables (``[[name]]``)."""
-        value: list[Any] = self._get(name, list, "an array of tables", [])
-        if not all(isinstance(item, dict) for item in value):
-            raise self.error(name, "expected an array of tables ([[...]])")
-        return [Table(item, self.source, f"{self.key(name)}[{i}]") for i, item in enumerate(value)]
-
-    def optional_int(self, name: str, minimum: int = 1) -> int | None:
-        value: int | None = self._get(name, int, "an integer", None)
-        if value is not None and value < minimum:
-            raise self.error(name, f"expected an integer >= {minimum}, got {value}")
-        return value
-
-    def boolean(self, name: str, default: bool) -> bool:
-        value: bool = self._get(name, bool, "true or false", default)
-        return value
-
-    def table(self, name: str) -> Table:
-        value: Mapping[str, Any] = self._get(name, dict, "a table", {})
-        return Table(value, self.source, self.key(name))
-
-    def free_form(self, name: str) -> Mapping[str, Any]:
-        """A table whose keys belong to the user (or to a later layer): kept as is."""
-        value: Mapping[str, Any] = self._get(name, dict, "a table", {})
-        return MappingProxyType(dict(value))
-
-    def finish(self) -> None:
-        unknown = sorted(set(self.data) - self._seen)
-        if unknown:
-            name = unknown[0]
-            hint = suggest(name, sorted(self._seen))
-            known = ", ".join(sorted(self._seen))
-            raise self.error(name, f"unknown key{hint}; known keys here: {known}")
 
 
 def _parse_bench(doc: Table, path: Path) -> BenchConfig:

@@ -9,7 +9,6 @@ bus (repeated payloads, the norm for cyclic traffic, are decoded once).
 from __future__ import annotations
 
 import copy
-import difflib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import cantools
 import cantools.database
 
+from harness.datafile import suggest
 from harness.exceptions import DatabaseError, EncodeError, UnknownNameError
 
 if TYPE_CHECKING:
@@ -26,14 +26,6 @@ SignalValues = Mapping[str, Any]
 """Signal name -> physical value, value-table name, or raw number."""
 
 _DECODE_CACHE_LIMIT = 65_536
-
-
-def suggest(name: str, candidates: list[str]) -> str:
-    """A " (did you mean ...?)" hint, or an empty string when nothing is close."""
-    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
-    if not close:
-        return ""
-    return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
 
 
 class SignalDatabase:

@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 from cantools.database.namedsignalvalue import NamedSignalValue
 
 from harness import clock
-from harness.canbus.database import suggest
 from harness.canbus.protection import Protection, check_frames, detect
+from harness.datafile import suggest
 from harness.exceptions import ExpectationError, HarnessError, UnknownNameError
 
 if TYPE_CHECKING:

@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 
 from harness import clock
 from harness.canbus.channel import PeriodicMessage
-from harness.canbus.database import suggest
 from harness.canbus.expect import require_db
 from harness.canbus.protection import (
     Protection,
@@ -41,6 +40,7 @@ from harness.canbus.protection import (
     validate,
 )
 from harness.closing import Closing
+from harness.datafile import suggest
 from harness.exceptions import UnknownNameError
 
 if TYPE_CHECKING:

@@ -26,8 +26,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, TypeVar
 
-from harness.canbus.database import SignalDatabase, suggest
-from harness.config import Table, read_toml
+from harness.canbus.database import SignalDatabase
+from harness.datafile import Table, read_toml, suggest
 from harness.exceptions import ConfigError, UnknownNameError
 
 if TYPE_CHECKING:

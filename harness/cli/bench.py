@@ -23,9 +23,10 @@ from rich.text import Text
 
 from harness.bench import Bench
 from harness.canbus.channel import Channel
-from harness.canbus.database import SignalDatabase, suggest
+from harness.canbus.database import SignalDatabase
 from harness.cli.output import make_console
 from harness.config import load_bench, overrides_from_env
+from harness.datafile import suggest
 from harness.exceptions import HarnessError
 from harness.sim.ecu import load_ecu
 

@@ -34,7 +34,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from harness.canbus.database import suggest
+from harness.datafile import suggest
 from harness.devices.config import DevicesConfig, PowerConfig, SerialDeviceConfig, parse_devices
 from harness.devices.log import SerialLog
 from harness.exceptions import ConfigError, DeviceError, ResourceError

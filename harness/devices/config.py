@@ -1,7 +1,7 @@
 """The bench file's serial devices (``[serial.NAME]``) and power supply (``[power]``).
 
 :func:`harness.config.load_bench` keeps both sections as free-form tables; this
-module validates them with :class:`harness.config.Table`, so every mistake names
+module validates them with :class:`harness.datafile.Table`, so every mistake names
 the file and key (with "did you mean"):
 
 .. code-block:: toml
@@ -44,8 +44,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from harness.canbus.database import suggest
-from harness.config import BenchConfig, Table
+from harness.config import BenchConfig
+from harness.datafile import Table, suggest
 
 KINDS = ("console", "modem", "power")
 TRANSPORTS = ("pty", "socket")

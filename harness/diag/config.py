@@ -38,8 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import isotp
 
-from harness.canbus.database import suggest
-from harness.config import Table
+from harness.datafile import Table, suggest
 from harness.diag.profile import DutProfile, int_in, load_profile
 from harness.diag.seedkey import SeedKey, load_seed_key
 from harness.exceptions import ResourceError

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness import clock
-from harness.canbus.database import suggest
+from harness.datafile import suggest
 from harness.diag.config import AddressConfig, bench_diag_config
 from harness.diag.transport import shared_stack
 from harness.exceptions import DiagnosticError, DiagnosticTimeoutError, UnknownNameError

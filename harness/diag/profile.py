@@ -46,8 +46,7 @@ from typing import Any
 
 from udsoncan import AsciiCodec, DidCodec
 
-from harness.canbus.database import suggest
-from harness.config import Table, read_toml
+from harness.datafile import Table, read_toml, suggest
 from harness.diag.names import SESSIONS
 from harness.exceptions import UnknownNameError
 

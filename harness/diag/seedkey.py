@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import Any
 
-from harness.canbus.database import suggest
+from harness.datafile import suggest
 from harness.exceptions import ConfigError
 
 ENTRY_POINT_GROUP = "harness.seedkey"

@@ -58,9 +58,8 @@ from typing import TYPE_CHECKING, Any
 
 from udsoncan.BaseService import BaseService
 
-from harness.canbus.database import suggest
 from harness.canbus.expect import Matcher
-from harness.config import Table
+from harness.datafile import Table, suggest
 from harness.diag.config import AddressConfig, TransportConfig, parse_address, parse_transport
 from harness.diag.names import SESSIONS
 from harness.diag.obd import PIDS, ObdResponderConfig, encode_obd_dtc

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from harness.bench import Bench
-from harness.canbus.database import suggest
 from harness.canbus.history import Mark
 from harness.config import (
     BENCH_ENV,
@@ -24,6 +23,7 @@ from harness.config import (
     overrides_from_env,
     resolve_bench_path,
 )
+from harness.datafile import suggest
 from harness.exceptions import ExpectationError, HarnessError
 
 RESOURCE_KINDS = ("can", "serial", "power", "diagnostics", "simulation")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from harness.config import Table, read_toml
+from harness.datafile import Table, read_toml
 from harness.sim.device import DeviceSimulation
 
 

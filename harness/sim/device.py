@@ -21,8 +21,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Protocol
 
-from harness.canbus.database import suggest
 from harness.closing import Closing
+from harness.datafile import suggest
 from harness.exceptions import UnknownNameError
 from harness.sim.link import Link, open_link
 

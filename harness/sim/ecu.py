@@ -37,11 +37,11 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from harness import clock
-from harness.canbus.database import SignalDatabase, default_value, suggest
+from harness.canbus.database import SignalDatabase, default_value
 from harness.canbus.expect import Matcher, value_matches
 from harness.canbus.protection import Protection
 from harness.canbus.residual import FAULT_KINDS, Fault, MessageSettings, ResidualBus
-from harness.config import Table, read_toml
+from harness.datafile import Table, read_toml, suggest
 from harness.exceptions import ConfigError, HarnessError, UnknownNameError
 from harness.sim.scheduler import Scheduler
 

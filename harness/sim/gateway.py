@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from cantools.database import DecodeError
 from cantools.database.namedsignalvalue import NamedSignalValue
 
-from harness.canbus.database import SignalDatabase, suggest
+from harness.canbus.database import SignalDatabase
 from harness.canbus.protection import detect, protect
 from harness.canbus.routing import (
     Route,
@@ -32,7 +32,7 @@ from harness.canbus.routing import (
     load_routing,
     parse_routing,
 )
-from harness.config import Table
+from harness.datafile import Table, suggest
 from harness.exceptions import ConfigError, HarnessError
 from harness.sim.scheduler import Scheduler
 

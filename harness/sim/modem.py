@@ -44,8 +44,7 @@ from gsmmodem.pdu import (  # type: ignore[import-untyped]
 )
 
 from harness import clock
-from harness.canbus.database import suggest
-from harness.config import Table, read_toml
+from harness.datafile import Table, read_toml, suggest
 from harness.sim.device import DeviceSimulation
 from harness.sim.scheduler import Scheduler
 

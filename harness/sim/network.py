@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from harness.canbus.database import suggest
 from harness.canbus.residual import Fault
+from harness.datafile import suggest
 from harness.exceptions import UnknownNameError
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.config import Table, read_toml
+from harness.datafile import Table, read_toml
 from harness.sim.device import DeviceSimulation
 from harness.sim.scheduler import Scheduler
 
