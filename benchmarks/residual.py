@@ -1,7 +1,7 @@
 """Transmit jitter of the residual-bus simulation on this machine.
 
 50 messages with periods from 10 to 100 ms, each with a rolling counter and a
-J1850 checksum, sent by a :class:`~harness.canbus.residual.ResidualBus` on the
+J1850 checksum, sent by a :class:`~harness.sim.residual.ResidualBus` on the
 in-process virtual bus. The cycle-time error of every interval (measured from
 the bus timestamps the receiver sees) is summarised as median and p99. The
 baseline, measured in the same run, is python-can's own cyclic tasks sending
@@ -24,7 +24,7 @@ import cantools
 
 from harness.canbus.channel import Channel
 from harness.canbus.database import SignalDatabase
-from harness.canbus.residual import ResidualBus
+from harness.sim.residual import ResidualBus
 
 MESSAGES = 50
 PERIODS_MS = [10, 20, 50, 100]

@@ -184,7 +184,7 @@ def _attach_services(ecu: SimulatedEcu, channels: Mapping[str, Channel]) -> None
     """Services an ECU file describes: the UDS server of its ``[diagnostics]`` section, the
     routing of its ``[gateway]`` section (over every channel it joins)."""
     if ecu.definition.diagnostics:
-        from harness.diag.server import attach_server  # noqa: PLC0415 - udsoncan loads only if used
+        from harness.sim.uds.server import attach_server  # noqa: PLC0415 - udsoncan loads only if used
 
         attach_server(ecu)
     if ecu.definition.gateway:

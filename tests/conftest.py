@@ -12,7 +12,7 @@ import pytest
 from harness.canbus.channel import Channel
 from harness.canbus.database import SignalDatabase
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "uds_rig"]
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"

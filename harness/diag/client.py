@@ -40,7 +40,7 @@ from harness.diag.config import DiagConfig, bench_diag_config
 from harness.diag.names import SESSIONS, nrc_name, session_name
 from harness.diag.profile import DidDefinition, DutProfile, format_dtc
 from harness.diag.seedkey import redact_logger
-from harness.diag.transport import ChannelStack, shared_stack
+from harness.diag.transport.on_can import ChannelStack, shared_stack
 from harness.exceptions import (
     DiagnosticError,
     DiagnosticTimeoutError,

@@ -13,7 +13,7 @@ from harness.diag.profile import DutProfile
 if TYPE_CHECKING:
     from harness.bench import Bench
     from harness.diag.client import UdsClient
-    from harness.diag.server import UdsServer
+    from harness.sim.uds.server import UdsServer
 
 S3_DEFAULT = 5.0
 """S3server (ISO 14229-2, Table 5): 5000 ms, not configurable."""
@@ -39,7 +39,7 @@ class DutTiming:
 
 def simulated_server(bench: Bench) -> UdsServer | None:
     """The UDS server of the simulated ECU playing the DUT, None on a bench without one."""
-    from harness.diag.server import UdsServer  # noqa: PLC0415 - udsoncan only if used
+    from harness.sim.uds.server import UdsServer  # noqa: PLC0415 - udsoncan only if used
 
     config = diagnostics_config(bench.config)
     if config is None:

@@ -1,5 +1,5 @@
-"""OBD-II (SAE J1979 over ISO 15765-4): the tester (:class:`ObdClient`) and the simulated
-ECU's responder (:class:`ObdResponder`), with the PID table they share.
+"""OBD-II (SAE J1979 over ISO 15765-4): the tester (:class:`ObdClient`) and the PID table
+it shares with the simulated ECUs' responder (:mod:`harness.sim.obd`).
 
 A request goes out functionally on 0x7DF as one single frame; every emission-related
 ECU answers from its own ID in 0x7E8..0x7EF (multi-frame answers, e.g. the VIN, get
@@ -14,17 +14,13 @@ Mode 01 PIDs are listed in :data:`PIDS`; mode 03/07 read stored/pending DTCs, mo
 04 clears them, mode 09 reads the VIN (0x02), calibration IDs (0x04) and ECU name (0x0A).
 :data:`PID_LENGTHS` and :func:`split_pid_answer` check answers byte by byte, as the
 conformance suite (``testsuites/obd``) does.
-
-The responder honours two seeded faults (:data:`harness.sim.ecu.DIAGNOSTIC_FAULTS`):
-``obd_bitmap_overclaims`` (the 0x00 bitmap claims a PID it never answers) and
-``obd_vin_truncated`` (the VIN item is 16 bytes).
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,14 +28,14 @@ from typing import TYPE_CHECKING, Any
 from harness import clock
 from harness.datafile import suggest
 from harness.diag.config import AddressConfig, bench_diag_config
-from harness.diag.transport import shared_stack
+from harness.diag.transport.on_can import shared_stack
 from harness.exceptions import DiagnosticError, DiagnosticTimeoutError, UnknownNameError
 
 if TYPE_CHECKING:
     from harness.bench import Bench
     from harness.canbus.channel import Channel
     from harness.diag.config import DiagConfig
-    from harness.diag.transport import ChannelStack
+    from harness.diag.transport.on_can import ChannelStack
 
 
 @dataclass(frozen=True)
@@ -469,133 +465,3 @@ def obd_on_channel(channel: Channel, config: DiagConfig) -> Iterator[ObdClient]:
             )
         first = stacks[min(stacks)]
         yield ObdClient(stacks, functional=first, window=config.obd_window)
-
-
-# -- the simulated ECU ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ObdResponderConfig:
-    """What a simulated ECU answers to OBD-II requests (the ECU file's ``[diagnostics.obd]``)."""
-
-    pids: Mapping[int, float | tuple[str, str]]
-    """PID -> a constant value, or (message, signal) read live from the bus."""
-    calibration_ids: tuple[str, ...] = ()
-    ecu_name: str = ""
-    dtcs: tuple[str, ...] = ()
-    pending_dtcs: tuple[str, ...] = ()
-
-
-class ObdResponder:
-    """Answers J1979 requests for one simulated ECU.
-
-    ``signal`` reads a live bus value (message, signal); ``vin`` returns the VIN.
-    Unsupported PIDs get no answer (J1979); a malformed request gets none either
-    when it came functionally, else NRC 0x13.
-    """
-
-    def __init__(
-        self,
-        config: ObdResponderConfig,
-        *,
-        signal: Callable[[str, str], Any],
-        vin: Callable[[], str],
-        faults: Callable[[], Collection[str]] = frozenset,
-    ) -> None:
-        self.config = config
-        self._signal = signal
-        self._vin = vin
-        self._faults = faults
-        self.dtcs = list(config.dtcs)
-        self.pending = list(config.pending_dtcs)
-        self.clears = 0
-
-    def value(self, number: int) -> float:
-        source = self.config.pids[number]
-        if isinstance(source, tuple):
-            raw = self._signal(*source)
-            return float(getattr(raw, "value", raw))
-        return float(source)
-
-    def respond(self, request: bytes, *, functional: bool) -> bytes | None:
-        """The answer to ``request`` (mode byte first), or None to stay silent."""
-        mode = request[0]
-        body = request[1:]
-        if mode == 0x01:
-            return self._mode01(body)
-        if mode in (0x03, 0x07):
-            if body:
-                return None if functional else bytes([0x7F, mode, 0x13])
-            codes = self.dtcs if mode == 0x03 else self.pending
-            data = b"".join(encode_obd_dtc(c) for c in codes)
-            return bytes([mode + 0x40, len(codes)]) + data
-        if mode == 0x04:
-            if body:
-                return None if functional else bytes([0x7F, mode, 0x13])
-            self.dtcs.clear()
-            self.pending.clear()
-            self.clears += 1
-            return bytes([0x44])
-        if mode == 0x09:
-            return self._mode09(body, functional)
-        return None if functional else bytes([0x7F, mode, 0x11])
-
-    def overclaimed(self) -> int:
-        """The PID fault ``obd_bitmap_overclaims`` adds to the 0x00 bitmap: the first of the
-        harness's table the ECU does not answer (else the first free one below 0x20)."""
-        answered = {*self.config.pids, MONITOR_STATUS}
-        candidates: list[int] = [*sorted(PIDS_BY_NUMBER), *range(0x02, 0x20)]
-        return next(n for n in candidates if n < 0x20 and n not in answered)
-
-    def _mode01(self, pids: bytes) -> bytes | None:
-        if not 1 <= len(pids) <= MAX_PIDS_PER_REQUEST:
-            return None
-        supported = [*sorted(self.config.pids), MONITOR_STATUS]
-        claimed = list(supported)
-        if "obd_bitmap_overclaims" in self._faults():
-            claimed.append(self.overclaimed())
-        parts = []
-        for number in pids:
-            if number in SUPPORT_PIDS:
-                if number == 0x00 or any(p > number for p in supported):
-                    chain = [p for p in claimed if number < p <= number + 32]
-                    if any(p > number + 32 for p in supported):
-                        chain.append(number + 32)
-                    parts.append(bytes([number]) + support_bitmap(chain, number))
-            elif number == MONITOR_STATUS:
-                mil = 0x80 if self.dtcs else 0x00
-                parts.append(bytes([number, mil | min(len(self.dtcs), 0x7F), 0x07, 0xFF, 0x00]))
-            elif number in self.config.pids:
-                parts.append(bytes([number]) + PIDS_BY_NUMBER[number].encode(self.value(number)))
-        if not parts:
-            return None  # J1979: no answer when none of the PIDs is supported
-        return bytes([0x41]) + b"".join(parts)
-
-    def _mode09(self, body: bytes, functional: bool) -> bytes | None:
-        if len(body) != 1:
-            return None if functional else bytes([0x7F, 0x09, 0x13])
-        infotype = body[0]
-        items: list[bytes]
-        if infotype == 0x00:
-            supported = [VIN_INFOTYPE]
-            if self.config.calibration_ids:
-                supported.append(CALID_INFOTYPE)
-            if self.config.ecu_name:
-                supported.append(ECU_NAME_INFOTYPE)
-            return bytes([0x49, 0x00]) + support_bitmap(supported, 0)
-        if infotype == VIN_INFOTYPE:
-            vin = self._vin().encode("ascii")[:VIN_LENGTH].ljust(VIN_LENGTH, b"\x00")
-            if "obd_vin_truncated" in self._faults():
-                vin = vin[: VIN_LENGTH - 1]
-            items = [vin]
-        elif infotype == CALID_INFOTYPE and self.config.calibration_ids:
-            items = [
-                c.encode("ascii")[:CALID_LENGTH].ljust(CALID_LENGTH, b"\x00")
-                for c in self.config.calibration_ids
-            ]
-        elif infotype == ECU_NAME_INFOTYPE and self.config.ecu_name:
-            name = self.config.ecu_name.encode("ascii")[:ECU_NAME_LENGTH]
-            items = [name.ljust(ECU_NAME_LENGTH, b"\x00")]
-        else:
-            return None
-        return bytes([0x49, infotype, len(items)]) + b"".join(items)

@@ -15,7 +15,7 @@ An ECU file (TOML, ``fixtures/ecus/*.toml``) says:
   ``diagnostic`` (names from :data:`DIAGNOSTIC_FAULTS`, honoured by the UDS server) and
   ``modem`` (names from :data:`MODEM_FAULTS`, honoured by the report of a linked modem),
   ``routing`` (gateway route faults, see :mod:`harness.sim.gateway`);
-- ``[diagnostics]``: the ECU's UDS server (read by :mod:`harness.diag.serverconfig`);
+- ``[diagnostics]``: the ECU's UDS server (read by :mod:`harness.sim.uds.config`);
 - ``[gateway]``: the routing table of a gateway ECU (read by :mod:`harness.sim.gateway`).
 
 A condition is ``{ message, signal, <op> = value }`` with op one of ``equals``,
@@ -40,9 +40,9 @@ from harness import clock
 from harness.canbus.database import SignalDatabase, default_value
 from harness.canbus.expect import Matcher, value_matches
 from harness.canbus.protection import Protection
-from harness.canbus.residual import FAULT_KINDS, Fault, MessageSettings, ResidualBus
 from harness.datafile import Table, read_toml, suggest
 from harness.exceptions import ConfigError, HarnessError, UnknownNameError
+from harness.sim.residual import FAULT_KINDS, Fault, MessageSettings, ResidualBus
 from harness.sim.scheduler import Scheduler
 
 if TYPE_CHECKING:

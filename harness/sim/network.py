@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from harness.canbus.residual import Fault
 from harness.datafile import suggest
 from harness.exceptions import UnknownNameError
+from harness.sim.residual import Fault
 
 if TYPE_CHECKING:
     from harness.canbus.channel import Channel
     from harness.canbus.database import SignalValues
-    from harness.canbus.residual import SimulatedMessage
     from harness.sim.ecu import SimulatedEcu
+    from harness.sim.residual import SimulatedMessage
 
 
 SETTLE_MARGIN = 0.5
@@ -88,7 +88,7 @@ class ResidualNetwork:
         return self.message(message).values
 
     def inject(self, message: str, kind: str, **params: Any) -> Fault:
-        """Switch a residual-bus fault on for one message (see harness.canbus.residual)."""
+        """Switch a residual-bus fault on for one message (see harness.sim.residual)."""
         fault = Fault(kind, **params)
         self.message(message).inject(fault)
         return fault

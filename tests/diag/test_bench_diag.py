@@ -14,10 +14,10 @@ from harness.bench import Bench
 from harness.diag.client import UdsClient, open_uds
 from harness.diag.obd import open_obd
 from harness.diag.profile import load_profile
-from harness.diag.server import UdsServer
 from harness.diag.tracedecode import conversation_lines
 from harness.exceptions import DiagnosticTimeoutError, NegativeResponseError
 from harness.pytest_plugin.fixtures import _diagnostics
+from harness.sim.uds.server import UdsServer
 from harness.trace.reader import read_trace
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,9 +15,9 @@ from harness.config import load_bench
 from harness.diag.config import ADDRESSING, diagnostics_config, stmin_byte
 from harness.diag.profile import DownloadDefinition, format_dtc, load_profile, parse_dtc
 from harness.diag.seedkey import ENTRY_POINT_GROUP, load_seed_key, xor_constant
-from harness.diag.serverconfig import parse_server
 from harness.exceptions import ConfigError, UnknownNameError
 from harness.sim.ecu import load_ecu
+from harness.sim.uds.config import parse_server
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILE = ROOT / "fixtures" / "dut" / "bcm.toml"

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from harness.diag.transport import is_security_key, redacted
+from harness.diag.transport.on_can import is_security_key, redacted
 
 if TYPE_CHECKING:
-    from tests.diag.conftest import RigFactory
+    from uds_rig import RigFactory
 
 REQUEST = 0x7E0
 

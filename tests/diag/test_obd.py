@@ -16,8 +16,6 @@ from harness.diag.obd import (
     PID_LENGTHS,
     PIDS,
     ObdClient,
-    ObdResponder,
-    ObdResponderConfig,
     decode_obd_dtc,
     encode_obd_dtc,
     obd_on_channel,
@@ -35,9 +33,10 @@ from harness.exceptions import (
     DiagnosticTimeoutError,
     UnknownNameError,
 )
+from harness.sim.obd import ObdResponder, ObdResponderConfig
 
 if TYPE_CHECKING:
-    from tests.diag.conftest import Rig
+    from uds_rig import Rig
 
 BCM = 0x7E8
 

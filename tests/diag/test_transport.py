@@ -14,9 +14,10 @@ from harness.diag.config import AddressConfig, TransportConfig
 from harness.exceptions import DiagnosticError, DiagnosticTimeoutError
 
 if TYPE_CHECKING:
+    from uds_rig import Rig, RigFactory
+
     from harness.canbus.history import Mark
-    from harness.diag.serverconfig import ServerConfig
-    from tests.diag.conftest import Rig, RigFactory
+    from harness.sim.uds.config import ServerConfig
 
 REQUEST, RESPONSE, FUNCTIONAL = 0x7E0, 0x7E8, 0x7DF
 
@@ -187,7 +188,7 @@ def test_functional_requests_must_fit_one_frame(rig: Rig) -> None:
 
 def test_uds_and_obd_share_one_stack_per_response_id(rig: Rig) -> None:
     from harness.diag.config import AddressConfig
-    from harness.diag.transport import shared_stack
+    from harness.diag.transport.on_can import shared_stack
 
     address = rig.uds.config.address
     with shared_stack(rig.tester, address, rig.uds.config.transport) as stack:

@@ -114,7 +114,7 @@ def long_request(diag: DiagConfig, tester: RawTester) -> bytes:
 def dut_timers(bench: Bench) -> DutTimers:
     """N_Bs/N_Cr of the DUT: its simulated UDS server's transport timeout when the bench
     simulates the DUT, else the standard's 1000 ms."""
-    from harness.diag.server import UdsServer  # noqa: PLC0415 - only benches with diagnostics
+    from harness.sim.uds.server import UdsServer  # noqa: PLC0415 - only benches with diagnostics
 
     config = diagnostics_config(bench.config)
     if config is None:

@@ -13,11 +13,12 @@ from hypothesis import strategies as st
 from udsoncan.Response import Response
 
 from harness import clock
-from harness.diag.server import SPR_SERVICES
+from harness.sim.uds.server import SPR_SERVICES
 
 if TYPE_CHECKING:
-    from harness.diag.serverconfig import ServerConfig
-    from tests.diag.conftest import Rig, RigFactory
+    from uds_rig import Rig, RigFactory
+
+    from harness.sim.uds.config import ServerConfig
 
 REQUEST, RESPONSE = 0x7E0, 0x7E8
 BARRIER = bytes.fromhex("22 f1 86")  # ActiveSession: readable in every session

@@ -10,8 +10,8 @@ import pytest
 from harness.canbus.channel import Channel
 from harness.canbus.frame import Frame
 from harness.canbus.protection import Protection, check_frames
-from harness.canbus.residual import MessageSettings, ResidualBus
 from harness.exceptions import ConfigError, UnknownNameError
+from harness.sim.residual import MessageSettings, ResidualBus
 
 E2E = Protection(counter=None, algorithm="e2e_p01", data_id=0x42)
 

@@ -15,11 +15,11 @@ from harness import clock
 from harness.canbus.frame import Frame
 from harness.diag.config import TransportConfig
 from harness.diag.seedkey import xor_constant
-from harness.diag.serverconfig import DownloadConfig, ServerConfig, ServerSecurity
 from harness.exceptions import DiagnosticError, DiagnosticTimeoutError, NegativeResponseError
+from harness.sim.uds.config import DownloadConfig, ServerConfig, ServerSecurity
 
 if TYPE_CHECKING:
-    from tests.diag.conftest import Rig, RigFactory
+    from uds_rig import Rig, RigFactory
 
 VIN = "WDEMX000000000001"
 MASK = 0x5A3CC3A5  # the xor_constant parameter of fixtures/ecus/bcm.toml
@@ -517,10 +517,10 @@ FAULT_TESTS = {
     "suppress_bit_ignored": ("test_services.py", "test_fault_suppress_bit_ignored_answers_anyway"),
     "block_counter_unchecked": ("test_services.py", "test_fault_block_counter_unchecked"),
     "obd_bitmap_overclaims": (
-        "test_obd.py",
+        "../../diag/test_obd.py",
         "test_bitmap_overclaims_fault_claims_a_pid_never_answered",
     ),
-    "obd_vin_truncated": ("test_obd.py", "test_vin_truncated_fault_sends_16_characters"),
+    "obd_vin_truncated": ("../../diag/test_obd.py", "test_vin_truncated_fault_sends_16_characters"),
     "isotp_stmin_ignored": ("test_isotp_faults.py", "test_stmin_ignored_while_the_fault_is_on"),
     "isotp_no_padding": ("test_isotp_faults.py", "test_no_padding_while_the_fault_is_on"),
     "security_long_key_accepted": (

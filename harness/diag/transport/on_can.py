@@ -5,10 +5,8 @@ Two stacks listening for the same response ID on one channel would both answer t
 ECU's first frame with a flow control; :func:`shared_stack` hands out one stack per
 (channel, address) instead, so a UDS client and an OBD-II client can be open together.
 
-A simulated ECU's stack can stray from its settings while a seeded fault is on
-(:class:`Deviation`): STmin ignored, frames unpadded. The stack asks for its deviation
-before every payload it sends and every frame it receives, so a fault switched on while
-the bench runs takes effect with the next frame.
+The simulated ECUs' servers run the same stack (:mod:`harness.sim.uds.stack` adds their
+seeded ISO-TP faults to it), so tester and server segment and pace alike.
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ import logging
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -37,42 +35,6 @@ log = logging.getLogger(__name__)
 ISOTP_LOGGER = "harness.diag.isotp"
 ERRORS_KEPT = 100
 
-STMIN_IGNORED = "isotp_stmin_ignored"
-"""Seeded fault primitive: consecutive frames go out back to back, whatever STmin."""
-NO_PADDING = "isotp_no_padding"
-"""Seeded fault primitive: frames go out unpadded (shortest DLC) although padding is set."""
-
-
-@dataclass(frozen=True)
-class Deviation:
-    """How a simulated ECU's ISO-TP layer departs from its settings (seeded faults).
-
-    >>> Deviation.from_faults({"isotp_no_padding"})
-    Deviation(stmin_ignored=False, unpadded=True)
-    """
-
-    stmin_ignored: bool = False
-    """Send consecutive frames back to back, whatever STmin the receiver's flow control asks."""
-    unpadded: bool = False
-    """Send every frame at its shortest length, whatever padding the settings name."""
-
-    @classmethod
-    def from_faults(cls, faults: Collection[str]) -> Deviation:
-        """The deviation the diagnostic fault primitives switched on now call for."""
-        return cls(stmin_ignored=STMIN_IGNORED in faults, unpadded=NO_PADDING in faults)
-
-    def params(self, transport: TransportConfig) -> dict[str, Any]:
-        """The can-isotp parameters a stack with ``transport`` settings sends with."""
-        padded = transport.padding is not None and not self.unpadded
-        return {
-            "override_receiver_stmin": 0.0 if self.stmin_ignored else None,
-            "tx_padding": transport.padding if padded else None,
-            "tx_data_min_length": 8 if padded else None,
-        }
-
-
-NO_DEVIATION = Deviation()
-
 
 class ChannelStack(isotp.NotifierBasedCanStack):
     """A can-isotp transport layer on a :class:`~harness.canbus.channel.Channel`.
@@ -82,10 +44,6 @@ class ChannelStack(isotp.NotifierBasedCanStack):
     (timeouts, wrong sequence numbers, unexpected frames) are kept in ``errors``
     instead of being logged as warnings; the exchange that suffered them fails on
     its own timeout.
-
-    ``deviation`` (simulated ECUs only) says how the stack departs from ``transport``
-    now; it is asked before each payload sent and each frame received, so it must be
-    quick. If it raises, the error is logged and the last deviation stays in force.
     """
 
     def __init__(
@@ -95,7 +53,6 @@ class ChannelStack(isotp.NotifierBasedCanStack):
         transport: TransportConfig,
         *,
         listen: bool = False,
-        deviation: Callable[[], Deviation] | None = None,
     ) -> None:
         self.channel = channel
         self.transport = transport
@@ -111,37 +68,6 @@ class ChannelStack(isotp.NotifierBasedCanStack):
         self.txfn = self._transmit
         self._prefix = address.get_rx_prefix_size()  # extended/mixed: one address byte first
         self._secret = False
-        self._deviation_source = deviation
-        self._deviation_lock = threading.Lock()
-        self.deviation = NO_DEVIATION
-        """The deviation in force (set by :meth:`refresh_deviation`)."""
-        self.refresh_deviation()
-
-    def refresh_deviation(self) -> Deviation:
-        """Apply the deviation the stack's source names now (parameters change only when it
-        does; can-isotp reads them per frame: STmin when a flow control arrives, padding when
-        a frame is built)."""
-        source = self._deviation_source
-        try:
-            wanted = source() if source is not None else NO_DEVIATION
-        except Exception:  # raised on the Notifier's thread, it would stop the channel
-            log.exception("ISO-TP on %s: deviation not refreshed", self.channel.name)
-            return self.deviation
-        with self._deviation_lock:
-            if wanted != self.deviation:
-                for key, value in wanted.params(self.transport).items():
-                    self.params.set(key, value, validate=False)
-                self.deviation = wanted
-                log.debug("ISO-TP on %s: deviation %s", self.channel.name, wanted)
-        return wanted
-
-    def _on_message_received(self, msg: can.Message) -> None:
-        """The Notifier's listener (can-isotp's hook): the deviation is brought up to date
-        before the frame reaches the stack, so the flow control that answers a first frame
-        and the consecutive frames that follow a flow control obey the fault in force."""
-        if self._deviation_source is not None:
-            self.refresh_deviation()
-        super()._on_message_received(msg)
 
     def send(
         self,
@@ -154,8 +80,6 @@ class ChannelStack(isotp.NotifierBasedCanStack):
         self._secret = (
             is_security_key(bytes(data)) if isinstance(data, bytes | bytearray) else False
         )
-        if self._deviation_source is not None:
-            self.refresh_deviation()
         super().send(data, target_address_type, send_timeout)
 
     def _transmit(self, msg: isotp.CanMessage) -> None:

@@ -20,13 +20,14 @@ from harness.bench import Bench
 from harness.canbus.channel import Channel
 from harness.diag.client import open_uds
 from harness.diag.config import AddressConfig, TransportConfig
-from harness.diag.transport import NO_PADDING, STMIN_IGNORED, ChannelStack, Deviation
 from harness.sim.ecu import DIAGNOSTIC_FAULTS
+from harness.sim.uds.stack import NO_PADDING, STMIN_IGNORED, Deviation, EcuStack
 
 if TYPE_CHECKING:
+    from uds_rig import Rig, RigFactory
+
     from harness.canbus.frame import Frame
     from harness.canbus.history import Mark
-    from tests.diag.conftest import Rig, RigFactory
 
 RESPONSE = 0x7E8
 LONG_READ = bytes.fromhex("22 F190 F187 F18C F189 0101 F191 0102")
@@ -191,7 +192,7 @@ def test_a_failing_deviation_source_does_not_stop_reception(
         return Deviation(unpadded=True)
 
     address = AddressConfig()
-    stack = ChannelStack(ecu, address.ecu(), TransportConfig(), deviation=flaky)
+    stack = EcuStack(ecu, address.ecu(), TransportConfig(), deviation=flaky)
     assert stack.deviation == Deviation(unpadded=True)
     stack.start()
     try:
@@ -209,7 +210,7 @@ def test_a_failing_deviation_source_does_not_stop_reception(
 def test_a_stack_without_source_keeps_its_settings(pair: tuple[Channel, Channel]) -> None:
     _, ecu = pair
     transport = dataclasses.replace(TransportConfig(), padding=0xAA)
-    stack = ChannelStack(ecu, AddressConfig().ecu(), transport)
+    stack = EcuStack(ecu, AddressConfig().ecu(), transport)
     assert stack.refresh_deviation() == Deviation()
     assert stack.params.tx_padding == 0xAA
     assert stack.params.tx_data_min_length == 8

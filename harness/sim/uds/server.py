@@ -10,7 +10,7 @@ It answers physical requests on ``request_id`` and functional ones on
   ClearDiagnosticInformation 0x14, RoutineControl 0x31 (responsePending 0x78 for slow
   routines), CommunicationControl 0x28, ControlDTCSetting 0x85, and RequestDownload /
   TransferData / RequestTransferExit 0x34/0x36/0x37 with block sequence counter checks;
-- OBD-II modes 0x01-0x09 through :class:`~harness.diag.obd.ObdResponder`;
+- OBD-II modes 0x01-0x09 through :class:`~harness.sim.obd.ObdResponder`;
 - negative responses in ISO 14229-1's order of checks (0x11, 0x7F, 0x13, 0x12, 0x7E,
   then 0x31, 0x33, 0x22, 0x24, 0x35, 0x36, 0x37, 0x73...), and for functional requests
   0x11, 0x12, 0x31, 0x7E and 0x7F are suppressed, as the standard says.
@@ -44,10 +44,11 @@ from udsoncan.Response import Response
 from harness import clock
 from harness.canbus.database import default_value
 from harness.diag.names import RESPONSE_PENDING, SESSIONS, service_name, session_name
-from harness.diag.obd import ObdResponder
-from harness.diag.serverconfig import SERVICE_IDS, ServerConfig, parse_server
-from harness.diag.transport import ChannelStack, Deviation
+from harness.diag.transport.on_can import ChannelStack
 from harness.exceptions import HarnessError, UnknownNameError
+from harness.sim.obd import ObdResponder
+from harness.sim.uds.config import SERVICE_IDS, ServerConfig, parse_server
+from harness.sim.uds.stack import Deviation, EcuStack
 
 if TYPE_CHECKING:
     from harness.canbus.channel import Channel
@@ -180,13 +181,13 @@ class UdsServer:
         self.power_on_reset()
         # seeded ISO-TP faults (STmin ignored, no padding) apply per frame, also when
         # switched on while the server runs
-        physical = ChannelStack(
+        physical = EcuStack(
             self.channel,
             self.config.address.ecu(),
             self.config.transport,
             deviation=lambda: Deviation.from_faults(self._faults()),
         )
-        stacks = [(physical, False)]
+        stacks: list[tuple[ChannelStack, bool]] = [(physical, False)]
         functional_address = self.config.address.ecu_functional()
         if functional_address is not None:
             listener = ChannelStack(

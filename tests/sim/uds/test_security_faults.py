@@ -13,10 +13,10 @@ import pytest
 from harness import clock
 from harness.bench import Bench
 from harness.diag.client import UdsClient, open_uds
-from harness.diag.server import REBOOT_TIME, UdsServer
+from harness.sim.uds.server import REBOOT_TIME, UdsServer
 
 if TYPE_CHECKING:
-    from tests.diag.conftest import Rig
+    from uds_rig import Rig
 
 KEY_LEVEL = 1
 EIGHT_DIDS = bytes([0x22]) + bytes.fromhex("F190 F187 F189 F191 F18C F186 0101 0102")

@@ -62,11 +62,12 @@ from harness.canbus.expect import Matcher
 from harness.datafile import Table, suggest
 from harness.diag.config import AddressConfig, TransportConfig, parse_address, parse_transport
 from harness.diag.names import SESSIONS
-from harness.diag.obd import PIDS, ObdResponderConfig, encode_obd_dtc
+from harness.diag.obd import PIDS, encode_obd_dtc
 from harness.diag.profile import DutProfile, int_in, load_profile, sessions_of
 from harness.diag.seedkey import SeedKey, load_seed_key
 from harness.exceptions import UnknownNameError
 from harness.sim.ecu import OPERATORS, Condition
+from harness.sim.obd import ObdResponderConfig
 
 if TYPE_CHECKING:
     from harness.canbus.database import SignalDatabase

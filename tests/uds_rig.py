@@ -1,5 +1,8 @@
 """A tester and a simulated BCM's UDS server on a private virtual bus, built from the
-project's own data files (fixtures/ecus/bcm.toml, fixtures/dut/bcm.toml)."""
+project's own data files (fixtures/ecus/bcm.toml, fixtures/dut/bcm.toml).
+
+A pytest plugin of the harness's own tests (``tests/conftest.py`` loads it), so the
+tester's tests (tests/diag) and the server's (tests/sim/uds) share one rig."""
 
 from __future__ import annotations
 
@@ -19,11 +22,11 @@ from harness.canbus.channel import Channel
 from harness.diag.client import UdsClient, uds_on_channel
 from harness.diag.config import DiagConfig, SecurityConfig, TransportConfig
 from harness.diag.seedkey import load_seed_key
-from harness.diag.server import UdsServer
-from harness.diag.serverconfig import ServerConfig, parse_server
 from harness.sim.ecu import EcuDefinition, load_ecu
+from harness.sim.uds.config import ServerConfig, parse_server
+from harness.sim.uds.server import UdsServer
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 BCM_FILE = ROOT / "fixtures" / "ecus" / "bcm.toml"
 PROFILE_FILE = ROOT / "fixtures" / "dut" / "bcm.toml"
 VIRTUAL_BENCH = ROOT / "fixtures" / "benches" / "virtual.toml"
