@@ -36,8 +36,8 @@ import cantools
 import cantools.database
 
 from harness.canbus.channel import Channel, _Receiver
+from harness.canbus.config import DEFAULT_HISTORY
 from harness.canbus.database import SignalDatabase
-from harness.config import DEFAULT_HISTORY
 from harness.exceptions import DatabaseError
 
 if TYPE_CHECKING:

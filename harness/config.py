@@ -1,10 +1,12 @@
-"""Bench files: TOML in, frozen dataclasses out.
+"""Bench files: TOML in, typed frozen sections out, parsed once.
 
 A bench file says what is on a bench: its CAN channels, the device under test
-(DUT), and the sections later layers read (serial devices, power, diagnostics,
-simulation). Every error names the file, the key path and what was expected;
-an unknown key is rejected with a "did you mean" suggestion, because a typo in
-a bench file must not silently fall back to a default.
+(DUT), serial devices, power, diagnostics, simulated ECUs and a gateway's routing
+table. Each section is read by its domain's parser (:data:`SECTIONS`), so the rest
+of the harness works on typed values and never looks at the TOML again. Every error
+names the file, the key path and what was expected; an unknown key is rejected with a
+"did you mean" suggestion, because a typo in a bench file must not silently fall back
+to a default.
 
 >>> bench = load_bench("fixtures/benches/virtual.toml")  # doctest: +SKIP
 >>> bench.can["body"].interface                          # doctest: +SKIP
@@ -19,13 +21,18 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from harness.canbus.config import CanChannelConfig, parse_can_channel
+from harness.canbus.routing import GatewayConfig, RoutingTable, check_routing, parse_gateway
 from harness.datafile import Table, apply_override, read_toml, suggest
+from harness.devices.config import PowerConfig, SerialDeviceConfig, parse_power, parse_serial_device
+from harness.diag.config import DiagConfig, parse_diagnostics
+from harness.sim.device import fault_table
 
 BENCH_ENV = "HARNESS_BENCH"
 """Environment variable naming the bench file when no option does."""
@@ -35,27 +42,6 @@ OVERRIDES_ENV = "HARNESS_BENCH_SET"
 
 DEFAULT_BENCH = Path("fixtures") / "benches" / "virtual.toml"
 """The virtual bench, relative to the project root, used when nothing else is named."""
-
-DEFAULT_HISTORY = 100_000
-"""Frames a channel keeps for expectations and evidence."""
-
-
-@dataclass(frozen=True)
-class CanChannelConfig:
-    """One CAN channel: which python-can interface, and which database decodes it."""
-
-    name: str
-    interface: str
-    channel: str
-    bitrate: int | None = None
-    fd: bool = False
-    data_bitrate: int | None = None
-    dbc: Path | None = None
-    dut_node: str | None = None
-    strict_dbc: bool = True
-    history: int = DEFAULT_HISTORY
-    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    """Extra keyword arguments for ``can.Bus`` (e.g. ``app_name`` for Vector)."""
 
 
 @dataclass(frozen=True)
@@ -82,17 +68,6 @@ class SimulatedEcuConfig:
 
 
 @dataclass(frozen=True)
-class GatewayConfig:
-    """The tester's side of a gateway DUT: where its routing table (DUT profile) is."""
-
-    profile: Path
-    """The routing table (fixtures/dut/*.toml), resolved against the bench file."""
-    ports: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    """The gateway's port names as its routing table gives them -> bench CAN channels. A
-    name the table uses that is not here is taken as a bench channel name."""
-
-
-@dataclass(frozen=True)
 class DutConfig:
     """The device under test as the lab identifies it."""
 
@@ -104,28 +79,40 @@ class DutConfig:
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """Everything a bench file says, validated."""
+    """Everything a bench file says, validated once, in typed sections."""
 
     path: Path
     name: str
     description: str
     dut: DutConfig
     can: Mapping[str, CanChannelConfig]
-    serial: Mapping[str, Mapping[str, Any]]
-    power: Mapping[str, Any]
-    diagnostics: Mapping[str, Any]
-    simulation: Mapping[str, SimulatedEcuConfig]
-    """Simulated ECUs by name (``[simulation.ecus.NAME]``)."""
+    serial: Mapping[str, SerialDeviceConfig] = field(default_factory=lambda: MappingProxyType({}))
+    """``[serial.NAME]``: consoles, modems, power supplies."""
+    power: PowerConfig | None = None
+    """``[power]``: the supply that powers the DUT."""
+    diagnostics: DiagConfig | None = None
+    """``[diagnostics]``: how the tester reaches the DUT (transport, addressing, profile)."""
+    simulation: Mapping[str, SimulatedEcuConfig] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    """Simulated ECUs by name (``[simulation.ecus.NAME]``), the enabled ones."""
     gateway: GatewayConfig | None = None
     """``[gateway]``: the routing table of a gateway under test (testsuites/gateway)."""
+    written: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """The file's tables as written (overrides applied), for showing a user what the
+    file says; the typed sections above are what the harness reads."""
 
     def has(self, kind: str, name: str | None = None) -> bool:
         """Whether the bench has a resource of ``kind`` ("can", "serial", "power",
-        "diagnostics", "simulation"), optionally of that name."""
+        "diagnostics", "simulation", "gateway"), optionally of that name."""
         section = getattr(self, kind, None)
-        if not isinstance(section, Mapping) or not section:
-            return False
-        return name is None or name in section
+        if isinstance(section, Mapping):
+            return bool(section) and (name is None or name in section)
+        return section is not None and name is None
+
+    def of_kind(self, kind: str) -> list[SerialDeviceConfig]:
+        """The serial devices of ``kind`` ("console", "modem", "power")."""
+        return [device for device in self.serial.values() if device.kind == kind]
 
 
 def resolve_bench_path(path: str | Path | None = None, root: Path | None = None) -> Path:
@@ -148,96 +135,150 @@ def load_bench(path: str | Path, overrides: Iterable[str] = ()) -> BenchConfig:
     raw = read_toml(path, "bench file")
     for override in overrides:
         apply_override(raw, override, str(path))
-    config = _parse_bench(Table(raw, str(path), ""), path)
-    _check_devices(config)
-    return config
-
-
-def _check_devices(config: BenchConfig) -> None:
-    """``[serial.*]`` and ``[power]`` are validated by the devices layer, on loading."""
-    if config.serial or config.power:
-        from harness.devices.config import parse_devices  # noqa: PLC0415 - it imports this module
-
-        parse_devices(config)
-
-
-def _parse_bench(doc: Table, path: Path) -> BenchConfig:
-    bench = doc.table("bench")
-    name = bench.optional_str("name") or path.stem
-    description = bench.optional_str("description", "") or ""
-    bench.finish()
-
-    dut_table = doc.table("dut")
-    dut = DutConfig(
-        name=dut_table.optional_str("name") or "DUT",
-        part_number=dut_table.optional_str("part_number"),
-        identity=dut_table.free_form("identity"),
+    doc = Table(raw, str(path), "")
+    parsed: dict[str, Any] = {}
+    for name, parse in SECTIONS.items():
+        parsed[name] = parse(doc.table(name), _Context(path, parsed))
+    doc.finish()
+    bench, description = parsed.pop("bench")
+    return BenchConfig(
+        path=path, name=bench, description=description, written=MappingProxyType(raw), **parsed
     )
-    dut_table.finish()
 
-    can_table = doc.table("can")
+
+@dataclass(frozen=True)
+class _Context:
+    """What a section parser may read besides its table: the bench file and the sections
+    parsed before it."""
+
+    path: Path
+    parsed: Mapping[str, Any]
+
+    @property
+    def channels(self) -> Mapping[str, CanChannelConfig]:
+        channels: Mapping[str, CanChannelConfig] = self.parsed["can"]
+        return channels
+
+    def resolve(self, text: str) -> Path:
+        """A path of the bench file, relative to it."""
+        return (self.path.parent / text).resolve()
+
+
+def _bench(table: Table, context: _Context) -> tuple[str, str]:
+    name = table.optional_str("name") or context.path.stem
+    description = table.optional_str("description", "") or ""
+    table.finish()
+    return name, description
+
+
+def _dut(table: Table, context: _Context) -> DutConfig:
+    dut = DutConfig(
+        name=table.optional_str("name") or "DUT",
+        part_number=table.optional_str("part_number"),
+        identity=table.free_form("identity"),
+    )
+    table.finish()
+    return dut
+
+
+def _can(table: Table, context: _Context) -> Mapping[str, CanChannelConfig]:
     channels = {
-        channel_name: _parse_channel(can_table.table(channel_name), channel_name, path)
-        for channel_name in list(can_table.data)
+        name: parse_can_channel(table.table(name), name, context.path) for name in list(table.data)
     }
-    can_table.finish()
+    table.finish()
+    return MappingProxyType(channels)
 
-    serial = doc.table("serial")
-    serial_devices = {device: serial.free_form(device) for device in list(serial.data)}
-    serial.finish()
 
-    simulation = doc.table("simulation")
-    ecus_table = simulation.table("ecus")
+def _serial(table: Table, context: _Context) -> Mapping[str, SerialDeviceConfig]:
+    devices = {}
+    for name in list(table.data):
+        device_table = table.table(name)
+        device = parse_serial_device(device_table, name, context.path)
+        _check_built_into(device_table, device, context.channels)
+        _check_device_faults(device_table, device)
+        devices[name] = device
+    table.finish()
+    return MappingProxyType(devices)
+
+
+def _check_built_into(
+    table: Table, device: SerialDeviceConfig, channels: Mapping[str, CanChannelConfig]
+) -> None:
+    if device.can is not None and device.can not in channels:
+        raise table.error(
+            "can",
+            f"no [can.{device.can}] in this bench{suggest(device.can, list(channels))}"
+            f"; CAN channels: {', '.join(channels) or 'none'}",
+        )
+
+
+def _check_device_faults(table: Table, device: SerialDeviceConfig) -> None:
+    """``faults = [...]`` of a simulated device: names from its simulation file."""
+    if not device.faults:
+        return
+    if device.simulation is None:
+        raise table.error("faults", "only for simulated devices (set simulation)")
+    known = fault_table(device.kind, device.simulation)
+    for fault in device.faults:
+        if fault not in known:
+            raise table.error(
+                "faults",
+                f"{device.simulation.name} has no fault {fault!r}{suggest(fault, list(known))}; "
+                f"faults: {', '.join(known) or 'none'}",
+            )
+
+
+def _power(table: Table, context: _Context) -> PowerConfig | None:
+    if not table.data:
+        return None
+    serial: Mapping[str, SerialDeviceConfig] = context.parsed["serial"]
+    return parse_power(table, serial)
+
+
+def _diagnostics(table: Table, context: _Context) -> DiagConfig | None:
+    if not table.data:
+        return None
+    return parse_diagnostics(table, context.path.parent, list(context.channels))
+
+
+def _simulation(table: Table, context: _Context) -> Mapping[str, SimulatedEcuConfig]:
+    ecus_table = table.table("ecus")
     ecus = {
-        ecu: _parse_simulated_ecu(ecus_table.table(ecu), ecu, path, channels)
+        ecu: _parse_simulated_ecu(ecus_table.table(ecu), ecu, context.path, context.channels)
         for ecu in list(ecus_table.data)
     }
     ecus_table.finish()
-    simulation.finish()
-
-    config = BenchConfig(
-        path=path,
-        name=name,
-        description=description,
-        dut=dut,
-        can=MappingProxyType(channels),
-        serial=MappingProxyType(serial_devices),
-        power=doc.free_form("power"),
-        diagnostics=doc.free_form("diagnostics"),
-        simulation=MappingProxyType({k: v for k, v in ecus.items() if v.enabled}),
-        gateway=_parse_gateway(doc.table("gateway"), path, channels),
-    )
-    doc.finish()
-    return config
-
-
-def _parse_channel(table: Table, name: str, path: Path) -> CanChannelConfig:
-    dbc_text = table.optional_str("dbc")
-    dbc = (path.parent / dbc_text).resolve() if dbc_text else None
-    if dbc is not None and not dbc.is_file():
-        raise table.error("dbc", f"database file not found: {dbc}")
-    fd = table.boolean("fd", False)
-    data_bitrate = table.optional_int("data_bitrate")
-    if data_bitrate is not None and not fd:
-        raise table.error("data_bitrate", "set only for CAN FD channels (add fd = true)")
-    dut_node = table.optional_str("dut_node")
-    if dut_node is not None and dbc is None:
-        raise table.error("dut_node", "needs a database (set dbc) to name a node in")
-    channel = CanChannelConfig(
-        name=name,
-        interface=table.required_str("interface"),
-        channel=table.required_str("channel"),
-        bitrate=table.optional_int("bitrate"),
-        fd=fd,
-        data_bitrate=data_bitrate,
-        dbc=dbc,
-        dut_node=dut_node,
-        strict_dbc=table.boolean("strict_dbc", True),
-        history=table.optional_int("history", minimum=16) or DEFAULT_HISTORY,
-        options=table.free_form("options"),
-    )
     table.finish()
-    return channel
+    return MappingProxyType({name: ecu for name, ecu in ecus.items() if ecu.enabled})
+
+
+def _gateway(table: Table, context: _Context) -> GatewayConfig | None:
+    return parse_gateway(table, context.path, context.channels)
+
+
+SECTIONS: dict[str, Callable[[Table, _Context], Any]] = {
+    "bench": _bench,
+    "dut": _dut,
+    "can": _can,
+    "serial": _serial,
+    "power": _power,
+    "diagnostics": _diagnostics,
+    "simulation": _simulation,
+    "gateway": _gateway,
+}
+"""The top-level tables of a bench file, each with its parser, in the order they are read
+(a section may refer to the ones before it: devices and diagnostics name CAN channels).
+The parsers of the domain sections live with their domain (``canbus``, ``devices``,
+``diag``); a new section is a parser there, a field of :class:`BenchConfig` and a row
+here."""
+
+
+def bench_routing(config: BenchConfig) -> RoutingTable | None:
+    """The routing table the bench's ``[gateway]`` names, checked against the bench's
+    channels and their databases; None when the bench has no gateway under test."""
+    if config.gateway is None:
+        return None
+    return check_routing(config.gateway, config.can, str(config.path))
 
 
 def _parse_simulated_ecu(
@@ -295,34 +336,3 @@ def _joined_channels(table: Table, channels: Mapping[str, CanChannelConfig]) -> 
         if name in joined[:index]:
             raise table.error(f"channels[{index}]", f"{name!r} is named twice")
     return joined
-
-
-def _parse_gateway(
-    table: Table, path: Path, channels: Mapping[str, CanChannelConfig]
-) -> GatewayConfig | None:
-    """``[gateway] profile = "..."``: the routing table the gateway suite tests against
-    (checked against the bench's channels and databases when the bench opens), and
-    ``ports = { body = "can0" }`` where the table's names are not the bench's."""
-    if not table.data:
-        return None
-    profile = (path.parent / table.required_str("profile")).resolve()
-    if not profile.is_file():
-        raise table.error("profile", f"routing table (gateway DUT profile) not found: {profile}")
-    ports_table = table.table("ports")
-    ports: dict[str, str] = {}
-    for port in list(ports_table.data):
-        channel = ports_table.required_str(port)
-        config = channels.get(channel)
-        if config is None or config.dbc is None:
-            with_dbc = [name for name, c in channels.items() if c.dbc is not None]
-            raise ports_table.error(
-                port,
-                f"no bench CAN channel {channel!r} with a dbc{suggest(channel, with_dbc)}; "
-                f"channels with one: {', '.join(with_dbc) or 'none'}",
-            )
-        if channel in ports.values():
-            raise ports_table.error(port, f"channel {channel!r} is given to two ports")
-        ports[port] = channel
-    ports_table.finish()
-    table.finish()
-    return GatewayConfig(profile, MappingProxyType(ports))

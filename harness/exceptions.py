@@ -9,6 +9,7 @@
      │    └── UnknownNameError (LookupError) no such message or signal (with suggestions)
      ├── TraceError (ValueError)             a recorded trace is malformed or unreadable
      ├── ResourceError (LookupError)         the bench has no resource of that name
+     ├── PluginError (LookupError)           no plugin of that name, or it fails to load
      ├── BusError (OSError)                  a CAN interface cannot be opened or written
      ├── HistoryOverflowError (BufferError)  frames were dropped before a wait examined them
      ├── ExpectationError (AssertionError)   an expectation on the traffic failed (with evidence)
@@ -65,6 +66,11 @@ class TraceError(HarnessError, ValueError):
 
 class ResourceError(HarnessError, LookupError):
     """The bench has no resource (channel, device) of the requested name."""
+
+
+class PluginError(HarnessError, LookupError):
+    """No plugin (device kind, transport, seed-key algorithm...) of that name is registered,
+    or its module fails to import; the message names it and what is known."""
 
 
 class BusError(HarnessError, OSError):

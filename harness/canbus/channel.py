@@ -25,18 +25,18 @@ import can
 from cantools.database import DecodeError
 
 from harness import clock
+from harness.canbus.config import DEFAULT_HISTORY
 from harness.canbus.expect import Matcher, TrafficView, Where, require_db
 from harness.canbus.frame import NO_SIGNALS, Frame
 from harness.canbus.history import History
 from harness.closing import Closing
-from harness.config import DEFAULT_HISTORY
 from harness.exceptions import BusError, EncodeError
 
 if TYPE_CHECKING:
     from cantools.database.can import Message
 
+    from harness.canbus.config import CanChannelConfig
     from harness.canbus.database import SignalDatabase, SignalValues
-    from harness.config import CanChannelConfig
 
 CAN_FD_LENGTHS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 20, 24, 32, 48, 64)
 ECHOING_INTERFACES = ("udp_multicast",)

@@ -21,7 +21,7 @@ gateway (harness.sim.gateway):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, TypeVar
@@ -33,7 +33,7 @@ from harness.exceptions import ConfigError, UnknownNameError
 if TYPE_CHECKING:
     from cantools.database.can import Message
 
-    from harness.config import BenchConfig
+    from harness.canbus.config import CanChannelConfig
 
 Databases = SignalDatabase | Mapping[str, SignalDatabase]
 """One database for every channel (a gateway's ECU file), or one per bench channel."""
@@ -273,15 +273,56 @@ def _snapshot(table: Table, databases: Databases) -> SnapshotRoute:
     return SnapshotRoute(name, source, target, MappingProxyType(signals))
 
 
-def bench_routing(config: BenchConfig) -> RoutingTable | None:
-    """The routing table the bench's ``[gateway]`` names, checked against the bench's
-    channels and their databases; None when the bench has no gateway under test."""
-    gateway = config.gateway
-    if gateway is None:
+@dataclass(frozen=True)
+class GatewayConfig:
+    """The tester's side of a gateway DUT: where its routing table (DUT profile) is."""
+
+    profile: Path
+    """The routing table (fixtures/dut/*.toml), resolved against the bench file."""
+    ports: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """The gateway's port names as its routing table gives them -> bench CAN channels. A
+    name the table uses that is not here is taken as a bench channel name."""
+
+
+def parse_gateway(
+    table: Table, path: Path, channels: Mapping[str, CanChannelConfig]
+) -> GatewayConfig | None:
+    """``[gateway] profile = "..."``: the routing table the gateway suite tests against
+    (checked against the bench's channels and databases when the bench opens), and
+    ``ports = { body = "can0" }`` where the table's names are not the bench's."""
+    if not table.data:
         return None
+    profile = (path.parent / table.required_str("profile")).resolve()
+    if not profile.is_file():
+        raise table.error("profile", f"routing table (gateway DUT profile) not found: {profile}")
+    ports_table = table.table("ports")
+    ports: dict[str, str] = {}
+    for port in list(ports_table.data):
+        channel = ports_table.required_str(port)
+        config = channels.get(channel)
+        if config is None or config.dbc is None:
+            with_dbc = [name for name, c in channels.items() if c.dbc is not None]
+            raise ports_table.error(
+                port,
+                f"no bench CAN channel {channel!r} with a dbc{suggest(channel, with_dbc)}; "
+                f"channels with one: {', '.join(with_dbc) or 'none'}",
+            )
+        if channel in ports.values():
+            raise ports_table.error(port, f"channel {channel!r} is given to two ports")
+        ports[port] = channel
+    ports_table.finish()
+    table.finish()
+    return GatewayConfig(profile, MappingProxyType(ports))
+
+
+def check_routing(
+    gateway: GatewayConfig, channels: Mapping[str, CanChannelConfig], source: str
+) -> RoutingTable:
+    """The routing table ``gateway`` names, checked against the bench's ``channels`` and
+    their databases (``source``: the bench file, for errors)."""
     loaded: dict[tuple[Path, bool], SignalDatabase] = {}
     databases: dict[str, SignalDatabase] = {}
-    for name, channel in config.can.items():
+    for name, channel in channels.items():
         if channel.dbc is not None:
             key = (channel.dbc, channel.strict_dbc)
             if key not in loaded:
@@ -291,7 +332,7 @@ def bench_routing(config: BenchConfig) -> RoutingTable | None:
     for port in gateway.ports:
         if port not in named:
             raise ConfigError(
-                str(config.path),
+                source,
                 f"gateway.ports.{port}",
                 f"the routing table {gateway.profile.name} names no port {port!r}"
                 f"{suggest(port, named)}; it names {', '.join(named) or 'none'}",

@@ -31,7 +31,8 @@ from harness.exceptions import HarnessError
 from harness.sim.ecu import load_ecu
 
 if TYPE_CHECKING:
-    from harness.config import BenchConfig, CanChannelConfig, SimulatedEcuConfig
+    from harness.canbus.config import CanChannelConfig
+    from harness.config import BenchConfig, SimulatedEcuConfig
 
 FAILED_EXIT = 1
 """Exit code when the bench file is valid but something on the bench failed to open."""
@@ -255,6 +256,7 @@ def render_check(report: BenchCheck) -> list[Text | Table]:
     header = f"Bench {config.name!r}" + (f": {config.description}" if config.description else "")
     parts: list[Text | Table] = [Text(header), Text(f"File: {config.path}")]
     dut = config.dut
+    written = config.written
     parts.append(
         Text(f"DUT: {dut.name}" + (f", part number {dut.part_number}" if dut.part_number else ""))
     )
@@ -263,10 +265,14 @@ def render_check(report: BenchCheck) -> list[Text | Table]:
     parts.append(channels_table(report.channels) if report.channels else Text("CAN channels: none"))
     if config.serial:
         parts.append(Text("Serial devices:"))
-        parts.extend(Text(f"  {name}: {_pairs(keys)}") for name, keys in config.serial.items())
+        parts.extend(
+            Text(f"  {name}: {_pairs(written.get('serial', {}).get(name, {}))}")
+            for name in config.serial
+        )
     else:
         parts.append(Text("Serial devices: none"))
-    for title, section in (("Power", config.power), ("Diagnostics", config.diagnostics)):
+    for title, key in (("Power", "power"), ("Diagnostics", "diagnostics")):
+        section = written.get(key) if config.has(key) else None
         parts.append(Text(f"{title}: {_pairs(section) if section else 'none'}"))
     if config.gateway is not None:
         parts.append(Text(f"Gateway: routing table {config.gateway.profile}"))

@@ -27,9 +27,10 @@ import click
 from rich.table import Table
 
 from harness.bench import Bench
+from harness.bench.diagnostics import open_uds
 from harness.cli.output import make_console
 from harness.config import load_bench, overrides_from_env, resolve_bench_path
-from harness.diag.client import UdsClient, open_uds
+from harness.diag.client import UdsClient
 from harness.diag.names import SESSIONS
 from harness.exceptions import HarnessError
 

@@ -18,11 +18,11 @@ import pytest
 from rich.markup import escape
 from rich.table import Table
 
+from harness.bench.devices import seeded_device_faults
 from harness.cli.options import bench_option, suites_option
 from harness.cli.output import make_console
 from harness.config import BenchConfig, load_bench, overrides_from_env, resolve_bench_path
 from harness.datafile import suggest
-from harness.devices.bench import seeded_device_faults
 from harness.exceptions import ConfigError, HarnessError
 from harness.report.requirements import RequirementMarkerError, requirements_of
 from harness.sim.ecu import load_ecu

@@ -1,8 +1,8 @@
 """The bench file's serial devices (``[serial.NAME]``) and power supply (``[power]``).
 
-:func:`harness.config.load_bench` keeps both sections as free-form tables; this
-module validates them with :class:`harness.datafile.Table`, so every mistake names
-the file and key (with "did you mean"):
+:func:`harness.config.load_bench` hands each table to the parsers here, so every
+mistake names the file and key (with "did you mean"); the names in ``faults`` are
+checked there against the simulation's file:
 
 .. code-block:: toml
 
@@ -44,7 +44,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from harness.config import BenchConfig
 from harness.datafile import Table, suggest
 
 KINDS = ("console", "modem", "power")
@@ -128,39 +127,6 @@ class PowerConfig:
     """PyVISA backend: ``@py`` is pyvisa-py (no vendor VISA needed)."""
 
 
-@dataclass(frozen=True)
-class DevicesConfig:
-    """Every serial device and the power supply a bench file names."""
-
-    serial: Mapping[str, SerialDeviceConfig]
-    power: PowerConfig | None
-
-    def of_kind(self, kind: str) -> list[SerialDeviceConfig]:
-        return [device for device in self.serial.values() if device.kind == kind]
-
-
-def parse_devices(bench: BenchConfig) -> DevicesConfig:
-    """Validate a bench's ``[serial.*]`` and ``[power]`` tables; a mistake is a ConfigError."""
-    source = str(bench.path)
-    devices = {
-        name: parse_serial_device(Table(table, source, f"serial.{name}"), name, bench.path)
-        for name, table in bench.serial.items()
-    }
-    for name, device in devices.items():
-        if device.can is not None and device.can not in bench.can:
-            known = ", ".join(bench.can) or "none"
-            table = Table(bench.serial[name], source, f"serial.{name}")
-            raise table.error(
-                "can",
-                f"no [can.{device.can}] in this bench{suggest(device.can, list(bench.can))}"
-                f"; CAN channels: {known}",
-            )
-    power = None
-    if bench.power:
-        power = parse_power(Table(bench.power, source, "power"), devices)
-    return DevicesConfig(MappingProxyType(devices), power)
-
-
 def parse_serial_device(table: Table, name: str, bench_path: Path) -> SerialDeviceConfig:
     """One ``[serial.NAME]`` table."""
     kind = _choice(table, "kind", KINDS, required=True)
@@ -233,7 +199,7 @@ def parse_serial_device(table: Table, name: str, bench_path: Path) -> SerialDevi
         options=table.free_form("options"),
         can=table.optional_str("can"),
         node=table.optional_str("node"),
-        faults=_faults(table, kind, simulation),
+        faults=tuple(dict.fromkeys(table.str_list("faults"))),
         source=table.source,
     )
     if (device.can is None) != (device.node is None):
@@ -241,26 +207,6 @@ def parse_serial_device(table: Table, name: str, bench_path: Path) -> SerialDevi
         raise table.error(missing, "give can (a CAN channel) and node (a DBC node) together")
     table.finish()
     return device
-
-
-def _faults(table: Table, kind: str, simulation: Path | None) -> tuple[str, ...]:
-    """``faults = [...]``: names from the simulation file's ``[faults]``."""
-    from harness.sim.device import fault_table  # noqa: PLC0415 - loads a driver's sim lazily
-
-    names = table.str_list("faults")
-    if not names:
-        return ()
-    if simulation is None:
-        raise table.error("faults", "only for simulated devices (set simulation)")
-    known = fault_table(kind, simulation)
-    for name in names:
-        if name not in known:
-            raise table.error(
-                "faults",
-                f"{simulation.name} has no fault {name!r}{suggest(name, list(known))}; "
-                f"faults: {', '.join(known) or 'none'}",
-            )
-    return tuple(dict.fromkeys(names))
 
 
 def parse_power(table: Table, devices: Mapping[str, SerialDeviceConfig]) -> PowerConfig:

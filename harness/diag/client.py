@@ -36,7 +36,7 @@ from udsoncan.exceptions import (
 )
 
 from harness import clock
-from harness.diag.config import DiagConfig, bench_diag_config
+from harness.diag.config import DiagConfig
 from harness.diag.names import SESSIONS, nrc_name, session_name
 from harness.diag.profile import DidDefinition, DutProfile, format_dtc
 from harness.diag.seedkey import redact_logger
@@ -51,15 +51,12 @@ from harness.exceptions import (
 if TYPE_CHECKING:
     from udsoncan.typing import ClientConfig
 
-    from harness.bench import Bench
     from harness.canbus.channel import Channel
 
 __all__ = [
     "DownloadResult",
     "DtcRecord",
     "UdsClient",
-    "bench_diag_config",
-    "open_uds",
     "uds_on_channel",
 ]
 
@@ -477,19 +474,6 @@ def client_settings(config: DiagConfig, logger_name: str) -> ClientConfig:
         }
     )
     return cast("ClientConfig", settings)
-
-
-@contextmanager
-def open_uds(bench: Bench, config: DiagConfig | None = None) -> Iterator[UdsClient]:
-    """A UDS tester for the bench's DUT, outside pytest (the ``uds`` fixture does the same).
-
-    >>> with Bench.open("fixtures/benches/virtual.toml") as bench:   # doctest: +SKIP
-    ...     with open_uds(bench) as uds:
-    ...         print(uds.read_did("VIN"))
-    """
-    config = config or bench_diag_config(bench)
-    with uds_on_channel(bench.can[config.channel], config) as client:
-        yield client
 
 
 @contextmanager

@@ -34,18 +34,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import isotp
 
 from harness.datafile import Table, suggest
 from harness.diag.profile import DutProfile, int_in, load_profile
 from harness.diag.seedkey import SeedKey, load_seed_key
-from harness.exceptions import ResourceError
-
-if TYPE_CHECKING:
-    from harness.bench import Bench
-    from harness.config import BenchConfig
 
 _11 = 0x7FF
 _29 = 0x1FFFFFFF
@@ -248,28 +243,17 @@ class DiagConfig:
     leave a real ECU half-flashed run only where this is set."""
 
 
-def diagnostics_config(bench: BenchConfig) -> DiagConfig | None:
-    """The bench's ``[diagnostics]`` section, validated; None when the bench has none."""
-    if not bench.diagnostics:
-        return None
-    table = Table(bench.diagnostics, str(bench.path), "diagnostics")
-    channels = list(bench.can)
+def parse_diagnostics(table: Table, base: Path, channels: list[str]) -> DiagConfig:
+    """A bench file's ``[diagnostics]`` (the tester's side); ``channels`` are the bench's
+    CAN channel names, ``base`` the folder paths are relative to."""
     channel = table.optional_str("channel") or (channels[0] if len(channels) == 1 else "")
-    if channel not in bench.can:
+    if channel not in channels:
         raise table.error(
             "channel",
             f"name the bench CAN channel the DUT is on{suggest(channel, channels)}; "
             f"channels: {', '.join(channels) or 'none'}",
         )
-    return parse_tester(table, bench.path.parent, channel)
-
-
-def bench_diag_config(bench: Bench) -> DiagConfig:
-    """An open bench's diagnostics configuration; a ResourceError when it has none."""
-    config = diagnostics_config(bench.config)
-    if config is None:
-        raise ResourceError(f"bench {bench.name!r} ({bench.config.path}) has no [diagnostics]")
-    return config
+    return parse_tester(table, base, channel)
 
 
 def parse_tester(table: Table, base: Path, channel: str) -> DiagConfig:

@@ -7,13 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from harness.diag.config import diagnostics_config
 from harness.diag.profile import DutProfile
 
 if TYPE_CHECKING:
-    from harness.bench import Bench
     from harness.diag.client import UdsClient
-    from harness.sim.uds.server import UdsServer
 
 S3_DEFAULT = 5.0
 """S3server (ISO 14229-2, Table 5): 5000 ms, not configurable."""
@@ -35,34 +32,6 @@ class DutTiming:
     max_attempts: int = MAX_ATTEMPTS
     known: bool = False
     """Read from the simulated DUT (exact) rather than the standard's or safe defaults."""
-
-
-def simulated_server(bench: Bench) -> UdsServer | None:
-    """The UDS server of the simulated ECU playing the DUT, None on a bench without one."""
-    from harness.sim.uds.server import UdsServer  # noqa: PLC0415 - udsoncan only if used
-
-    config = diagnostics_config(bench.config)
-    if config is None:
-        return None
-    dut_node = bench.config.can[config.channel].dut_node
-    for ecu in bench.sims.values():
-        if dut_node is not None and ecu.definition.node == dut_node:
-            for service in ecu.services:
-                if isinstance(service, UdsServer):
-                    return service
-    return None
-
-
-def dut_timing(bench: Bench) -> DutTiming:
-    """S3, security delay and attempt limit: the simulated DUT's when the bench simulates
-    it, else the standard's S3 and conservative defaults."""
-    server = simulated_server(bench)
-    if server is None:
-        return DutTiming()
-    security = server.config.security
-    if security is None:
-        return DutTiming(s3=server.config.s3, known=True)
-    return DutTiming(server.config.s3, security.lockout, security.attempts, known=True)
 
 
 def negative(response: bytes | None, sid: int) -> int | None:

@@ -27,12 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 from harness import clock
 from harness.datafile import suggest
-from harness.diag.config import AddressConfig, bench_diag_config
+from harness.diag.config import AddressConfig
 from harness.diag.transport.on_can import shared_stack
 from harness.exceptions import DiagnosticError, DiagnosticTimeoutError, UnknownNameError
 
 if TYPE_CHECKING:
-    from harness.bench import Bench
     from harness.canbus.channel import Channel
     from harness.diag.config import DiagConfig
     from harness.diag.transport.on_can import ChannelStack
@@ -434,18 +433,6 @@ def _answer(stack: ChannelStack, deadline: clock.Deadline | None) -> bytes | Non
 
 def _pending(data: bytes | bytearray) -> bool:
     return len(data) >= 3 and data[0] == 0x7F and data[2] == 0x78
-
-
-@contextmanager
-def open_obd(bench: Bench, config: DiagConfig | None = None) -> Iterator[ObdClient]:
-    """An OBD-II tester on the bench's diagnostic channel (``[diagnostics]``).
-
-    >>> with open_obd(bench) as obd:          # doctest: +SKIP
-    ...     print(obd.read("speed"))
-    """
-    config = config or bench_diag_config(bench)
-    with obd_on_channel(bench.can[config.channel], config) as client:
-        yield client
 
 
 @contextmanager

@@ -21,15 +21,14 @@ redacted)", and :class:`RedactKeys` strips them from the libraries' debug logs.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
 from collections.abc import Callable, Mapping
-from importlib import metadata
 from typing import Any
 
 from harness.datafile import suggest
-from harness.exceptions import ConfigError
+from harness.exceptions import ConfigError, PluginError
+from harness.plugins import entry_point, entry_point_names, load_object
 
 ENTRY_POINT_GROUP = "harness.seedkey"
 
@@ -70,41 +69,22 @@ def load_seed_key(spec: str, params: Mapping[str, Any], source: str, key: str) -
 
 
 def _resolve(spec: str, source: str, key: str) -> SeedKeyAlgorithm:
-    if ":" in spec:
-        module_name, _, attribute = spec.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise ConfigError(source, key, f"cannot import {module_name!r}: {exc}") from exc
-        function = getattr(module, attribute, None)
-        if not callable(function):
-            names = [n for n in dir(module) if not n.startswith("_")]
-            raise ConfigError(
-                source,
-                key,
-                f"module {module_name!r} has no function {attribute!r}{suggest(attribute, names)}",
-            )
-        return function  # type: ignore[no-any-return]
-    entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
-    for entry_point in entry_points:
-        if entry_point.name == spec:
-            try:
-                loaded = entry_point.load()
-            except Exception as exc:  # whatever the plugin's import raises
-                raise ConfigError(
-                    source, key, f"entry point {spec!r} ({entry_point.value}) fails to load: {exc}"
-                ) from exc
-            if not callable(loaded):
-                raise ConfigError(source, key, f"entry point {spec!r} is not a function")
-            return loaded  # type: ignore[no-any-return]
-    names = [ep.name for ep in entry_points]
-    raise ConfigError(
-        source,
-        key,
-        f"no seed-key algorithm {spec!r}{suggest(spec, names)}: give 'module:function' or "
-        f"an entry point of group {ENTRY_POINT_GROUP!r} "
-        f"(installed: {', '.join(names) or 'none'})",
-    )
+    try:
+        found = load_object(spec) if ":" in spec else entry_point(ENTRY_POINT_GROUP, spec)
+    except PluginError as exc:
+        raise ConfigError(source, key, str(exc)) from exc
+    if found is None:
+        names = entry_point_names(ENTRY_POINT_GROUP)
+        raise ConfigError(
+            source,
+            key,
+            f"no seed-key algorithm {spec!r}{suggest(spec, names)}: give 'module:function' or "
+            f"an entry point of group {ENTRY_POINT_GROUP!r} "
+            f"(installed: {', '.join(names) or 'none'})",
+        )
+    if not callable(found):
+        raise ConfigError(source, key, f"{spec!r} is not a function")
+    return found  # type: ignore[no-any-return]
 
 
 _SENDING = re.compile(r"(Sending \d+ bytes : \[)27([0-9a-f]{2})[0-9a-f]*(\])")

@@ -643,12 +643,9 @@ def describe_bench(bench: Bench) -> dict[str, Any]:
             {"name": s.name, "file": str(s.file), "channel": s.channel, "faults": list(s.faults)}
             for s in config.simulation.values()
         ],
-        "serial": [
-            {"name": name, "kind": str(table.get("kind", ""))}
-            for name, table in config.serial.items()
-        ],
-        "power": bool(config.power),
-        "diagnostics": bool(config.diagnostics),
+        "serial": [{"name": name, "kind": device.kind} for name, device in config.serial.items()],
+        "power": config.power is not None,
+        "diagnostics": config.diagnostics is not None,
     }
 
 

@@ -89,9 +89,7 @@ def residual_bus(bench: Bench) -> Iterator[ResidualNetwork]:
 
 def _diagnostics(bench: Bench) -> DiagConfig:
     """The bench's ``[diagnostics]``, or skip the test when it has none."""
-    from harness.diag.config import diagnostics_config  # noqa: PLC0415 - udsoncan only if used
-
-    config = diagnostics_config(bench.config)
+    config = bench.config.diagnostics
     if config is None:
         pytest.skip(f"bench {bench.name!r} ({bench.config.path}) has no [diagnostics] section")
     return config
@@ -104,7 +102,7 @@ def uds(bench: Bench) -> Iterator[UdsClient]:
     Skips on a bench without ``[diagnostics]``. A test that left the default session
     is returned to it afterwards, so the next test starts where a powered-up ECU would.
     """
-    from harness.diag.client import open_uds  # noqa: PLC0415 - udsoncan only if used
+    from harness.bench.diagnostics import open_uds  # noqa: PLC0415 - udsoncan only if used
 
     with open_uds(bench, _diagnostics(bench)) as client:
         yield client
@@ -119,7 +117,7 @@ def obd(bench: Bench) -> Iterator[ObdClient]:
 
     Skips on a bench without ``[diagnostics]``.
     """
-    from harness.diag.obd import open_obd  # noqa: PLC0415 - udsoncan only if used
+    from harness.bench.diagnostics import open_obd  # noqa: PLC0415 - udsoncan only if used
 
     with open_obd(bench, _diagnostics(bench)) as client:
         yield client
@@ -129,7 +127,7 @@ def obd(bench: Bench) -> Iterator[ObdClient]:
 def dut_timing(bench: Bench) -> DutTiming:
     """S3, security delay and attempt limit of the DUT's diagnostic server: exact when the
     bench simulates the DUT, else the standard's S3 and conservative defaults."""
-    from harness.diag.conformance import dut_timing  # noqa: PLC0415 - udsoncan only if used
+    from harness.bench.diagnostics import dut_timing  # noqa: PLC0415 - udsoncan only if used
 
     return dut_timing(bench)
 

@@ -11,7 +11,6 @@ from types import ModuleType
 
 import pytest
 
-from harness.diag.config import diagnostics_config
 from harness.diag.profile import DutProfile
 from harness.exceptions import HarnessError
 from harness.pytest_plugin.hooks import get_bench_config
@@ -58,5 +57,5 @@ def collection_profile(config: pytest.Config) -> DutProfile | None:
     """The bench's DUT profile while pytest collects (the bench is not open yet), for a
     suite's ``pytest_generate_tests``; ``None`` without one."""
     with bench_errors_at_collection():
-        diag = diagnostics_config(get_bench_config(config))
+        diag = get_bench_config(config).diagnostics
     return diag.profile if diag is not None else None

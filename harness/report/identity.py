@@ -163,7 +163,7 @@ def uds_identity(bench: Bench) -> dict[str, str]:
     """
     if not bench.config.diagnostics:
         return {}
-    from harness.diag.client import bench_diag_config, open_uds  # noqa: PLC0415 - only if used
+    from harness.bench.diagnostics import bench_diag_config, open_uds  # noqa: PLC0415 - only if used
     from harness.exceptions import NegativeResponseError  # noqa: PLC0415
 
     config = bench_diag_config(bench)

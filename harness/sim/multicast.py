@@ -27,9 +27,10 @@ from harness.exceptions import ExpectationError
 
 if TYPE_CHECKING:
     from harness.canbus.channel import Channel
+    from harness.canbus.config import CanChannelConfig
     from harness.canbus.database import SignalDatabase
     from harness.canbus.frame import Frame
-    from harness.config import BenchConfig, CanChannelConfig
+    from harness.config import BenchConfig
 
 GROUP = "239.74.163.2"
 """python-can's default IPv4 group for udp_multicast (loopback-scoped use only)."""

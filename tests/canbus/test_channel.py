@@ -6,8 +6,8 @@ import can
 import pytest
 
 from harness.canbus.channel import Channel
+from harness.canbus.config import CanChannelConfig
 from harness.canbus.database import SignalDatabase
-from harness.config import CanChannelConfig
 from harness.exceptions import BusError, EncodeError, ExpectationError, UnknownNameError
 
 

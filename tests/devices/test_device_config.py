@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from harness.config import load_bench
-from harness.devices.config import parse_devices
 from harness.exceptions import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +48,7 @@ off_time = 0.5
 switch_on = false
 """,
     )
-    devices = parse_devices(load_bench(path))
+    devices = load_bench(path)
     modem = devices.serial["modem"]
     assert (modem.url, modem.baudrate, modem.bytesize, modem.parity, modem.stopbits) == (
         "/dev/ttyUSB2", 9600, 7, "E", 2,
@@ -69,14 +68,14 @@ switch_on = false
 
 def test_defaults_by_kind(tmp_path: Path) -> None:
     path = bench(tmp_path, '[serial.c]\nkind = "console"\nurl = "loop://"\n')
-    console = parse_devices(load_bench(path)).serial["c"]
+    console = load_bench(path).serial["c"]
     assert (console.baudrate, console.parity, console.line_ending, console.timeout) == (
         115200, "N", "\r\n", 5.0,
     )  # fmt: skip
 
 
 def test_the_virtual_bench_has_simulated_devices() -> None:
-    devices = parse_devices(load_bench(ROOT / "fixtures" / "benches" / "virtual.toml"))
+    devices = load_bench(ROOT / "fixtures" / "benches" / "virtual.toml")
     assert {d.kind for d in devices.serial.values()} == {"console", "modem", "power"}
     assert all(d.simulation is not None for d in devices.serial.values())
     assert devices.power is not None
@@ -135,7 +134,7 @@ def test_mistakes_name_the_file_and_key(tmp_path: Path, text: str, key: str, pro
 def test_overrides_reach_the_device_tables(tmp_path: Path) -> None:
     path = bench(tmp_path, '[serial.m]\nkind = "modem"\nurl = "loop://"\n')
     config = load_bench(path, ["serial.m.baudrate=9600", "serial.m.url=socket://127.0.0.1:7"])
-    modem = parse_devices(config).serial["m"]
+    modem = config.serial["m"]
     assert (modem.baudrate, modem.url) == (9600, "socket://127.0.0.1:7")
 
 
@@ -178,13 +177,13 @@ def test_device_faults_and_the_ecu_load(tmp_path: Path) -> None:
         f'[serial.m]\nkind = "modem"\nsimulation = "{MODEM_FILE}"\ncan = "body"\nnode = "TCU"\n'
         'faults = ["garbage", "no_answer", "garbage"]\n',
     )
-    modem = parse_devices(load_bench(path)).serial["m"]
+    modem = load_bench(path).serial["m"]
     assert (modem.can, modem.node, modem.faults) == ("body", "TCU", ("garbage", "no_answer"))
 
 
 def test_a_bench_set_override_switches_a_device_fault_on() -> None:
     virtual = ROOT / "fixtures" / "benches" / "virtual.toml"
     config = load_bench(virtual, ['serial.modem.faults=["no_answer"]'])
-    assert parse_devices(config).serial["modem"].faults == ("no_answer",)
+    assert config.serial["modem"].faults == ("no_answer",)
     with pytest.raises(ConfigError, match="did you mean 'reboot'"):
         load_bench(virtual, ['serial.modem.faults=["rebot"]'])

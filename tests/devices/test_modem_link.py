@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from harness.bench import Bench, Channels
+from harness.bench.devices import SeededDeviceFault, seeded_device_faults
 from harness.config import load_bench
-from harness.devices.bench import SeededDeviceFault, seeded_device_faults
 from harness.devices.modem import Modem
 from harness.devices.power import PowerSupply
 from harness.exceptions import ConfigError

@@ -11,8 +11,8 @@ import can
 import pytest
 
 from harness.bench import Bench
-from harness.diag.client import UdsClient, open_uds
-from harness.diag.obd import open_obd
+from harness.bench.diagnostics import open_obd, open_uds
+from harness.diag.client import UdsClient
 from harness.diag.profile import load_profile
 from harness.diag.tracedecode import conversation_lines
 from harness.exceptions import DiagnosticTimeoutError, NegativeResponseError

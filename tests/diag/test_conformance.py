@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from harness.bench import Bench
+from harness.bench.diagnostics import dut_timing
 from harness.diag.conformance import (
     S3_DEFAULT,
     DutTiming,
-    dut_timing,
     lowest_security_level,
     negative,
     pick_session,

@@ -12,7 +12,7 @@ import pytest
 
 from harness.bench import Bench
 from harness.config import load_bench
-from harness.diag.config import ADDRESSING, diagnostics_config, stmin_byte
+from harness.diag.config import ADDRESSING, stmin_byte
 from harness.diag.profile import DownloadDefinition, format_dtc, load_profile, parse_dtc
 from harness.diag.seedkey import ENTRY_POINT_GROUP, load_seed_key, xor_constant
 from harness.exceptions import ConfigError, UnknownNameError
@@ -42,7 +42,7 @@ def bench(tmp_path: Path, diagnostics: str, channels: tuple[str, ...] = ("body",
 def diag_error(tmp_path: Path, diagnostics: str, **kwargs: Any) -> ConfigError:
     path = bench(tmp_path, diagnostics, **kwargs)
     with pytest.raises(ConfigError) as caught:
-        diagnostics_config(load_bench(path))
+        load_bench(path)
     assert caught.value.source == str(path)
     return caught.value
 
@@ -133,7 +133,7 @@ def test_profile_mistakes_name_file_and_key(
 
 
 def test_the_virtual_bench_section() -> None:
-    config = diagnostics_config(load_bench(VIRTUAL))
+    config = load_bench(VIRTUAL).diagnostics
     assert config is not None
     assert (config.channel, config.address.request_id, config.address.functional_id) == (
         "body", 0x7E0, 0x7DF
@@ -148,11 +148,11 @@ def test_the_virtual_bench_section() -> None:
 
 def test_a_bench_without_diagnostics(tmp_path: Path) -> None:
     path = write(tmp_path / "b.toml", '[can.body]\ninterface = "virtual"\nchannel = "x"\n')
-    assert diagnostics_config(load_bench(path)) is None
+    assert load_bench(path).diagnostics is None
 
 
 def test_defaults_for_a_minimal_section(tmp_path: Path) -> None:
-    config = diagnostics_config(load_bench(bench(tmp_path, "request_id = 0x7E0\n")))
+    config = load_bench(bench(tmp_path, "request_id = 0x7E0\n")).diagnostics
     assert config is not None
     assert (config.address.mode, config.address.response_id, config.profile) == (
         "normal", 0x7E8, None
@@ -226,7 +226,7 @@ def test_every_addressing_mode_builds_both_sides(tmp_path: Path, mode: str) -> N
     }
     needed = ADDRESSING[mode][1]
     text = f'addressing = "{mode}"\n' + "".join(f"{k} = {keys[k]}\n" for k in needed)
-    config = diagnostics_config(load_bench(bench(tmp_path, text)))
+    config = load_bench(bench(tmp_path, text)).diagnostics
     assert config is not None
     assert config.address.tester() is not None
     assert config.address.ecu() is not None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from pathlib import Path
-from types import MappingProxyType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -125,8 +125,8 @@ def test_the_virtual_dut_is_identified_over_uds_and_at_commands() -> None:
 def test_uds_reads_identification_dids_with_or_without_a_profile(profile: bool) -> None:
     config = own_virtual_bench()
     if not profile:  # no profile: the standard DIDs by number, raw bytes as ASCII
-        diagnostics = {k: v for k, v in config.diagnostics.items() if k != "profile"}
-        config = replace(config, diagnostics=MappingProxyType(diagnostics))
+        assert config.diagnostics is not None
+        config = replace(config, diagnostics=replace(config.diagnostics, profile=None))
     with Bench.open(config) as bench:
         values = identity.uds_identity(bench)
     assert values["vin"] == "WDEMX000000000001"

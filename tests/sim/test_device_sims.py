@@ -14,7 +14,7 @@ import serial
 
 from harness import clock
 from harness.canbus.channel import Channel
-from harness.config import CanChannelConfig
+from harness.canbus.config import CanChannelConfig
 from harness.exceptions import ConfigError, UnknownNameError
 from harness.sim import link as link_module
 from harness.sim.console import ConsoleSimulation, load_console

@@ -13,8 +13,8 @@ from harness.canbus.channel import Channel
 from harness.canbus.database import SignalDatabase
 from harness.canbus.frame import Frame
 from harness.canbus.protection import detect, protect, verify
-from harness.canbus.routing import bench_routing, load_routing
-from harness.config import load_bench
+from harness.canbus.routing import load_routing
+from harness.config import bench_routing, load_bench
 from harness.exceptions import ConfigError, UnknownNameError
 from harness.sim.ecu import load_ecu
 from harness.sim.gateway import Gateway, gateway_config

@@ -21,7 +21,8 @@ import pytest
 
 from harness.bench import Channels
 from harness.canbus.expect import require_db
-from harness.canbus.routing import Route, RoutingTable, SnapshotRoute, bench_routing
+from harness.canbus.routing import Route, RoutingTable, SnapshotRoute
+from harness.config import bench_routing
 from harness.pytest_plugin.hooks import get_bench_config
 from harness.pytest_plugin.support import bench_errors_at_collection, import_beside
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import pytest
 
 from harness.bench import Bench
-from harness.diag.config import DiagConfig, diagnostics_config
+from harness.diag.config import DiagConfig
 from harness.diag.profile import DidDefinition, DutProfile
 from harness.pytest_plugin.support import collection_profile, import_beside
 
@@ -63,7 +63,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture
 def diag(bench: Bench) -> DiagConfig:
-    config = diagnostics_config(bench.config)
+    config = bench.config.diagnostics
     if config is None:
         pytest.skip(f"bench {bench.name!r} has no [diagnostics] section")
     if config.profile is None:
@@ -116,7 +116,7 @@ def dut_timers(bench: Bench) -> DutTimers:
     simulates the DUT, else the standard's 1000 ms."""
     from harness.sim.uds.server import UdsServer  # noqa: PLC0415 - only benches with diagnostics
 
-    config = diagnostics_config(bench.config)
+    config = bench.config.diagnostics
     if config is None:
         return DutTimers()
     dut_node = bench.config.can[config.channel].dut_node

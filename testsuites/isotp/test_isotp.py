@@ -35,7 +35,7 @@ from isotp_support import (
 )
 
 from harness.bench import Bench
-from harness.diag.client import open_uds
+from harness.bench.diagnostics import open_uds
 from harness.diag.config import DiagConfig
 from harness.diag.profile import DidDefinition
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import pytest
 
 from harness.bench import Bench
-from harness.diag.config import diagnostics_config
 from harness.diag.obd import ObdClient
 from harness.diag.profile import ObdDefinition
 from harness.pytest_plugin.support import collection_profile
@@ -43,7 +42,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture
 def obd_definition(bench: Bench) -> ObdDefinition:
     """The profile's ``[obd]`` (skip: the bench's DUT is not declared an OBD-II ECU)."""
-    config = diagnostics_config(bench.config)
+    config = bench.config.diagnostics
     if config is None:
         pytest.skip(f"bench {bench.name!r} ({bench.config.path}) has no [diagnostics] section")
     if config.profile is None or config.profile.obd is None:
@@ -56,7 +55,7 @@ def obd_definition(bench: Bench) -> ObdDefinition:
 def dut(bench: Bench, obd_definition: ObdDefinition, obd: ObdClient) -> int:
     """The CAN ID the DUT answers OBD-II requests on (ISO 15765-4: 0x7E8..0x7EF): the
     bench's diagnostic response ID."""
-    config = diagnostics_config(bench.config)
+    config = bench.config.diagnostics
     assert config is not None  # obd_definition skipped otherwise
     response_id = config.address.response_id
     if response_id is None or response_id not in obd.stacks:

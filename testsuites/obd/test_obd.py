@@ -27,7 +27,6 @@ import pytest
 
 from harness.bench import Bench
 from harness.diag.client import UdsClient
-from harness.diag.config import diagnostics_config
 from harness.diag.obd import (
     CALID_INFOTYPE,
     CALID_LENGTH,
@@ -304,7 +303,7 @@ def test_functional_requests_answered_within_p2(
     of the samples must meet P2CAN: on a loaded test machine one sample can be late for
     reasons that are not the DUT's (scheduling, garbage collection), a slow DUT is late
     every time. Each sample must still come within ``ANSWER_WAIT``."""
-    config = diagnostics_config(bench.config)
+    config = bench.config.diagnostics
     assert config is not None
     channel = bench.can[config.channel]
     requests = [b"\x01\x00", *(bytes([0x01, p]) for p in _data_pids(claimed_pids)), b"\x03"]

@@ -20,11 +20,12 @@ from cantools.database.can import Message
 
 from harness import clock
 from harness.bench import Bench
+from harness.bench.diagnostics import simulated_server
 from harness.canbus.channel import Channel
 from harness.canbus.frame import Frame
 from harness.canbus.protection import counter_modulo, detect
 from harness.diag.client import UdsClient
-from harness.diag.conformance import MARGIN, DutTiming, simulated_server
+from harness.diag.conformance import MARGIN, DutTiming
 from harness.diag.profile import DutProfile
 from harness.exceptions import HarnessError
 

@@ -17,8 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.bench import Bench
+from harness.bench.diagnostics import open_uds
 from harness.canbus.channel import Channel
-from harness.diag.client import open_uds
 from harness.diag.config import AddressConfig, TransportConfig
 from harness.sim.ecu import DIAGNOSTIC_FAULTS
 from harness.sim.uds.stack import NO_PADDING, STMIN_IGNORED, Deviation, EcuStack

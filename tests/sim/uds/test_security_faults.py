@@ -12,7 +12,8 @@ import pytest
 
 from harness import clock
 from harness.bench import Bench
-from harness.diag.client import UdsClient, open_uds
+from harness.bench.diagnostics import open_uds
+from harness.diag.client import UdsClient
 from harness.sim.uds.server import REBOOT_TIME, UdsServer
 
 if TYPE_CHECKING:

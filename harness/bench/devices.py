@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from harness.datafile import suggest
-from harness.devices.config import DevicesConfig, PowerConfig, SerialDeviceConfig, parse_devices
+from harness.devices.config import PowerConfig, SerialDeviceConfig
 from harness.devices.log import SerialLog
 from harness.exceptions import ConfigError, DeviceError, ResourceError
 
@@ -59,9 +59,9 @@ class Devices(Mapping[str, "Driver"]):
     """The open serial devices of a bench by name (``devices["modem"]``), the ``[power]``
     supply, the simulations behind them and the serial log they all write to."""
 
-    def __init__(self, bench: str, config: DevicesConfig | None = None) -> None:
-        self.bench = bench
-        self.config = config or DevicesConfig({}, None)
+    def __init__(self, config: BenchConfig) -> None:
+        self.bench = config.name
+        self.config = config
         self.log = SerialLog()
         self._drivers: dict[str, Driver] = {}
         self.simulations: dict[str, DeviceSimulation] = {}
@@ -170,18 +170,17 @@ def open_devices(
 ) -> Devices:
     """Open a bench's serial devices and power supply; everything opened is pushed on
     ``stack`` (so the bench closes it, and a failure part-way leaks nothing)."""
-    parsed = parse_devices(config)
-    devices = Devices(config.name, parsed)
-    if not parsed.serial and parsed.power is None:
+    devices = Devices(config)
+    if not config.serial and config.power is None:
         return devices
     dut_nodes = {channel.dut_node for channel in config.can.values() if channel.dut_node}
     dut = devices.dut = [ecu for ecu in sims.values() if ecu.definition.node in dut_nodes]
-    for name, configured in parsed.serial.items():
+    for name, configured in config.serial.items():
         ecu = _built_into(config, configured, sims)
         if ecu is not None:
             devices.ecus[name] = ecu
     powered = dut + [ecu for ecu in devices.ecus.values() if ecu not in dut]
-    for name, configured in parsed.serial.items():
+    for name, configured in config.serial.items():
         simulation = None
         device = configured
         if configured.simulation is not None:
@@ -190,15 +189,15 @@ def open_devices(
             devices.simulations[name] = simulation
             simulation.set_bench_faults(configured.faults)
             device = configured.with_url(simulation.serve(configured.transport).url)
-        driver = _open_driver(device, parsed.power, devices.log)
+        driver = _open_driver(device, config.power, devices.log)
         stack.callback(driver.close)
         devices._drivers[name] = driver
         if simulation is not None:
             if not simulation.links[0].wait_connected(CONNECT_TIMEOUT):
                 raise DeviceError(f"{name}: the simulation at {device.url} saw no connection")
             _wire(simulation, driver, dut, devices.ecus.get(name), powered)
-    if parsed.power is not None:
-        devices.power = _power_supply(parsed.power, devices, stack)
+    if config.power is not None:
+        devices.power = _power_supply(config.power, devices, stack)
         devices.switch_on()
     return devices
 
@@ -240,7 +239,7 @@ def _built_into(
     ConfigError when the node is not in that channel's database."""
     if device.can is None or device.node is None:
         return None
-    channel = config.can[device.can]  # parse_devices checked the channel
+    channel = config.can[device.can]  # load_bench checked the channel
     if channel.dbc is not None:
         from harness.canbus.database import SignalDatabase  # noqa: PLC0415
 
@@ -339,7 +338,7 @@ def seeded_device_faults(config: BenchConfig) -> list[SeededDeviceFault]:
     from harness.sim.device import fault_table  # noqa: PLC0415
 
     found = []
-    for device in parse_devices(config).serial.values():
+    for device in config.serial.values():
         if device.simulation is None:
             continue
         for fault in fault_table(device.kind, device.simulation).values():

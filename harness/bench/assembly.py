@@ -16,12 +16,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TypeVar
 
+from harness.bench.devices import Devices, open_devices
 from harness.canbus.channel import Channel
 from harness.canbus.database import SignalDatabase
 from harness.closing import Closing
-from harness.config import BenchConfig, SimulatedEcuConfig, load_bench
+from harness.config import BenchConfig, SimulatedEcuConfig, bench_routing, load_bench
 from harness.datafile import suggest
-from harness.devices.bench import Devices, open_devices
 from harness.exceptions import ConfigError, ResourceError
 from harness.sim.ecu import EcuDefinition, SimulatedEcu, load_ecu, with_periods
 
@@ -82,7 +82,7 @@ class Bench(Closing):
         self.sim_channels: dict[str, Mapping[str, Channel]] = {}
         """Each simulated ECU's channel on every bench channel it joins (a gateway joins
         several): the channel it hears and sends on there."""
-        self.devices = Devices(config.name)
+        self.devices = Devices(config)
         """Serial devices, the power supply and their simulations (harness.devices)."""
 
     @classmethod
@@ -94,7 +94,6 @@ class Bench(Closing):
             bench._open_channels()
             bench._start_simulation()
             bench.devices = open_devices(config, bench.sims, bench._stack)
-            _check_diagnostics(config)
             _check_gateway(config)
         except BaseException:
             bench.close()
@@ -194,16 +193,6 @@ def _attach_services(ecu: SimulatedEcu, channels: Mapping[str, Channel]) -> None
 
 
 def _check_gateway(config: BenchConfig) -> None:
-    """A bench's ``[gateway]`` routing table must fit its channels and their databases."""
-    if config.gateway is not None:
-        from harness.canbus.routing import bench_routing  # noqa: PLC0415 - only benches with a gateway
-
-        bench_routing(config)
-
-
-def _check_diagnostics(config: BenchConfig) -> None:
-    """A bench's ``[diagnostics]`` is validated on opening, like the rest of the file."""
-    if config.diagnostics:
-        from harness.diag.config import diagnostics_config  # noqa: PLC0415 - as above
-
-        diagnostics_config(config)
+    """A bench's ``[gateway]`` routing table must fit its channels and their databases
+    (checked on opening: it loads the databases)."""
+    bench_routing(config)

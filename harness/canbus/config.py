@@ -1,0 +1,76 @@
+"""A bench file's CAN channels (``[can.NAME]``): which python-can interface, which database.
+
+.. code-block:: toml
+
+    [can.body]
+    interface = "pcan"                 # any python-can interface
+    channel = "PCAN_USBBUS1"
+    bitrate = 500000
+    fd = false                         # CAN FD (then data_bitrate)
+    dbc = "../../dbc/demo_vehicle.dbc" # relative to the bench file; DBC, ARXML, KCD or SYM
+    dut_node = "BCM"                   # the database node that is the device under test
+    strict_dbc = true                  # cantools' strict loading
+    history = 100000                   # frames kept for expectations and evidence
+    options = { app_name = "CANoe" }   # extra keyword arguments for can.Bus
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from harness.datafile import Table
+
+DEFAULT_HISTORY = 100_000
+"""Frames a channel keeps for expectations and evidence."""
+
+
+@dataclass(frozen=True)
+class CanChannelConfig:
+    """One CAN channel: which python-can interface, and which database decodes it."""
+
+    name: str
+    interface: str
+    channel: str
+    bitrate: int | None = None
+    fd: bool = False
+    data_bitrate: int | None = None
+    dbc: Path | None = None
+    dut_node: str | None = None
+    strict_dbc: bool = True
+    history: int = DEFAULT_HISTORY
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """Extra keyword arguments for ``can.Bus`` (e.g. ``app_name`` for Vector)."""
+
+
+def parse_can_channel(table: Table, name: str, path: Path) -> CanChannelConfig:
+    """One ``[can.NAME]`` table; the database path is resolved against the bench file."""
+    dbc_text = table.optional_str("dbc")
+    dbc = (path.parent / dbc_text).resolve() if dbc_text else None
+    if dbc is not None and not dbc.is_file():
+        raise table.error("dbc", f"database file not found: {dbc}")
+    fd = table.boolean("fd", False)
+    data_bitrate = table.optional_int("data_bitrate")
+    if data_bitrate is not None and not fd:
+        raise table.error("data_bitrate", "set only for CAN FD channels (add fd = true)")
+    dut_node = table.optional_str("dut_node")
+    if dut_node is not None and dbc is None:
+        raise table.error("dut_node", "needs a database (set dbc) to name a node in")
+    channel = CanChannelConfig(
+        name=name,
+        interface=table.required_str("interface"),
+        channel=table.required_str("channel"),
+        bitrate=table.optional_int("bitrate"),
+        fd=fd,
+        data_bitrate=data_bitrate,
+        dbc=dbc,
+        dut_node=dut_node,
+        strict_dbc=table.boolean("strict_dbc", True),
+        history=table.optional_int("history", minimum=16) or DEFAULT_HISTORY,
+        options=table.free_form("options"),
+    )
+    table.finish()
+    return channel
