@@ -19,9 +19,10 @@ import can
 import pytest
 
 from harness.canbus.channel import Channel
-from harness.diag.client import UdsClient, uds_on_channel
-from harness.diag.config import DiagConfig, SecurityConfig, TransportConfig
+from harness.diag.client import UdsClient
+from harness.diag.config import DiagConfig, IsoTpConfig, SecurityConfig
 from harness.diag.seedkey import load_seed_key
+from harness.diag.transport.on_can import ChannelStack, IsoTpLink, uds_on_channel
 from harness.sim.ecu import EcuDefinition, load_ecu
 from harness.sim.uds.config import ServerConfig, parse_server
 from harness.sim.uds.server import UdsServer
@@ -51,7 +52,7 @@ def tester_config(server: ServerConfig, **changes: Any) -> DiagConfig:
         source="test",
         channel="tester",
         address=server.address,
-        transport=TransportConfig(padding=0xCC, block_size=0),
+        isotp=IsoTpConfig(padding=0xCC, block_size=0),
         p2=1.0,
         p2_star=5.0,
         profile=server.profile,
@@ -71,6 +72,13 @@ class Rig:
     faults: set[str] = field(default_factory=set)
     transmit: list[bool] = field(default_factory=list)
     """What CommunicationControl asked the ECU's normal messages to do, in order."""
+
+    @property
+    def stack(self) -> ChannelStack:
+        """The tester's ISO-TP stack."""
+        link = self.uds.link
+        assert isinstance(link, IsoTpLink)
+        return link.stack
 
     def exchange(self, payload: bytes) -> bytes | None:
         """Raw request, raw response (None: silence within P2 of the tester)."""

@@ -13,10 +13,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from harness.diag.client import UdsClient, uds_on_channel
+from harness.diag.client import UdsClient, uds_over
 from harness.diag.config import DiagConfig
 from harness.diag.conformance import DutTiming
-from harness.diag.obd import ObdClient, obd_on_channel
+from harness.diag.obd import ObdClient
+from harness.diag.transport import TRANSPORTS
+from harness.diag.transport.on_can import obd_on_channel
 from harness.exceptions import ResourceError
 
 if TYPE_CHECKING:
@@ -41,13 +43,15 @@ def open_uds(bench: Bench, config: DiagConfig | None = None) -> Iterator[UdsClie
     ...         print(uds.read_did("VIN"))
     """
     config = config or bench_diag_config(bench)
-    with uds_on_channel(bench.can[config.channel], config) as client:
+    transport = TRANSPORTS.get(config.transport)
+    with transport.open(config, bench.can) as link, uds_over(link, config) as client:
         yield client
 
 
 @contextmanager
 def open_obd(bench: Bench, config: DiagConfig | None = None) -> Iterator[ObdClient]:
-    """An OBD-II tester on the bench's diagnostic channel (``[diagnostics]``).
+    """An OBD-II tester on the bench's diagnostic channel (``[diagnostics]``): SAE J1979
+    over ISO 15765-4, whatever transport UDS takes.
 
     >>> with open_obd(bench) as obd:          # doctest: +SKIP
     ...     print(obd.read("speed"))

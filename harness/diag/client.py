@@ -1,5 +1,5 @@
-"""The UDS tester: a udsoncan Client over can-isotp on a bench channel, speaking in the
-DUT profile's names.
+"""The UDS tester: a udsoncan Client over any diagnostic transport, speaking in the DUT
+profile's names.
 
 >>> with open_uds(bench) as uds:                     # doctest: +SKIP
 ...     uds.read_did("VIN")
@@ -8,10 +8,11 @@ DUT profile's names.
 'WDEMX000000000001'
 ['B1001-13 DriverDoorMotorOpen status 0x2F (testFailed, ...)']
 
-Every exchange is visible in the channel's history and trace (the ISO-TP stack
-sends through the channel). A negative response raises
-:class:`~harness.exceptions.NegativeResponseError` with the NRC's name; no
-response within P2/P2* raises :class:`~harness.exceptions.DiagnosticTimeoutError`.
+The client sees only a :class:`~harness.diag.transport.Link` (udsoncan connections and
+the transport's errors), so it runs unchanged over ISO-TP on a CAN channel, where every
+exchange is in the channel's history and trace, or over any other registered transport.
+A negative response raises :class:`~harness.exceptions.NegativeResponseError` with the
+NRC's name; no response within P2/P2* raises :class:`~harness.exceptions.DiagnosticTimeoutError`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import udsoncan
 from udsoncan import Dtc, MemoryLocation
 from udsoncan.client import Client
 from udsoncan.configs import default_client_config
-from udsoncan.connections import PythonIsoTpConnection
 from udsoncan.exceptions import (
     InvalidResponseException,
     NegativeResponseException,
@@ -40,7 +40,6 @@ from harness.diag.config import DiagConfig
 from harness.diag.names import SESSIONS, nrc_name, session_name
 from harness.diag.profile import DidDefinition, DutProfile, format_dtc
 from harness.diag.seedkey import redact_logger
-from harness.diag.transport.on_can import ChannelStack, shared_stack
 from harness.exceptions import (
     DiagnosticError,
     DiagnosticTimeoutError,
@@ -49,15 +48,17 @@ from harness.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from udsoncan.connections import BaseConnection
     from udsoncan.typing import ClientConfig
 
     from harness.canbus.channel import Channel
+    from harness.diag.transport import Link
 
 __all__ = [
     "DownloadResult",
     "DtcRecord",
     "UdsClient",
-    "uds_on_channel",
+    "uds_over",
 ]
 
 RESET_TYPES = {"hard": 1, "key_off_on": 2, "soft": 3}
@@ -117,41 +118,6 @@ class DownloadResult:
     blocks: int
     max_block_length: int
     seconds: float
-    exit_data: bytes
-
-    @property
-    def bytes_per_second(self) -> float:
-        return self.size / self.seconds if self.seconds > 0 else float("inf")
-
-
-class SharedIsoTpConnection(PythonIsoTpConnection):
-    """udsoncan's connection over a can-isotp stack that :func:`shared_stack` starts and
-    stops (a UDS and an OBD-II client may share it), so opening and closing it only
-    marks it usable."""
-
-    def __init__(self, stack: ChannelStack, name: str) -> None:
-        super().__init__(stack, name)
-        redact_logger(self.logger)
-        redact_logger(self.subconn.logger)
-
-    def open(self) -> SharedIsoTpConnection:
-        self.subconn.opened = True
-        return self
-
-    def close(self) -> None:
-        self.subconn.opened = False
-
-
-class FunctionalConnection(SharedIsoTpConnection):
-    """The same stack, sending every request to the functional address as one single frame;
-    answers arrive on the physical response ID."""
-
-    def __init__(self, stack: ChannelStack, name: str) -> None:
-        super().__init__(stack, name)
-        self.stack = stack
-
-    def specific_send(self, payload: bytes, timeout: float | None = None) -> None:
-        self.stack.send_functional(payload)
 
 
 class UdsClient:
@@ -160,22 +126,19 @@ class UdsClient:
     ``client`` is the udsoncan Client underneath, for services not wrapped here.
     """
 
-    def __init__(
-        self,
-        client: Client,
-        config: DiagConfig,
-        channel: Channel,
-        *,
-        stack: ChannelStack | None = None,
-        functional: bool = False,
-    ) -> None:
+    def __init__(self, client: Client, config: DiagConfig, link: Link) -> None:
         self.client = client
-        self.stack = stack
         self.config = config
-        self.channel = channel
-        self.is_functional = functional
+        self.link = link
         self.session_entered = "default"
         self._functional: UdsClient | None = None
+
+    @property
+    def channel(self) -> Channel:
+        """The CAN channel the exchange runs on (its frames, its trace)."""
+        if self.link.channel is None:
+            raise ResourceError(f"diagnostics over {self.link.name} run on no CAN channel")
+        return self.link.channel
 
     @property
     def profile(self) -> DutProfile:
@@ -204,26 +167,25 @@ class UdsClient:
             code = exc.response.code if exc.response.code is not None else 0
             raise NegativeResponseError(service, what, code, nrc_name(code)) from exc
         except TimeoutException as exc:
-            errors = self._isotp_errors()
             raise DiagnosticTimeoutError(
-                f"{service} {what}: no response on {self.channel.name!r} "
-                f"({self.config.address.describe()}): {exc}{errors}"
+                f"{service} {what}: no response over {self.link.name}: {exc}"
+                f"{self._transport_errors()}"
             ) from exc
         except (InvalidResponseException, UnexpectedResponseException) as exc:
             raise DiagnosticError(f"{service} {what}: bad response: {exc}") from exc
         except isotp.BlockingSendFailure as exc:
             raise DiagnosticError(
-                f"{service} {what}: the request could not be sent on {self.channel.name!r} "
-                f"(no flow control from the ECU?){self._isotp_errors()}"
+                f"{service} {what}: the request could not be sent over {self.link.name} "
+                f"(no flow control from the ECU?){self._transport_errors()}"
             ) from exc
         except (udsoncan.exceptions.ConfigError, ValueError, TypeError) as exc:
             raise DiagnosticError(f"{service} {what}: {exc}") from exc
 
-    def _isotp_errors(self) -> str:
-        errors = list(self.stack.errors)[-3:] if self.stack is not None else []
+    def _transport_errors(self) -> str:
+        errors = self.link.errors()[-3:]
         if not errors:
             return ""
-        return "; ISO-TP: " + "; ".join(f"{type(e).__name__}: {e}" for e in errors)
+        return f"; {self.link.protocol}: " + "; ".join(f"{type(e).__name__}: {e}" for e in errors)
 
     def request(self, payload: bytes, *, timeout: float | None = None) -> bytes | None:
         """Send raw request bytes and return the raw response (negative ones too), skipping
@@ -451,10 +413,7 @@ class UdsClient:
         with self._exchange("RequestTransferExit", ""):
             exit_response = self.client.request_transfer_exit()
         assert exit_response is not None
-        records = exit_response.service_data.parameter_records or b""
-        return DownloadResult(
-            address, len(data), blocks, max_length, clock.now() - started, bytes(records)
-        )
+        return DownloadResult(address, len(data), blocks, max_length, clock.now() - started)
 
 
 def client_settings(config: DiagConfig, logger_name: str) -> ClientConfig:
@@ -477,20 +436,21 @@ def client_settings(config: DiagConfig, logger_name: str) -> ClientConfig:
 
 
 @contextmanager
-def uds_on_channel(channel: Channel, config: DiagConfig) -> Iterator[UdsClient]:
-    """A UDS tester on any channel (with its functional twin at ``.functional``)."""
-    name = f"{channel.name}:{config.address.describe()}"
-    transport = config.transport
+def uds_over(link: Link, config: DiagConfig) -> Iterator[UdsClient]:
+    """A UDS tester over ``link`` (with its functional twin at ``.functional`` where the
+    transport has functional addressing)."""
     with ExitStack() as stack:
-        isotp_stack = stack.enter_context(shared_stack(channel, config.address, transport))
-        physical = Client(SharedIsoTpConnection(isotp_stack, name), client_settings(config, name))
-        functional = Client(
-            FunctionalConnection(isotp_stack, f"{name} functional"),
-            client_settings(config, f"{name} functional"),
-        )
-        for udsoncan_client in (physical, functional):
-            redact_logger(logging.getLogger(f"UdsClient[{udsoncan_client.config['logger_name']}]"))
-            stack.enter_context(udsoncan_client)
-        uds = UdsClient(physical, config, channel, stack=isotp_stack)
-        uds._functional = UdsClient(functional, config, channel, stack=isotp_stack, functional=True)
+        uds = UdsClient(_client(link.connection(link.name), config, link.name, stack), config, link)
+        functional_name = f"{link.name} functional"
+        functional = link.functional_connection(functional_name)
+        if functional is not None:
+            client = _client(functional, config, functional_name, stack)
+            uds._functional = UdsClient(client, config, link)
         yield uds
+
+
+def _client(connection: BaseConnection, config: DiagConfig, name: str, stack: ExitStack) -> Client:
+    client = Client(connection, client_settings(config, name))
+    redact_logger(logging.getLogger(f"UdsClient[{name}]"))
+    stack.enter_context(client)
+    return client

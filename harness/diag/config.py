@@ -7,6 +7,7 @@ answers on.
 .. code-block:: toml
 
     [diagnostics]                     # bench file
+    transport = "isotp"               # how the DUT is reached (harness.diag.transport)
     channel = "body"                  # the bench CAN channel (default: the only one)
     profile = "../dut/bcm.toml"       # DIDs, DTCs, routines by name
     addressing = "normal"             # normal | normal_29 | extended | extended_29 |
@@ -41,6 +42,7 @@ import isotp
 from harness.datafile import Table, suggest
 from harness.diag.profile import DutProfile, int_in, load_profile
 from harness.diag.seedkey import SeedKey, load_seed_key
+from harness.diag.transport import TRANSPORTS
 
 _11 = 0x7FF
 _29 = 0x1FFFFFFF
@@ -174,7 +176,7 @@ def _only_prefix(address: isotp.Address, prefix: int) -> None:
 
 
 @dataclass(frozen=True)
-class TransportConfig:
+class IsoTpConfig:
     """ISO-TP settings of one side (ISO 15765-2)."""
 
     padding: int | None = 0xCC
@@ -227,8 +229,11 @@ class DiagConfig:
 
     source: str
     channel: str
+    transport: str = "isotp"
+    """How the tester reaches the DUT: a name in :data:`harness.diag.transport.TRANSPORTS`."""
     address: AddressConfig = field(default_factory=AddressConfig)
-    transport: TransportConfig = field(default_factory=TransportConfig)
+    isotp: IsoTpConfig = field(default_factory=IsoTpConfig)
+    """ISO-TP settings (ISO 15765-2) of this side."""
     p2: float = 0.15
     p2_star: float = 5.0
     profile: DutProfile | None = None
@@ -259,8 +264,16 @@ def parse_diagnostics(table: Table, base: Path, channels: list[str]) -> DiagConf
 def parse_tester(table: Table, base: Path, channel: str) -> DiagConfig:
     """A tester ``[diagnostics]`` table (``channel`` already read by the caller)."""
     profile = _profile(table, base)
+    transport = table.optional_str("transport") or "isotp"
+    if transport not in TRANSPORTS:
+        known = TRANSPORTS.names()
+        raise table.error(
+            "transport",
+            f"no diagnostic transport {transport!r}{suggest(transport, known)}; "
+            f"transports: {', '.join(known)}",
+        )
     address = parse_address(table)
-    transport = parse_transport(table)
+    isotp = parse_isotp(table)
     p2 = table.number("p2_ms", 150.0) / 1000
     p2_star = table.number("p2_star_ms", 5000.0) / 1000
     security_table = table.table("security")
@@ -281,8 +294,9 @@ def parse_tester(table: Table, base: Path, channel: str) -> DiagConfig:
     config = DiagConfig(
         source=table.source,
         channel=channel,
-        address=address,
         transport=transport,
+        address=address,
+        isotp=isotp,
         p2=p2,
         p2_star=p2_star,
         profile=profile,
@@ -350,7 +364,7 @@ def parse_address(table: Table) -> AddressConfig:
     return address
 
 
-def parse_transport(table: Table) -> TransportConfig:
+def parse_isotp(table: Table) -> IsoTpConfig:
     """The ISO-TP keys of a ``[diagnostics]`` table (either side)."""
     raw = table.data.get("padding", 0xCC)
     table.accept("padding")
@@ -365,7 +379,7 @@ def parse_transport(table: Table) -> TransportConfig:
         raise table.error("stmin_ms", f"expected 0..127 ms (ISO 15765-2), got {stmin:g}")
     block_size = int_in(table, "block_size", 0, 0xFF)
     max_payload = int_in(table, "max_payload", 8, 0xFFFFFFFF)
-    return TransportConfig(
+    return IsoTpConfig(
         padding=padding,
         stmin_ms=stmin,
         block_size=8 if block_size is None else block_size,

@@ -1,5 +1,7 @@
-"""OBD-II (SAE J1979 over ISO 15765-4): the tester (:class:`ObdClient`) and the PID table
-it shares with the simulated ECUs' responder (:mod:`harness.sim.obd`).
+"""OBD-II (SAE J1979 over ISO 15765-4): the tester (:class:`ObdClient`, over udsoncan
+connections: :func:`harness.diag.transport.on_can.obd_on_channel` opens them on a CAN
+channel) and the PID table it shares with the simulated ECUs' responder
+(:mod:`harness.sim.obd`).
 
 A request goes out functionally on 0x7DF as one single frame; every emission-related
 ECU answers from its own ID in 0x7E8..0x7EF (multi-frame answers, e.g. the VIN, get
@@ -20,21 +22,16 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness import clock
 from harness.datafile import suggest
-from harness.diag.config import AddressConfig
-from harness.diag.transport.on_can import shared_stack
 from harness.exceptions import DiagnosticError, DiagnosticTimeoutError, UnknownNameError
 
 if TYPE_CHECKING:
-    from harness.canbus.channel import Channel
-    from harness.diag.config import DiagConfig
-    from harness.diag.transport.on_can import ChannelStack
+    from udsoncan.connections import BaseConnection
 
 
 @dataclass(frozen=True)
@@ -258,10 +255,16 @@ class ObdClient:
     """
 
     def __init__(
-        self, stacks: Mapping[int, ChannelStack], *, functional: ChannelStack, window: float
+        self,
+        connections: Mapping[int, BaseConnection],
+        *,
+        functional: BaseConnection,
+        window: float,
     ) -> None:
-        self.stacks = dict(stacks)
+        self.connections = dict(connections)
+        """An open udsoncan connection per response ID, for its answers."""
         self.functional = functional
+        """The connection requests go out on, to every ECU at once."""
         self.window = window
         self.responders: set[int] | None = None
         self._lock = threading.Lock()
@@ -273,9 +276,9 @@ class ObdClient:
             deadline = clock.Deadline(self.window)
             known = self.responders
             answers: dict[int, bytes] = {}
-            for response_id in sorted(self.stacks):
+            for response_id in sorted(self.connections):
                 waits = known is None or response_id in known
-                data = _answer(self.stacks[response_id], deadline if waits else None)
+                data = _answer(self.connections[response_id], deadline if waits else None)
                 if data is not None:
                     answers[response_id] = data
             if known is None and answers:
@@ -289,18 +292,19 @@ class ObdClient:
         more where an answer is expected and its timing is judged elsewhere, so that a
         loaded tester does not turn a late answer into a missing one; it returns as soon
         as the answer is in."""
-        if ecu not in self.stacks:
-            known = ", ".join(f"0x{i:X}" for i in sorted(self.stacks))
+        if ecu not in self.connections:
+            known = ", ".join(f"0x{i:X}" for i in sorted(self.connections))
             raise UnknownNameError(f"0x{ecu:X} is not an OBD-II response ID here ({known})")
         with self._lock:
             self._send(payload)
-            return _answer(self.stacks[ecu], clock.Deadline(self.window if wait is None else wait))
+            wait = self.window if wait is None else wait
+            return _answer(self.connections[ecu], clock.Deadline(wait))
 
     def _send(self, payload: bytes) -> None:
         """Send ``payload`` functionally, dropping what earlier requests left unread."""
-        for stack in self.stacks.values():
-            stack.clear_rx_queue()
-        self.functional.send_functional(payload)
+        for connection in self.connections.values():
+            connection.empty_rxqueue()
+        self.functional.send(payload)
 
     def _positive(self, payload: bytes, what: str) -> dict[int, bytes]:
         answers = self.request(payload)
@@ -414,16 +418,15 @@ class ObdClient:
         }
 
 
-def _answer(stack: ChannelStack, deadline: clock.Deadline | None) -> bytes | None:
-    """The stack's next complete answer, waiting until ``deadline`` (None: only if there).
+def _answer(connection: BaseConnection, deadline: clock.Deadline | None) -> bytes | None:
+    """The connection's next complete answer, waiting until ``deadline`` (None: only if
+    there already).
 
     A responsePending (0x78) answer extends the wait by P2* (5 s), as J1979 allows.
     """
     while True:
-        if deadline is None:
-            data = stack.recv(block=False)
-        else:
-            data = stack.recv(block=True, timeout=deadline.remaining())
+        wait = 0.0 if deadline is None else deadline.remaining()
+        data = connection.wait_frame(timeout=wait, exception=False)
         if data is None:
             return None
         if not _pending(data):
@@ -433,22 +436,3 @@ def _answer(stack: ChannelStack, deadline: clock.Deadline | None) -> bytes | Non
 
 def _pending(data: bytes | bytearray) -> bool:
     return len(data) >= 3 and data[0] == 0x7F and data[2] == 0x78
-
-
-@contextmanager
-def obd_on_channel(channel: Channel, config: DiagConfig) -> Iterator[ObdClient]:
-    """An OBD-II tester on ``channel``: one ISO-TP stack per response ID."""
-    with ExitStack() as stack:
-        stacks = {}
-        for response_id in config.obd_response_ids:
-            address = AddressConfig(
-                mode="normal",
-                request_id=response_id - 8,
-                response_id=response_id,
-                functional_id=config.address.functional_id or 0x7DF,
-            )
-            stacks[response_id] = stack.enter_context(
-                shared_stack(channel, address, config.transport)
-            )
-        first = stacks[min(stacks)]
-        yield ObdClient(stacks, functional=first, window=config.obd_window)

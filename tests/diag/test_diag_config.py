@@ -138,7 +138,7 @@ def test_the_virtual_bench_section() -> None:
     assert (config.channel, config.address.request_id, config.address.functional_id) == (
         "body", 0x7E0, 0x7DF
     )  # fmt: skip
-    assert (config.p2, config.transport.padding, config.transport.block_size) == (0.5, 0xCC, 0)
+    assert (config.p2, config.isotp.padding, config.isotp.block_size) == (0.5, 0xCC, 0)
     assert config.profile is not None
     assert config.profile.name.startswith("Demo body controller")
     assert config.flashing

@@ -18,7 +18,6 @@ from harness.diag.obd import (
     ObdClient,
     decode_obd_dtc,
     encode_obd_dtc,
-    obd_on_channel,
     parse_support_bitmap,
     pid,
     pid_length,
@@ -27,6 +26,7 @@ from harness.diag.obd import (
     vin_problems,
 )
 from harness.diag.profile import ObdDefinition, load_profile
+from harness.diag.transport.on_can import obd_on_channel
 from harness.exceptions import (
     ConfigError,
     DiagnosticError,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from harness.canbus.frame import Frame
-from harness.diag.config import AddressConfig, TransportConfig
+from harness.diag.config import AddressConfig, IsoTpConfig
 from harness.exceptions import DiagnosticError, DiagnosticTimeoutError
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def history(rig: Rig, since: Mark, *, ecu: bool) -> list[Frame]:
 
 
 def with_transport(config: ServerConfig, **changes: object) -> dict[str, object]:
-    return {"transport": dataclasses.replace(config.transport, **changes)}
+    return {"isotp": dataclasses.replace(config.isotp, **changes)}
 
 
 def test_long_request_is_segmented_with_flow_control_and_block_size(
@@ -88,7 +88,7 @@ def test_stmin_of_the_ecu_is_honoured_by_the_tester(
 
 
 def test_stmin_of_the_tester_is_honoured_by_the_ecu(make_rig: RigFactory) -> None:
-    rig = make_rig(tester={"transport": TransportConfig(padding=0xCC, stmin_ms=5, block_size=0)})
+    rig = make_rig(tester={"isotp": IsoTpConfig(padding=0xCC, stmin_ms=5, block_size=0)})
     since = rig.tester.mark()
     values = rig.uds.read_dids("VIN", "PartNumber", "SoftwareVersion")  # 45 bytes back
     assert values["VIN"] == "WDEMX000000000001"
@@ -104,7 +104,7 @@ def test_frames_are_padded_or_not_as_configured(
 ) -> None:
     rig = make_rig(
         server=with_transport(bcm_server_config, padding=None),
-        tester={"transport": TransportConfig(padding=0xAA)},
+        tester={"isotp": IsoTpConfig(padding=0xAA)},
     )
     since = rig.ecu.mark()
     rig.uds.tester_present()
@@ -158,7 +158,7 @@ def test_functional_requests_suppress_the_nrcs_the_standard_names(
     request = bytes.fromhex(payload)
     assert rig.nrc(request) == physical_nrc
     since = rig.tester.mark()
-    rig.uds.stack.send_functional(request)  # type: ignore[union-attr]
+    rig.stack.send_functional(request)
     assert rig.exchange(bytes.fromhex("22 f1 86")) == bytes.fromhex("62 f1 86 01")  # barrier
     answers = frames(history(rig, since, ecu=False), RESPONSE, rx=True)
     assert [f.data[1] for f in answers] == [0x62]  # silence for the functional one
@@ -166,7 +166,7 @@ def test_functional_requests_suppress_the_nrcs_the_standard_names(
 
 def test_functional_request_with_other_nrc_is_answered(rig: Rig) -> None:
     since = rig.tester.mark()
-    rig.uds.stack.send_functional(bytes.fromhex("22 f1"))  # type: ignore[union-attr]
+    rig.stack.send_functional(bytes.fromhex("22 f1"))
     answer = rig.tester.wait_for(RESPONSE, since=since, timeout=1.0)
     assert answer.data[:4] == bytes.fromhex("03 7f 22 13")
 
@@ -191,9 +191,9 @@ def test_uds_and_obd_share_one_stack_per_response_id(rig: Rig) -> None:
     from harness.diag.transport.on_can import shared_stack
 
     address = rig.uds.config.address
-    with shared_stack(rig.tester, address, rig.uds.config.transport) as stack:
-        assert stack is rig.uds.stack
-    other = dataclasses.replace(rig.uds.config.transport, stmin_ms=7)
+    with shared_stack(rig.tester, address, rig.uds.config.isotp) as stack:
+        assert stack is rig.stack
+    other = dataclasses.replace(rig.uds.config.isotp, stmin_ms=7)
     with (
         pytest.raises(DiagnosticError, match="two flow controls"),
         shared_stack(rig.tester, AddressConfig(), other),

@@ -125,6 +125,6 @@ def dut_timers(bench: Bench) -> DutTimers:
             continue
         for service in ecu.services:
             if isinstance(service, UdsServer):
-                timeout = service.config.transport.timeout_ms / 1000
+                timeout = service.config.isotp.timeout_ms / 1000
                 return DutTimers(n_bs=timeout, n_cr=timeout)
     return DutTimers()

@@ -146,7 +146,7 @@ class RawTester:
         self.extended_id = address.is_tx_29bits()
         self.tx_prefix = bytes(address.get_tx_payload_prefix())
         self.rx_prefix = address.get_rx_prefix_size()
-        self.padding = diag.transport.padding
+        self.padding = diag.isotp.padding
         self.p2 = diag.p2
         self.cursor = channel.mark()
 

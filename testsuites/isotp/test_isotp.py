@@ -281,7 +281,7 @@ def test_dut_pads_every_frame(
 ) -> None:
     """When the bench pads, every frame the DUT sends (SF, FF, CF, FC) is 8 bytes long and
     the bytes after its N_PCI and data are the padding value."""
-    padding = diag.transport.padding
+    padding = diag.isotp.padding
     if padding is None:
         pytest.skip("the bench's [diagnostics] uses no padding (padding = false)")
     problems: list[str] = []

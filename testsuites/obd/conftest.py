@@ -58,8 +58,8 @@ def dut(bench: Bench, obd_definition: ObdDefinition, obd: ObdClient) -> int:
     config = bench.config.diagnostics
     assert config is not None  # obd_definition skipped otherwise
     response_id = config.address.response_id
-    if response_id is None or response_id not in obd.stacks:
-        known = ", ".join(f"0x{i:X}" for i in sorted(obd.stacks))
+    if response_id is None or response_id not in obd.connections:
+        known = ", ".join(f"0x{i:X}" for i in sorted(obd.connections))
         pytest.skip(
             f"the DUT's response ID {response_id!r} is not one of the OBD-II response IDs "
             f"the bench listens on ({known})"

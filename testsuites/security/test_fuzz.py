@@ -253,7 +253,7 @@ def test_fuzzed_isotp_frames(uds: UdsClient, examiner: Examiner) -> None:
     """Malformed ISO-TP frames on the request ID never silence or reset the DUT."""
 
     @fuzz_settings(ISOTP_EXAMPLES)
-    @given(frames=isotp_frames(uds.config.transport.padding))
+    @given(frames=isotp_frames(uds.config.isotp.padding))
     def examine(frames: list[RawFrame]) -> None:
         transcript = examiner.run_frames(frames)
         examiner.restore(transcript)

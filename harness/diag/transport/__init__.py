@@ -34,6 +34,11 @@ class Link(Protocol):
         ...
 
     @property
+    def protocol(self) -> str:
+        """The transport protocol, as a message names it: ``ISO-TP``."""
+        ...
+
+    @property
     def channel(self) -> Channel | None:
         """The CAN channel the exchange is visible on, None when it runs elsewhere."""
         ...

@@ -1,5 +1,7 @@
-"""ISO-TP on a harness channel: can-isotp's notifier-based stack, sharing the channel's bus
-and Notifier, sending through the channel so every frame lands in its history (and trace).
+"""The ``isotp`` diagnostic transport: can-isotp's notifier-based stack on a harness
+channel, sharing the channel's bus and Notifier, sending through the channel so every
+frame lands in its history (and trace); the UDS tester over it (:func:`uds_on_channel`)
+and the OBD-II tester (:func:`obd_on_channel`, ISO 15765-4).
 
 Two stacks listening for the same response ID on one channel would both answer the
 ECU's first frame with a flow control; :func:`shared_stack` hands out one stack per
@@ -15,20 +17,27 @@ import logging
 import threading
 import weakref
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import can
 import isotp
+from udsoncan.connections import PythonIsoTpConnection
 
+from harness.diag.client import UdsClient, uds_over
+from harness.diag.config import AddressConfig
+from harness.diag.obd import ObdClient
 from harness.diag.seedkey import redact_logger
 from harness.exceptions import DiagnosticError, HarnessError
 
 if TYPE_CHECKING:
+    from udsoncan.connections import BaseConnection
+
     from harness.canbus.channel import Channel
-    from harness.diag.config import AddressConfig, TransportConfig
+    from harness.diag.config import DiagConfig, IsoTpConfig
+    from harness.diag.transport import Link
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +59,13 @@ class ChannelStack(isotp.NotifierBasedCanStack):
         self,
         channel: Channel,
         address: isotp.Address,
-        transport: TransportConfig,
+        transport: IsoTpConfig,
         *,
         listen: bool = False,
     ) -> None:
         self.channel = channel
-        self.transport = transport
+        self.settings = transport
+        """The ISO-TP settings the stack was made with."""
         self.errors: deque[Exception] = deque(maxlen=ERRORS_KEPT)
         redact_logger(logging.getLogger(ISOTP_LOGGER))
         super().__init__(
@@ -123,7 +133,7 @@ class ChannelStack(isotp.NotifierBasedCanStack):
 class _Lease:
     stack: ChannelStack
     address: AddressConfig
-    transport: TransportConfig
+    settings: IsoTpConfig
     users: int = 0
 
 
@@ -146,7 +156,7 @@ def _rx_key(address: AddressConfig) -> tuple[object, ...]:
 
 @contextmanager
 def shared_stack(
-    channel: Channel, address: AddressConfig, transport: TransportConfig
+    channel: Channel, address: AddressConfig, transport: IsoTpConfig
 ) -> Iterator[ChannelStack]:
     """A started tester-side stack for ``address`` on ``channel``, shared with other users
     of the same address; stopped when the last user is done."""
@@ -158,10 +168,10 @@ def shared_stack(
             stack = ChannelStack(channel, address.tester(), transport)
             stack.start()
             lease = leases[key] = _Lease(stack, address, transport)
-        elif lease.address != address or lease.transport != transport:
+        elif lease.address != address or lease.settings != transport:
             raise DiagnosticError(
                 f"channel {channel.name!r}: an ISO-TP stack for {address.describe()} is already "
-                f"open with other settings ({lease.address.describe()}, {lease.transport}); "
+                f"open with other settings ({lease.address.describe()}, {lease.settings}); "
                 "two stacks answering the same ECU would send two flow controls"
             )
         lease.users += 1
@@ -195,3 +205,109 @@ def redacted(frame: bytes, prefix: int) -> bytes | None:
         return None
     cut = prefix + kept
     return frame[:cut] + bytes(max(0, len(frame) - cut))
+
+
+class SharedIsoTpConnection(PythonIsoTpConnection):
+    """udsoncan's connection over a can-isotp stack that :func:`shared_stack` starts and
+    stops (a UDS and an OBD-II client may share it), so opening and closing it only
+    marks it usable."""
+
+    def __init__(self, stack: ChannelStack, name: str) -> None:
+        super().__init__(stack, name)
+        self.stack = stack
+        redact_logger(self.logger)
+        redact_logger(self.subconn.logger)
+
+    def open(self) -> Self:
+        self.subconn.opened = True
+        return self
+
+    def close(self) -> None:
+        self.subconn.opened = False
+
+    def __enter__(self) -> Self:
+        return self.open()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()  # not udsoncan's: that would stop the stack other clients share
+
+
+class FunctionalConnection(SharedIsoTpConnection):
+    """The same stack, sending every request to the functional address as one single frame;
+    answers arrive on the physical response ID."""
+
+    def specific_send(self, payload: bytes, timeout: float | None = None) -> None:
+        self.stack.send_functional(payload)
+
+
+@dataclass(frozen=True)
+class IsoTpLink:
+    """The :class:`~harness.diag.transport.Link` of ISO-TP on a bench CAN channel."""
+
+    channel: Channel
+    stack: ChannelStack
+    address: AddressConfig
+    protocol: str = "ISO-TP"
+
+    @property
+    def name(self) -> str:
+        return f"{self.channel.name}:{self.address.describe()}"
+
+    def connection(self, name: str) -> BaseConnection:
+        return SharedIsoTpConnection(self.stack, name)
+
+    def functional_connection(self, name: str) -> BaseConnection | None:
+        return FunctionalConnection(self.stack, name)
+
+    def errors(self) -> list[Exception]:
+        return list(self.stack.errors)
+
+
+@contextmanager
+def isotp_link(channel: Channel, config: DiagConfig) -> Iterator[IsoTpLink]:
+    """ISO-TP to the DUT on ``channel``, by the addressing and settings of ``config``."""
+    with shared_stack(channel, config.address, config.isotp) as stack:
+        yield IsoTpLink(channel, stack, config.address)
+
+
+class IsoTpTransport:
+    """``transport = "isotp"``: ISO 15765-2 on the bench channel ``[diagnostics] channel``."""
+
+    def open(
+        self, config: DiagConfig, channels: Mapping[str, Channel]
+    ) -> AbstractContextManager[Link]:
+        return isotp_link(channels[config.channel], config)
+
+
+ISOTP = IsoTpTransport()
+
+
+@contextmanager
+def uds_on_channel(channel: Channel, config: DiagConfig) -> Iterator[UdsClient]:
+    """A UDS tester over ISO-TP on any channel (with its functional twin at ``.functional``)."""
+    with isotp_link(channel, config) as link, uds_over(link, config) as client:
+        yield client
+
+
+@contextmanager
+def obd_on_channel(channel: Channel, config: DiagConfig) -> Iterator[ObdClient]:
+    """An OBD-II tester on ``channel`` (ISO 15765-4): one ISO-TP stack per response ID,
+    requests on the functional ID."""
+    with ExitStack() as stack:
+        connections: dict[int, BaseConnection] = {}
+        for response_id in config.obd_response_ids:
+            address = AddressConfig(
+                mode="normal",
+                request_id=response_id - 8,
+                response_id=response_id,
+                functional_id=config.address.functional_id or 0x7DF,
+            )
+            isotp_stack = stack.enter_context(shared_stack(channel, address, config.isotp))
+            name = f"{channel.name}:OBD 0x{response_id:X}"
+            connections[response_id] = stack.enter_context(
+                SharedIsoTpConnection(isotp_stack, name).open()
+            )
+        first = connections[min(connections)]
+        assert isinstance(first, SharedIsoTpConnection)
+        functional = FunctionalConnection(first.stack, f"{channel.name}:OBD functional").open()
+        yield ObdClient(connections, functional=functional, window=config.obd_window)

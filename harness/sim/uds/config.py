@@ -60,7 +60,7 @@ from udsoncan.BaseService import BaseService
 
 from harness.canbus.expect import Matcher
 from harness.datafile import Table, suggest
-from harness.diag.config import AddressConfig, TransportConfig, parse_address, parse_transport
+from harness.diag.config import AddressConfig, IsoTpConfig, parse_address, parse_isotp
 from harness.diag.names import SESSIONS
 from harness.diag.obd import PIDS, encode_obd_dtc
 from harness.diag.profile import DutProfile, int_in, load_profile, sessions_of
@@ -134,7 +134,8 @@ class ServerConfig:
     source: str
     profile: DutProfile
     address: AddressConfig = field(default_factory=AddressConfig)
-    transport: TransportConfig = field(default_factory=TransportConfig)
+    isotp: IsoTpConfig = field(default_factory=IsoTpConfig)
+    """ISO-TP settings (ISO 15765-2) of this side."""
     p2: float = 0.05
     p2_star: float = 2.0
     s3: float = 5.0
@@ -163,7 +164,7 @@ def parse_server(
         raise table.error("profile", f"DUT profile not found: {path}")
     profile = load_profile(path)
     address = parse_address(table)
-    transport = parse_transport(table)
+    isotp = parse_isotp(table)
     p2 = table.number("p2_ms", 50.0, minimum=1.0) / 1000
     p2_star = table.number("p2_star_ms", 2000.0, minimum=1.0) / 1000
     s3 = table.number("s3_ms", 5000.0, minimum=1.0) / 1000
@@ -181,7 +182,7 @@ def parse_server(
         source=str(source),
         profile=profile,
         address=address,
-        transport=transport,
+        isotp=isotp,
         p2=p2,
         p2_star=p2_star,
         s3=s3,

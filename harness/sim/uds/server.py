@@ -184,14 +184,14 @@ class UdsServer:
         physical = EcuStack(
             self.channel,
             self.config.address.ecu(),
-            self.config.transport,
+            self.config.isotp,
             deviation=lambda: Deviation.from_faults(self._faults()),
         )
         stacks: list[tuple[ChannelStack, bool]] = [(physical, False)]
         functional_address = self.config.address.ecu_functional()
         if functional_address is not None:
             listener = ChannelStack(
-                self.channel, functional_address, self.config.transport, listen=True
+                self.channel, functional_address, self.config.isotp, listen=True
             )
             stacks.append((listener, True))
         self._stacks = stacks
@@ -586,7 +586,7 @@ class UdsServer:
         for definition in readable:
             self._require_security(definition.security)
         data = b"".join(d.id.to_bytes(2, "big") + self._did_value(d.id) for d in readable)
-        if len(data) + 1 > self.config.transport.max_payload:
+        if len(data) + 1 > self.config.isotp.max_payload:
             raise _NrcError(0x14)
         return self._positive(0x22, data)
 

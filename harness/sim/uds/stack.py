@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import isotp
 
     from harness.canbus.channel import Channel
-    from harness.diag.config import TransportConfig
+    from harness.diag.config import IsoTpConfig
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class Deviation:
         """The deviation the diagnostic fault primitives switched on now call for."""
         return cls(stmin_ignored=STMIN_IGNORED in faults, unpadded=NO_PADDING in faults)
 
-    def params(self, transport: TransportConfig) -> dict[str, Any]:
+    def params(self, transport: IsoTpConfig) -> dict[str, Any]:
         """The can-isotp parameters a stack with ``transport`` settings sends with."""
         padded = transport.padding is not None and not self.unpadded
         return {
@@ -70,7 +70,7 @@ class EcuStack(ChannelStack):
         self,
         channel: Channel,
         address: isotp.Address,
-        transport: TransportConfig,
+        transport: IsoTpConfig,
         *,
         listen: bool = False,
         deviation: Callable[[], Deviation] | None = None,
@@ -94,7 +94,7 @@ class EcuStack(ChannelStack):
             return self.deviation
         with self._deviation_lock:
             if wanted != self.deviation:
-                for key, value in wanted.params(self.transport).items():
+                for key, value in wanted.params(self.settings).items():
                     self.params.set(key, value, validate=False)
                 self.deviation = wanted
                 log.debug("ISO-TP on %s: deviation %s", self.channel.name, wanted)

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from harness.bench import Bench
 from harness.bench.diagnostics import open_uds
 from harness.canbus.channel import Channel
-from harness.diag.config import AddressConfig, TransportConfig
+from harness.diag.config import AddressConfig, IsoTpConfig
 from harness.sim.ecu import DIAGNOSTIC_FAULTS
 from harness.sim.uds.stack import NO_PADDING, STMIN_IGNORED, Deviation, EcuStack
 
@@ -53,7 +53,7 @@ def mean_gap(frames: list[Frame]) -> float:
 def paced_rig(make_rig: RigFactory) -> Rig:
     """A rig whose tester asks for STmin 10 ms and no further flow controls."""
     return make_rig(
-        tester={"transport": TransportConfig(padding=0xCC, stmin_ms=TESTER_STMIN_MS, block_size=0)}
+        tester={"isotp": IsoTpConfig(padding=0xCC, stmin_ms=TESTER_STMIN_MS, block_size=0)}
     )
 
 
@@ -86,7 +86,7 @@ def test_deviation_parameters(faults: set[str], padding: int | None) -> None:
     deviation = Deviation.from_faults(faults)
     assert deviation.stmin_ignored == (STMIN_IGNORED in faults)
     assert deviation.unpadded == (NO_PADDING in faults)
-    params = deviation.params(TransportConfig(padding=padding))
+    params = deviation.params(IsoTpConfig(padding=padding))
     padded = padding is not None and NO_PADDING not in faults
     assert params["tx_padding"] == (padding if padded else None)
     assert params["tx_data_min_length"] == (8 if padded else None)
@@ -192,7 +192,7 @@ def test_a_failing_deviation_source_does_not_stop_reception(
         return Deviation(unpadded=True)
 
     address = AddressConfig()
-    stack = EcuStack(ecu, address.ecu(), TransportConfig(), deviation=flaky)
+    stack = EcuStack(ecu, address.ecu(), IsoTpConfig(), deviation=flaky)
     assert stack.deviation == Deviation(unpadded=True)
     stack.start()
     try:
@@ -209,7 +209,7 @@ def test_a_failing_deviation_source_does_not_stop_reception(
 
 def test_a_stack_without_source_keeps_its_settings(pair: tuple[Channel, Channel]) -> None:
     _, ecu = pair
-    transport = dataclasses.replace(TransportConfig(), padding=0xAA)
+    transport = dataclasses.replace(IsoTpConfig(), padding=0xAA)
     stack = EcuStack(ecu, AddressConfig().ecu(), transport)
     assert stack.refresh_deviation() == Deviation()
     assert stack.params.tx_padding == 0xAA

@@ -54,7 +54,7 @@ def is_barrier_answer(data: bytes) -> bool:
 def ask(rig: Rig, payload: bytes) -> list[bytes]:
     """Every response the ECU sends to ``payload`` (pending ones included), known complete
     because a barrier request sent right after it has been answered."""
-    stack = rig.uds.stack
+    stack = rig.stack
     assert stack is not None
     stack.clear_rx_queue()
     stack.send(payload)
@@ -173,8 +173,8 @@ MALFORMED = {
 @pytest.fixture
 def tolerant(make_rig: RigFactory, bcm_server_config: ServerConfig) -> Rig:
     """A server that gives up on half-received messages after 100 ms (N_Cr)."""
-    transport = dataclasses.replace(bcm_server_config.transport, timeout_ms=100)
-    return make_rig(server={"transport": transport})
+    transport = dataclasses.replace(bcm_server_config.isotp, timeout_ms=100)
+    return make_rig(server={"isotp": transport})
 
 
 @pytest.mark.parametrize("frame", list(MALFORMED.values()), ids=list(MALFORMED))
@@ -207,8 +207,8 @@ def test_wrong_sequence_number_aborts_the_message(tolerant: Rig) -> None:
 def test_abandoned_first_frame_does_not_block_the_next_request(
     make_rig: RigFactory, bcm_server_config: ServerConfig
 ) -> None:
-    transport = dataclasses.replace(bcm_server_config.transport, timeout_ms=2000)
-    tolerant = make_rig(server={"transport": transport})  # N_Cr 2 s: far from any jitter
+    transport = dataclasses.replace(bcm_server_config.isotp, timeout_ms=2000)
+    tolerant = make_rig(server={"isotp": transport})  # N_Cr 2 s: far from any jitter
     since = tolerant.tester.mark()
     tolerant.tester.send_raw(REQUEST, bytes.fromhex("10 1b 2e 02 00 01 02 03"))
     tolerant.tester.wait_for(RESPONSE, since=since, timeout=1.0)  # its flow control

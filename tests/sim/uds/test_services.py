@@ -13,7 +13,7 @@ import pytest
 
 from harness import clock
 from harness.canbus.frame import Frame
-from harness.diag.config import TransportConfig
+from harness.diag.config import IsoTpConfig
 from harness.diag.seedkey import xor_constant
 from harness.exceptions import DiagnosticError, DiagnosticTimeoutError, NegativeResponseError
 from harness.sim.uds.config import DownloadConfig, ServerConfig, ServerSecurity
@@ -492,15 +492,15 @@ def test_a_silent_ecu_is_a_timeout_naming_the_request(make_rig: RigFactory) -> N
 
 
 def test_no_flow_control_is_a_send_failure(make_rig: RigFactory) -> None:
-    rig = make_rig(tester={"transport": _short_timeouts()})
+    rig = make_rig(tester={"isotp": _short_timeouts()})
     rig.server.stop()
     with pytest.raises(DiagnosticError, match="could not be sent.*flow control") as caught:
         rig.uds.write_did("VehicleConfig", bytes(24))
     assert "ISO-TP" in str(caught.value)
 
 
-def _short_timeouts() -> TransportConfig:
-    return TransportConfig(padding=0xCC, block_size=0, timeout_ms=100)
+def _short_timeouts() -> IsoTpConfig:
+    return IsoTpConfig(padding=0xCC, block_size=0, timeout_ms=100)
 
 
 def test_server_config_from_the_file(bcm_server_config: ServerConfig) -> None:
