@@ -45,7 +45,7 @@ from harness.diag.names import RESPONSE_PENDING, SESSIONS, service_name, session
 from harness.diag.transport.on_can import ChannelStack
 from harness.exceptions import HarnessError, UnknownNameError
 from harness.sim.obd import ObdResponder
-from harness.sim.uds.config import SERVICE_IDS, ServerConfig, parse_server
+from harness.sim.uds.config import ServerConfig, parse_server
 from harness.sim.uds.services import SERVICES
 from harness.sim.uds.services.base import CLEARED, NrcError, Pending
 from harness.sim.uds.services.download import Transfer
@@ -62,12 +62,6 @@ SUPPRESSED_WHEN_FUNCTIONAL = frozenset({0x11, 0x12, 0x31, 0x7E, 0x7F})
 """NRCs a server never sends to a functional request (ISO 14229-1, 7.5)."""
 SPR_SERVICES = frozenset(sid for sid, service in SERVICES.items() if service.spr)
 """Services whose sub-function carries the suppressPosRspMsgIndicationBit."""
-SUBFUNCTIONS: dict[int, frozenset[int]] = {
-    sid: service.subfunctions
-    for sid, service in SERVICES.items()
-    if service.subfunctions is not None
-}
-"""The sub-functions each service implements (others: subFunctionNotSupported, 0x12)."""
 REBOOT_TIME = 0.5
 """Seconds a simulated ECU stays silent when a seeded fault crashes it (watchdog reset)."""
 _ACTIVE_SESSION_DID = 0xF186
@@ -506,9 +500,6 @@ class UdsServer:
         timer = threading.Timer(REBOOT_TIME, self.start)
         timer.daemon = True
         timer.start()
-
-
-assert set(SERVICES) == set(SERVICE_IDS.values())
 
 
 def attach_server(ecu: SimulatedEcu) -> UdsServer | None:
