@@ -3,17 +3,21 @@
 It answers physical requests on ``request_id`` and functional ones on
 ``functional_id`` (single frames), from one worker thread, in order:
 
-- DiagnosticSessionControl 0x10 (default/programming/extended; S3 falls back to default),
-  ECUReset 0x11, SecurityAccess 0x27 (seed-key plugin, attempt counter, lock-out delay),
-  TesterPresent 0x3E (suppress-positive-response bit), Read/WriteDataByIdentifier
-  0x22/0x2E (per-DID session and security), ReadDTCInformation 0x19 (0x01, 0x02, 0x0A),
-  ClearDiagnosticInformation 0x14, RoutineControl 0x31 (responsePending 0x78 for slow
-  routines), CommunicationControl 0x28, ControlDTCSetting 0x85, and RequestDownload /
-  TransferData / RequestTransferExit 0x34/0x36/0x37 with block sequence counter checks;
+- the UDS services of :mod:`harness.sim.uds.services`, one module each (session control,
+  ECU reset, security access, tester present, read/write by identifier, DTCs, routines,
+  communication control, DTC setting, download), through :data:`SERVICES
+  <harness.sim.uds.services.SERVICES>`;
 - OBD-II modes 0x01-0x09 through :class:`~harness.sim.obd.ObdResponder`;
-- negative responses in ISO 14229-1's order of checks (0x11, 0x7F, 0x13, 0x12, 0x7E,
-  then 0x31, 0x33, 0x22, 0x24, 0x35, 0x36, 0x37, 0x73...), and for functional requests
-  0x11, 0x12, 0x31, 0x7E and 0x7F are suppressed, as the standard says.
+- negative responses in ISO 14229-1's order of checks: here the ones every service
+  shares (0x11, 0x7F, 0x13 for a missing sub-function, 0x12), then each service's own
+  (0x13, 0x7E, 0x31, 0x33, 0x22, 0x24, 0x35, 0x36, 0x37, 0x73...); for functional
+  requests 0x11, 0x12, 0x31, 0x7E and 0x7F are suppressed, as the standard says;
+- no positive response when the suppressPosRspMsgIndicationBit is set.
+
+This module is the core: threads, the S3 and security-delay timers, dispatch,
+responsePending for slow jobs, and the session and security state the services share
+(``enter_session``, ``require_security``, ``did_value``...). A new service is a module
+in :mod:`harness.sim.uds.services` and its line in ``SERVICES``; nothing here changes.
 
 Requests and responses are parsed and built with udsoncan's ``Request``/``Response``.
 Seeded diagnostic faults (:data:`harness.sim.ecu.DIAGNOSTIC_FAULTS`) change the
