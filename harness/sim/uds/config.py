@@ -68,38 +68,16 @@ from harness.diag.seedkey import SeedKey, load_seed_key
 from harness.exceptions import UnknownNameError
 from harness.sim.ecu import OPERATORS, Condition
 from harness.sim.obd import ObdResponderConfig
+from harness.sim.uds.services import SERVICES
 
 if TYPE_CHECKING:
     from harness.canbus.database import SignalDatabase
 
-SERVICE_IDS: dict[str, int] = {
-    "DiagnosticSessionControl": 0x10,
-    "ECUReset": 0x11,
-    "ClearDiagnosticInformation": 0x14,
-    "ReadDTCInformation": 0x19,
-    "ReadDataByIdentifier": 0x22,
-    "SecurityAccess": 0x27,
-    "CommunicationControl": 0x28,
-    "WriteDataByIdentifier": 0x2E,
-    "RoutineControl": 0x31,
-    "RequestDownload": 0x34,
-    "TransferData": 0x36,
-    "RequestTransferExit": 0x37,
-    "TesterPresent": 0x3E,
-    "ControlDTCSetting": 0x85,
-}
+SERVICE_IDS: dict[str, int] = {service.name: sid for sid, service in SERVICES.items()}
 """The services the simulated server implements."""
 
-_EXTENDED = ("extended", "programming")
 DEFAULT_SERVICE_SESSIONS: dict[int, tuple[str, ...]] = {
-    0x27: _EXTENDED,
-    0x28: _EXTENDED,
-    0x2E: _EXTENDED,
-    0x31: _EXTENDED,
-    0x85: _EXTENDED,
-    0x34: ("programming",),
-    0x36: ("programming",),
-    0x37: ("programming",),
+    sid: service.sessions for sid, service in SERVICES.items() if service.sessions is not None
 }
 """Services outside the default session (serviceNotSupportedInActiveSession, 0x7F)."""
 
