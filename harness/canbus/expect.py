@@ -26,7 +26,7 @@ import itertools
 import math
 import statistics
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -133,12 +133,18 @@ class Matcher:
         self.sent = sent
         self.name: str | None = None
         self.arbitration_id: int | None = None
+        self.ids: frozenset[int] | None = None
+        """The arbitration IDs of the frames it can select (None: any frame), so a wait
+        is woken only by those."""
         if isinstance(message, str):
             if db is None:
                 raise UnknownNameError(f"no database to look up message {message!r} in")
-            self.name = db.message(message).name
+            definition = db.message(message)
+            self.name = definition.name
+            self.ids = frozenset((definition.frame_id,))  # a frame's name comes from its ID
         elif isinstance(message, int):
             self.arbitration_id = message
+            self.ids = frozenset((message,))
         if isinstance(where, Mapping):
             self._check_where(db, where)
 
@@ -365,7 +371,7 @@ class TrafficView:
                 return True
             return False
 
-        if self._scan(start.seq, deadline, decide):
+        if self._scan(start.seq, deadline, decide, matcher.ids):
             return found[0]
         raise self._failure(
             f"expected {matcher.describe()} on {self.name!r} within {timeout:g} s", matcher, start
@@ -462,7 +468,7 @@ class TrafficView:
                 found.append(frame)
             return len(found) == len(steps)
 
-        if self._scan(start.seq, step_deadline, decide):
+        if self._scan(start.seq, step_deadline, decide, _union(m.ids for m in matchers)):
             return found
         index = len(found)
         matcher, step = matchers[index], steps[index]
@@ -500,7 +506,7 @@ class TrafficView:
                 frames.append(frame)
             return False
 
-        self._scan(start.seq, end, keep)
+        self._scan(start.seq, end, keep, matcher.ids)
         return frames
 
     def cycle_time(
@@ -531,7 +537,7 @@ class TrafficView:
                 frames.append(frame)
             return len(frames) > samples
 
-        if not self._scan(start.seq, clock.now() + timeout, decide):
+        if not self._scan(start.seq, clock.now() + timeout, decide, matcher.ids):
             raise self._failure(
                 f"expected {samples + 1} frames of {message} on {self.name!r} to measure "
                 f"{samples} intervals within {timeout:g} s, got {len(frames)}",
@@ -593,7 +599,7 @@ class TrafficView:
             seen.append(frame)
             return False
 
-        self._scan(start.seq, end, decide)
+        self._scan(start.seq, end, decide, matcher.ids)
         return seen, offender[0] if offender else None
 
     def _scan(
@@ -601,25 +607,28 @@ class TrafficView:
         seq: int,
         deadline: float | Callable[[], float],
         decide: Callable[[Frame], bool],
+        ids: frozenset[int] | None = None,
     ) -> bool:
-        """Feed every frame from ``seq`` on to ``decide`` as it arrives, until ``decide``
-        returns True (-> True) or the deadline passes (-> False).
+        """Feed every frame from ``seq`` on whose arbitration ID is in ``ids`` (every frame
+        when None) to ``decide`` as it arrives, until ``decide`` returns True (-> True) or
+        the deadline passes (-> False).
 
+        Only those frames wake the waiting thread; ``decide`` must not need the others.
         ``deadline`` may be a callable, re-read after every batch, so a sequence
         can move it as steps complete. Frames that arrived before the deadline but
         were not yet examined are still fed; ``decide`` ignores frames stamped
         after its window.
         """
         deadline_at = deadline if callable(deadline) else (lambda: deadline)
-        while True:
-            remaining = deadline_at() - clock.now()
-            batch = self.history.wait_new(seq, max(0.0, remaining))
-            for frame in batch:
-                if decide(frame):
-                    return True
-            seq += len(batch)
-            if not batch and remaining <= 0:
-                return False
+        with self.history.watch(seq, ids) as watch:
+            while True:
+                remaining = deadline_at() - clock.now()
+                batch = watch.next(max(0.0, remaining))
+                for frame in batch:
+                    if decide(frame):
+                        return True
+                if not batch and remaining <= 0:
+                    return False
 
     def _failure(
         self, headline: str, matcher: Matcher, start: Mark, *, closest: bool = True
@@ -659,6 +668,16 @@ class TrafficView:
         trace = str(self.trace_path) if self.trace_path else "not recorded"
         evicted = f", {history.evicted} evicted from history" if history.evicted else ""
         return f"channel {self.name!r}: {history.count} frames{evicted}; trace: {trace}"
+
+
+def _union(ids: Iterable[frozenset[int] | None]) -> frozenset[int] | None:
+    """The IDs any of several matchers can select; None when one of them takes any frame."""
+    union: set[int] = set()
+    for some in ids:
+        if some is None:
+            return None
+        union |= some
+    return frozenset(union)
 
 
 def require_db(view: TrafficView) -> SignalDatabase:

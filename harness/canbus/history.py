@@ -5,17 +5,26 @@ number, so a wait that starts from a mark sees every frame that arrived after it
 even frames that arrived before the wait began: that is what makes
 ``mark(); send(); wait_for(since=mark)`` race-free.
 
+A wait is a :class:`Watch`: it names the arbitration IDs whose frames can decide
+it (or none, for "any frame"), and only those frames wake it. A wait for one
+reply therefore sleeps through a busy bus instead of waking on every frame: each
+wake-up is a thread switch both ways, which on a busy bus costs more than the
+frames themselves.
+
 The history is a ring: old frames are evicted once ``maxlen`` is reached, and
 the count of evicted frames is kept. Evicting frames nobody is waiting for is
 normal; a wait whose frames were evicted before it examined them raises
-:class:`~harness.exceptions.HistoryOverflowError` rather than miss them silently.
+:class:`~harness.exceptions.HistoryOverflowError` rather than miss them silently
+(frames a watch does not care about may go unexamined).
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import deque
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Collection
+from typing import TYPE_CHECKING, NamedTuple, Self
 
 from harness import clock
 from harness.exceptions import BusError, HistoryOverflowError
@@ -38,17 +47,39 @@ class History:
         self.name = name
         self.maxlen = maxlen
         self._frames: deque[Frame] = deque(maxlen=maxlen)
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
         self._next_seq = 0
-        self._waiting = 0
+        self._watches: list[Watch] = []
+        self._watching_any: list[Watch] = []
+        self._watching_id: dict[int, list[Watch]] = {}
         self.failure: BaseException | None = None
+        self.wakeups = 0
+        """Blocked waits woken by a frame so far (for tests and diagnostics)."""
 
     def append(self, frame: Frame) -> None:
-        with self._cond:
+        with self._lock:
+            if self._watches:  # read under the lock watches register under: no lost wake-up
+                self._offer(frame)
             self._frames.append(frame)
             self._next_seq += 1
-            if self._waiting:  # read under the lock waiters register under: no lost wake-up
-                self._cond.notify_all()
+
+    def _offer(self, frame: Frame) -> None:
+        """Wake the watches ``frame`` can decide; account for the frame the ring drops."""
+        if len(self._frames) == self.maxlen:
+            self._evicting(self._frames[0], self._next_seq - self.maxlen)
+        for watch in self._watching_id.get(frame.arbitration_id, ()):
+            watch._wake()
+        for watch in self._watching_any:
+            watch._wake()
+
+    def _evicting(self, oldest: Frame, seq: int) -> None:
+        """A watch still due to examine the oldest frame loses it; if the frame was one it
+        cares about, that is an overflow it will report."""
+        for watch in self._watches:
+            if watch.seq <= seq:
+                watch.seq = seq + 1
+                if watch.ids is None or oldest.arbitration_id in watch.ids:
+                    watch.lost += 1
 
     @property
     def evicted(self) -> int:
@@ -57,9 +88,10 @@ class History:
 
     def fail(self, error: BaseException) -> None:
         """Record that the receive side died, and wake every waiter so it can say so."""
-        with self._cond:
+        with self._lock:
             self.failure = error
-            self._cond.notify_all()
+            for watch in self._watches:
+                watch._cond.notify()
 
     @property
     def count(self) -> int:
@@ -67,41 +99,127 @@ class History:
         return self._next_seq
 
     def mark(self) -> Mark:
-        with self._cond:
+        with self._lock:
             return Mark(self._next_seq, clock.now())
 
     def since(self, seq: int) -> list[Frame]:
         """The frames from ``seq`` on that are still kept (no waiting, no overflow check)."""
-        with self._cond:
+        with self._lock:
             start = max(seq, self._next_seq - len(self._frames))
             return self._tail(start)
+
+    def watch(self, seq: int, ids: Collection[int] | None = None) -> Watch:
+        """Start watching the frames from ``seq`` on; only frames whose arbitration ID is
+        in ``ids`` (every frame when None) wake it and are handed to it.
+
+        Use it as a context manager, so it stops being woken when the wait ends.
+        """
+        return Watch(self, seq, None if ids is None else frozenset(ids))
 
     def wait_new(self, seq: int, timeout: float) -> list[Frame]:
         """Frames from ``seq`` on; blocks up to ``timeout`` seconds when there are none yet.
 
         Returns an empty list only when the timeout passed with nothing new.
         """
-        with self._cond:
-            if self._next_seq <= seq and timeout > 0:
-                self._waiting += 1
-                try:
-                    self._cond.wait_for(
-                        lambda: self._next_seq > seq or self.failure is not None, timeout
-                    )
-                finally:
-                    self._waiting -= 1
-            if self.failure is not None:
-                raise BusError(f"channel {self.name!r} stopped receiving: {self.failure}")
-            first_kept = self._next_seq - len(self._frames)
-            if seq < first_kept:
-                raise HistoryOverflowError(
-                    f"channel {self.name!r}: {first_kept - seq} frames were evicted from the "
-                    f"history (maxlen {self.maxlen}) before they could be examined; "
-                    "raise the channel's `history` in the bench file or wait sooner"
-                )
-            return self._tail(seq)
+        with self.watch(seq) as watch:
+            return watch.next(timeout)
 
     def _tail(self, seq: int) -> list[Frame]:
-        """Frames from ``seq`` to the newest; negative indexing keeps this cheap near the end."""
-        frames = self._frames
-        return [frames[i] for i in range(seq - self._next_seq, 0)]
+        """Frames from ``seq`` to the newest, walking from the newest end: O(frames taken)."""
+        tail = list(itertools.islice(reversed(self._frames), self._next_seq - seq))
+        tail.reverse()
+        return tail
+
+    def _register(self, watch: Watch) -> None:
+        self._watches.append(watch)
+        if watch.ids is None:
+            self._watching_any.append(watch)
+        else:
+            for arbitration_id in watch.ids:
+                self._watching_id.setdefault(arbitration_id, []).append(watch)
+
+    def _unregister(self, watch: Watch) -> None:
+        if watch not in self._watches:
+            return
+        self._watches.remove(watch)
+        if watch.ids is None:
+            self._watching_any.remove(watch)
+            return
+        for arbitration_id in watch.ids:
+            watching = self._watching_id[arbitration_id]
+            watching.remove(watch)
+            if not watching:
+                del self._watching_id[arbitration_id]
+
+
+class Watch:
+    """One wait's view of a history: the frames from a sequence number on that it cares
+    about, handed over in batches, each batch as soon as a frame it cares about arrives.
+
+    >>> with history.watch(mark.seq, {0x110}) as watch:    # doctest: +SKIP
+    ...     batch = watch.next(timeout=0.5)
+    """
+
+    def __init__(self, history: History, seq: int, ids: frozenset[int] | None) -> None:
+        self.history = history
+        self.ids = ids
+        self._cond = threading.Condition(history._lock)  # shares the history's lock
+        self.sleeping = False
+        with history._lock:
+            first_kept = history._next_seq - len(history._frames)
+            self.lost = max(0, first_kept - seq)
+            self.seq = max(seq, first_kept)
+            # frames already there may decide the wait: the first next() hands them over
+            self.pending = self.lost > 0 or history._next_seq > self.seq
+            history._register(self)
+
+    def _wake(self) -> None:
+        """Called with the history's lock held, for a frame this watch cares about."""
+        if not self.pending:
+            self.pending = True
+            if self.sleeping:
+                self.history.wakeups += 1
+                self._cond.notify()
+
+    def next(self, timeout: float) -> list[Frame]:
+        """The frames it cares about since the last batch; blocks up to ``timeout`` seconds
+        while there are none. An empty list means the timeout passed with none."""
+        history = self.history
+        with history._lock:
+            if not self.pending and timeout > 0 and history.failure is None:
+                self.sleeping = True
+                try:
+                    self._cond.wait_for(
+                        lambda: self.pending or history.failure is not None, timeout
+                    )
+                finally:
+                    self.sleeping = False
+            if history.failure is not None:
+                raise BusError(f"channel {history.name!r} stopped receiving: {history.failure}")
+            if self.lost:
+                raise HistoryOverflowError(
+                    f"channel {history.name!r}: {self.lost} frames were evicted from the "
+                    f"history (maxlen {history.maxlen}) before they could be examined; "
+                    "raise the channel's `history` in the bench file or wait sooner"
+                )
+            if not self.pending:  # nothing it cares about came: skip the rest unexamined
+                self.seq = history._next_seq
+                return []
+            self.pending = False
+            frames = history._tail(self.seq)
+            self.seq = history._next_seq
+        ids = self.ids
+        if ids is None:
+            return frames
+        return [f for f in frames if f.arbitration_id in ids]
+
+    def close(self) -> None:
+        """Stop being woken; safe to call twice."""
+        with self.history._lock:
+            self.history._unregister(self)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
