@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import cantools
 import cantools.database
 
+from harness.canbus.frame import NO_SIGNALS
 from harness.exceptions import DatabaseError, EncodeError, UnknownNameError
 
 if TYPE_CHECKING:
@@ -24,8 +25,12 @@ if TYPE_CHECKING:
 
 SignalValues = Mapping[str, Any]
 """Signal name -> physical value, value-table name, or raw number."""
+Decoded = tuple[str | None, Mapping[str, Any], str | None]
+"""A received payload as the database reads it: message name, signals, why it did not decode."""
 
 _DECODE_CACHE_LIMIT = 65_536
+NOT_DECODED: tuple[None, Mapping[str, Any], None] = (None, NO_SIGNALS, None)
+"""What :meth:`SignalDatabase.decode_payload` says about an ID the database does not know."""
 
 
 def suggest(name: str, candidates: list[str]) -> str:
@@ -51,6 +56,7 @@ class SignalDatabase:
             (m.frame_id, m.is_extended_frame): m for m in db.messages
         }
         self._decode_cache: dict[tuple[int, bytes], dict[str, Any]] = {}
+        self._payload_cache: dict[tuple[int, bool, bytes], Decoded] = {}
         self._layouts_checked: set[tuple[str, frozenset[str]]] = set()
 
     @classmethod
@@ -158,13 +164,41 @@ class SignalDatabase:
         cached = self._decode_cache.get(key)
         if cached is not None:
             return cached
-        decoded = message.decode(data, decode_choices=True, allow_truncated=False)
-        if not isinstance(decoded, dict):  # container messages decode to a list
-            raise TypeError(f"{message.name} is a container message")
+        decoded = _decode(message, data)
         if len(self._decode_cache) >= _DECODE_CACHE_LIMIT:
             self._decode_cache.clear()
         self._decode_cache[key] = decoded
         return decoded
+
+    def decode_payload(self, arbitration_id: int, is_extended: bool, data: bytes) -> Decoded:
+        """``(name, signals, error)`` of a received payload, never raising: the receive
+        path's one call per frame.
+
+        One dict lookup when the payload was seen before (cyclic traffic repeats
+        itself); ``error`` says why a payload of a known message does not decode.
+        """
+        key = (arbitration_id, is_extended, data)
+        cached = self._payload_cache.get(key)
+        if cached is not None:
+            return cached
+        message = self._by_id.get((arbitration_id, is_extended))
+        if message is None:
+            return NOT_DECODED  # not cached: unknown IDs with changing payloads would flood it
+        try:
+            decoded: Decoded = (message.name, _decode(message, data), None)
+        except (cantools.database.DecodeError, ValueError, TypeError, KeyError, IndexError) as exc:
+            decoded = (message.name, NOT_DECODED[1], _one_line(exc))
+        if len(self._payload_cache) >= _DECODE_CACHE_LIMIT:
+            self._payload_cache.clear()
+        self._payload_cache[key] = decoded
+        return decoded
+
+
+def _decode(message: Message, data: bytes) -> dict[str, Any]:
+    decoded = message.decode(data, decode_choices=True, allow_truncated=False)
+    if not isinstance(decoded, dict):  # container messages decode to a list
+        raise TypeError(f"{message.name} is a container message")
+    return decoded
 
 
 def default_value(signal: Signal) -> Any:

@@ -20,6 +20,7 @@ normal; a wait whose frames were evicted before it examined them raises
 
 from __future__ import annotations
 
+import _thread
 import itertools
 import threading
 from collections import deque
@@ -68,9 +69,11 @@ class History:
         if len(self._frames) == self.maxlen:
             self._evicting(self._frames[0], self._next_seq - self.maxlen)
         for watch in self._watching_id.get(frame.arbitration_id, ()):
-            watch._wake()
+            if not watch.pending:
+                watch._wake()
         for watch in self._watching_any:
-            watch._wake()
+            if not watch.pending:
+                watch._wake()
 
     def _evicting(self, oldest: Frame, seq: int) -> None:
         """A watch still due to examine the oldest frame loses it; if the frame was one it
@@ -91,7 +94,7 @@ class History:
         with self._lock:
             self.failure = error
             for watch in self._watches:
-                watch._cond.notify()
+                watch._release()
 
     @property
     def count(self) -> int:
@@ -163,8 +166,9 @@ class Watch:
     def __init__(self, history: History, seq: int, ids: frozenset[int] | None) -> None:
         self.history = history
         self.ids = ids
-        self._cond = threading.Condition(history._lock)  # shares the history's lock
-        self.sleeping = False
+        self._gate: _thread.LockType | None = None
+        """Held while the waiting thread sleeps on it; released to wake it (a one-shot
+        event: what Condition.wait does inside, without its bookkeeping per frame)."""
         with history._lock:
             first_kept = history._next_seq - len(history._frames)
             self.lost = max(0, first_kept - seq)
@@ -175,25 +179,34 @@ class Watch:
 
     def _wake(self) -> None:
         """Called with the history's lock held, for a frame this watch cares about."""
-        if not self.pending:
-            self.pending = True
-            if self.sleeping:
-                self.history.wakeups += 1
-                self._cond.notify()
+        self.pending = True
+        if self._gate is not None:
+            self.history.wakeups += 1
+            self._release()
+
+    def _release(self) -> None:
+        """Let the sleeping thread go, if one sleeps (with the history's lock held)."""
+        gate = self._gate
+        if gate is not None:
+            self._gate = None
+            gate.release()
 
     def next(self, timeout: float) -> list[Frame]:
         """The frames it cares about since the last batch; blocks up to ``timeout`` seconds
         while there are none. An empty list means the timeout passed with none."""
         history = self.history
-        with history._lock:
+        lock = history._lock
+        lock.acquire()
+        try:
             if not self.pending and timeout > 0 and history.failure is None:
-                self.sleeping = True
+                gate = self._gate = _thread.allocate_lock()
+                gate.acquire()
+                lock.release()
                 try:
-                    self._cond.wait_for(
-                        lambda: self.pending or history.failure is not None, timeout
-                    )
+                    gate.acquire(True, timeout)  # until _wake releases it, or the timeout
                 finally:
-                    self.sleeping = False
+                    lock.acquire()
+                    self._gate = None
             if history.failure is not None:
                 raise BusError(f"channel {history.name!r} stopped receiving: {history.failure}")
             if self.lost:
@@ -208,6 +221,8 @@ class Watch:
             self.pending = False
             frames = history._tail(self.seq)
             self.seq = history._next_seq
+        finally:
+            lock.release()
         ids = self.ids
         if ids is None:
             return frames
