@@ -319,6 +319,20 @@ class TrafficView:
         self.history = history
         self.trace_path: Path | None = None
         """Where this channel's traffic is being recorded, if it is (shown in failures)."""
+        self._matchers: dict[tuple[MessageRef, bool], tuple[SignalDatabase | None, Matcher]] = {}
+
+    def _matcher(self, message: MessageRef, where: Where, *, sent: bool = False) -> Matcher:
+        """A Matcher, reused when there is no ``where``: a wait in a tight loop (one reply
+        after another) should not look its message up again each time."""
+        if where is not None:
+            return Matcher(self.db, message, where, sent=sent)
+        key = (message, sent)
+        cached = self._matchers.get(key)
+        if cached is not None and cached[0] is self.db:
+            return cached[1]
+        matcher = Matcher(self.db, message, None, sent=sent)
+        self._matchers[key] = (self.db, matcher)
+        return matcher
 
     # -- looking at what arrived ---------------------------------------------------
 
@@ -330,13 +344,13 @@ class TrafficView:
         self, message: MessageRef = None, where: Where = None, since: Mark | None = None
     ) -> list[Frame]:
         """Received frames kept in the history (from ``since`` on) that match."""
-        matcher = Matcher(self.db, message, where)
+        matcher = self._matcher(message, where)
         start = since.seq if since is not None else 0
         return [f for f in self.history.since(start) if matcher(f)]
 
     def latest(self, message: MessageRef, where: Where = None) -> Frame | None:
         """The newest received frame of ``message`` that matches, or None."""
-        matcher = Matcher(self.db, message, where)
+        matcher = self._matcher(message, where)
         for frame in reversed(self.history.since(0)):
             if matcher(frame):
                 return frame
@@ -360,7 +374,7 @@ class TrafficView:
         ``sent=True`` it waits for a frame this channel sent instead.
         """
         __tracebackhide__ = True  # failures point at the test, not here
-        matcher = Matcher(self.db, message, where, sent=sent)
+        matcher = self._matcher(message, where, sent=sent)
         start = since if since is not None else self.mark()
         deadline = clock.now() + timeout
         found: list[Frame] = []
@@ -391,7 +405,7 @@ class TrafficView:
         Returns the frames of ``message`` seen in the window (none matched).
         """
         __tracebackhide__ = True  # failures point at the test, not here
-        matcher = Matcher(self.db, message, where)
+        matcher = self._matcher(message, where)
         start = since if since is not None else self.mark()
         seen, bad = self._watch(matcher, start, for_, matcher.accepts)
         if bad is not None:
@@ -418,7 +432,7 @@ class TrafficView:
         Fails at the first frame that does not match. Returns the frames seen.
         """
         __tracebackhide__ = True  # failures point at the test, not here
-        matcher = Matcher(self.db, message, where)
+        matcher = self._matcher(message, where)
         start = since if since is not None else self.mark()
         seen, bad = self._watch(matcher, start, for_, lambda frame: not matcher.accepts(frame))
         if bad is not None:
@@ -449,7 +463,7 @@ class TrafficView:
         __tracebackhide__ = True  # failures point at the test, not here
         if not steps:
             raise ValueError("expect_sequence needs at least one step")
-        matchers = [Matcher(self.db, s.message, s.where) for s in steps]
+        matchers = [self._matcher(s.message, s.where) for s in steps]
         start = since if since is not None else self.mark()
         overall = clock.now() + timeout
         found: list[Frame] = []
@@ -496,7 +510,7 @@ class TrafficView:
     ) -> list[Frame]:
         """All matching frames received in the ``duration`` seconds after ``since``."""
         __tracebackhide__ = True  # failures point at the test, not here
-        matcher = Matcher(self.db, message, where)
+        matcher = self._matcher(message, where)
         start = since if since is not None else self.mark()
         end = start.timestamp + duration
         frames: list[Frame] = []
@@ -523,7 +537,7 @@ class TrafficView:
         __tracebackhide__ = True  # failures point at the test, not here
         if samples < 1:
             raise ValueError("samples must be at least 1")
-        matcher = Matcher(self.db, message, None)
+        matcher = self._matcher(message, None)
         if expected is None and self.db is not None and matcher.name is not None:
             cycle_ms = self.db.message(matcher.name).cycle_time
             expected = cycle_ms / 1000 if cycle_ms else None
@@ -619,11 +633,11 @@ class TrafficView:
         were not yet examined are still fed; ``decide`` ignores frames stamped
         after its window.
         """
-        deadline_at = deadline if callable(deadline) else (lambda: deadline)
+        moving, fixed = (deadline, 0.0) if callable(deadline) else (None, deadline)
         with self.history.watch(seq, ids) as watch:
             while True:
-                remaining = deadline_at() - clock.now()
-                batch = watch.next(max(0.0, remaining))
+                remaining = (fixed if moving is None else moving()) - clock.now()
+                batch = watch.next(remaining if remaining > 0 else 0.0)
                 for frame in batch:
                     if decide(frame):
                         return True

@@ -129,7 +129,10 @@ class History:
 
     def _tail(self, seq: int) -> list[Frame]:
         """Frames from ``seq`` to the newest, walking from the newest end: O(frames taken)."""
-        tail = list(itertools.islice(reversed(self._frames), self._next_seq - seq))
+        count = self._next_seq - seq
+        if count == 1:  # a wait woken by its reply
+            return [self._frames[-1]]
+        tail = list(itertools.islice(reversed(self._frames), count))
         tail.reverse()
         return tail
 
