@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     from harness.canbus.frame import Frame
 
 
+_new_gate = _thread.allocate_lock
+"""Makes the lock a sleeping wait blocks on (tests wrap it to count wake-ups)."""
+
+
 class Mark(NamedTuple):
     """A point in a channel's traffic: frames with ``seq >= mark.seq`` came after it."""
 
@@ -202,7 +206,7 @@ class Watch:
         lock.acquire()
         try:
             if not self.pending and timeout > 0 and history.failure is None:
-                gate = self._gate = _thread.allocate_lock()
+                gate = self._gate = _new_gate()
                 gate.acquire()
                 lock.release()
                 try:
