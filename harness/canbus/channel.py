@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 
 import can
-from cantools.database import DecodeError
 
 from harness import clock
 from harness.canbus.config import DEFAULT_HISTORY
+from harness.canbus.database import NOT_DECODED
 from harness.canbus.expect import Matcher, TrafficView, Where, require_db
-from harness.canbus.frame import NO_SIGNALS, Frame
+from harness.canbus.frame import Frame
 from harness.canbus.history import History
 from harness.closing import Closing
 from harness.exceptions import BusError, EncodeError
@@ -60,18 +60,10 @@ def decode_frame(
     ``is_rx`` overrides the message's own direction flag.
     """
     data = bytes(msg.data)
-    definition = None
-    if db is not None and not msg.is_error_frame and not msg.is_remote_frame:
-        definition = db.message_for(msg.arbitration_id, msg.is_extended_id)
-    name = None
-    signals: Mapping[str, Any] = NO_SIGNALS
-    error = None
-    if definition is not None and db is not None:
-        name = definition.name
-        try:
-            signals = db.decode(definition, data)
-        except (DecodeError, ValueError, TypeError, KeyError, IndexError) as exc:
-            error = " ".join(str(exc).split()) or type(exc).__name__
+    if db is None or msg.is_error_frame or msg.is_remote_frame:
+        name, signals, error = NOT_DECODED
+    else:
+        name, signals, error = db.decode_payload(msg.arbitration_id, msg.is_extended_id, data)
     return Frame(
         timestamp,
         msg.arbitration_id,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import cantools
 import cantools.database
 
+from harness.canbus.frame import NO_SIGNALS
 from harness.datafile import suggest
 from harness.exceptions import DatabaseError, EncodeError, UnknownNameError
 
@@ -24,8 +25,14 @@ if TYPE_CHECKING:
 
 SignalValues = Mapping[str, Any]
 """Signal name -> physical value, value-table name, or raw number."""
+Decoded = tuple[str | None, Mapping[str, Any], str | None]
+"""A received payload as the database reads it: message name, signals, why it did not decode."""
 
 _DECODE_CACHE_LIMIT = 65_536
+_EXTENDED = 1 << 29
+"""Set above a 29-bit identifier in cache keys, so extended and standard IDs stay apart."""
+NOT_DECODED: tuple[None, Mapping[str, Any], None] = (None, NO_SIGNALS, None)
+"""What :meth:`SignalDatabase.decode_payload` says about an ID the database does not know."""
 
 
 class SignalDatabase:
@@ -43,6 +50,9 @@ class SignalDatabase:
             (m.frame_id, m.is_extended_frame): m for m in db.messages
         }
         self._decode_cache: dict[tuple[int, bytes], dict[str, Any]] = {}
+        # arbitration ID (| _EXTENDED) -> message and its payloads: decoded signals or why not
+        self._payloads: dict[int, tuple[Message, dict[bytes, Mapping[str, Any] | str]]] = {}
+        self._payloads_cached = 0
         self._layouts_checked: set[tuple[str, frozenset[str]]] = set()
 
     @classmethod
@@ -150,13 +160,56 @@ class SignalDatabase:
         cached = self._decode_cache.get(key)
         if cached is not None:
             return cached
-        decoded = message.decode(data, decode_choices=True, allow_truncated=False)
-        if not isinstance(decoded, dict):  # container messages decode to a list
-            raise TypeError(f"{message.name} is a container message")
+        decoded = _decode(message, data)
         if len(self._decode_cache) >= _DECODE_CACHE_LIMIT:
             self._decode_cache.clear()
         self._decode_cache[key] = decoded
         return decoded
+
+    def decode_payload(self, arbitration_id: int, is_extended: bool, data: bytes) -> Decoded:
+        """``(name, signals, error)`` of a received payload, never raising: the receive
+        path's one call per frame.
+
+        Payloads seen before (cyclic traffic repeats itself) cost two dict lookups and
+        no new objects the garbage collector would have to track; ``error`` says why
+        a payload of a known message does not decode.
+        """
+        key = arbitration_id | _EXTENDED if is_extended else arbitration_id
+        known = self._payloads.get(key)
+        if known is None:
+            message = self._by_id.get((arbitration_id, is_extended))
+            if message is None:
+                return NOT_DECODED
+            known = self._payloads[key] = (message, {})
+        message, cache = known
+        signals = cache.get(data)
+        if signals is None:
+            if self._payloads_cached >= _DECODE_CACHE_LIMIT:
+                for _, other in self._payloads.values():
+                    other.clear()
+                self._payloads_cached = 0
+            try:
+                signals = _decode(message, data)
+            except (
+                cantools.database.DecodeError,
+                ValueError,
+                TypeError,
+                KeyError,
+                IndexError,
+            ) as exc:
+                signals = _one_line(exc)
+            cache[data] = signals
+            self._payloads_cached += 1
+        if isinstance(signals, str):
+            return message.name, NO_SIGNALS, signals
+        return message.name, signals, None
+
+
+def _decode(message: Message, data: bytes) -> dict[str, Any]:
+    decoded = message.decode(data, decode_choices=True, allow_truncated=False)
+    if not isinstance(decoded, dict):  # container messages decode to a list
+        raise TypeError(f"{message.name} is a container message")
+    return decoded
 
 
 def default_value(signal: Signal) -> Any:

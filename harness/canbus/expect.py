@@ -26,7 +26,7 @@ import itertools
 import math
 import statistics
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -133,12 +133,18 @@ class Matcher:
         self.sent = sent
         self.name: str | None = None
         self.arbitration_id: int | None = None
+        self.ids: frozenset[int] | None = None
+        """The arbitration IDs of the frames it can select (None: any frame), so a wait
+        is woken only by those."""
         if isinstance(message, str):
             if db is None:
                 raise UnknownNameError(f"no database to look up message {message!r} in")
-            self.name = db.message(message).name
+            definition = db.message(message)
+            self.name = definition.name
+            self.ids = frozenset((definition.frame_id,))  # a frame's name comes from its ID
         elif isinstance(message, int):
             self.arbitration_id = message
+            self.ids = frozenset((message,))
         if isinstance(where, Mapping):
             self._check_where(db, where)
 
@@ -313,6 +319,20 @@ class TrafficView:
         self.history = history
         self.trace_path: Path | None = None
         """Where this channel's traffic is being recorded, if it is (shown in failures)."""
+        self._matchers: dict[tuple[MessageRef, bool], tuple[SignalDatabase | None, Matcher]] = {}
+
+    def _matcher(self, message: MessageRef, where: Where, *, sent: bool = False) -> Matcher:
+        """A Matcher, reused when there is no ``where``: a wait in a tight loop (one reply
+        after another) should not look its message up again each time."""
+        if where is not None:
+            return Matcher(self.db, message, where, sent=sent)
+        key = (message, sent)
+        cached = self._matchers.get(key)
+        if cached is not None and cached[0] is self.db:
+            return cached[1]
+        matcher = Matcher(self.db, message, None, sent=sent)
+        self._matchers[key] = (self.db, matcher)
+        return matcher
 
     # -- looking at what arrived ---------------------------------------------------
 
@@ -324,13 +344,13 @@ class TrafficView:
         self, message: MessageRef = None, where: Where = None, since: Mark | None = None
     ) -> list[Frame]:
         """Received frames kept in the history (from ``since`` on) that match."""
-        matcher = Matcher(self.db, message, where)
+        matcher = self._matcher(message, where)
         start = since.seq if since is not None else 0
         return [f for f in self.history.since(start) if matcher(f)]
 
     def latest(self, message: MessageRef, where: Where = None) -> Frame | None:
         """The newest received frame of ``message`` that matches, or None."""
-        matcher = Matcher(self.db, message, where)
+        matcher = self._matcher(message, where)
         for frame in reversed(self.history.since(0)):
             if matcher(frame):
                 return frame
@@ -354,7 +374,7 @@ class TrafficView:
         ``sent=True`` it waits for a frame this channel sent instead.
         """
         __tracebackhide__ = True  # failures point at the test, not here
-        matcher = Matcher(self.db, message, where, sent=sent)
+        matcher = self._matcher(message, where, sent=sent)
         start = since if since is not None else self.mark()
         deadline = clock.now() + timeout
         found: list[Frame] = []
@@ -365,7 +385,7 @@ class TrafficView:
                 return True
             return False
 
-        if self._scan(start.seq, deadline, decide):
+        if self._scan(start.seq, deadline, decide, matcher.ids):
             return found[0]
         raise self._failure(
             f"expected {matcher.describe()} on {self.name!r} within {timeout:g} s", matcher, start
@@ -385,7 +405,7 @@ class TrafficView:
         Returns the frames of ``message`` seen in the window (none matched).
         """
         __tracebackhide__ = True  # failures point at the test, not here
-        matcher = Matcher(self.db, message, where)
+        matcher = self._matcher(message, where)
         start = since if since is not None else self.mark()
         seen, bad = self._watch(matcher, start, for_, matcher.accepts)
         if bad is not None:
@@ -412,7 +432,7 @@ class TrafficView:
         Fails at the first frame that does not match. Returns the frames seen.
         """
         __tracebackhide__ = True  # failures point at the test, not here
-        matcher = Matcher(self.db, message, where)
+        matcher = self._matcher(message, where)
         start = since if since is not None else self.mark()
         seen, bad = self._watch(matcher, start, for_, lambda frame: not matcher.accepts(frame))
         if bad is not None:
@@ -443,7 +463,7 @@ class TrafficView:
         __tracebackhide__ = True  # failures point at the test, not here
         if not steps:
             raise ValueError("expect_sequence needs at least one step")
-        matchers = [Matcher(self.db, s.message, s.where) for s in steps]
+        matchers = [self._matcher(s.message, s.where) for s in steps]
         start = since if since is not None else self.mark()
         overall = clock.now() + timeout
         found: list[Frame] = []
@@ -462,7 +482,7 @@ class TrafficView:
                 found.append(frame)
             return len(found) == len(steps)
 
-        if self._scan(start.seq, step_deadline, decide):
+        if self._scan(start.seq, step_deadline, decide, _union(m.ids for m in matchers)):
             return found
         index = len(found)
         matcher, step = matchers[index], steps[index]
@@ -490,7 +510,7 @@ class TrafficView:
     ) -> list[Frame]:
         """All matching frames received in the ``duration`` seconds after ``since``."""
         __tracebackhide__ = True  # failures point at the test, not here
-        matcher = Matcher(self.db, message, where)
+        matcher = self._matcher(message, where)
         start = since if since is not None else self.mark()
         end = start.timestamp + duration
         frames: list[Frame] = []
@@ -500,7 +520,7 @@ class TrafficView:
                 frames.append(frame)
             return False
 
-        self._scan(start.seq, end, keep)
+        self._scan(start.seq, end, keep, matcher.ids)
         return frames
 
     def cycle_time(
@@ -517,7 +537,7 @@ class TrafficView:
         __tracebackhide__ = True  # failures point at the test, not here
         if samples < 1:
             raise ValueError("samples must be at least 1")
-        matcher = Matcher(self.db, message, None)
+        matcher = self._matcher(message, None)
         if expected is None and self.db is not None and matcher.name is not None:
             cycle_ms = self.db.message(matcher.name).cycle_time
             expected = cycle_ms / 1000 if cycle_ms else None
@@ -531,7 +551,7 @@ class TrafficView:
                 frames.append(frame)
             return len(frames) > samples
 
-        if not self._scan(start.seq, clock.now() + timeout, decide):
+        if not self._scan(start.seq, clock.now() + timeout, decide, matcher.ids):
             raise self._failure(
                 f"expected {samples + 1} frames of {message} on {self.name!r} to measure "
                 f"{samples} intervals within {timeout:g} s, got {len(frames)}",
@@ -593,7 +613,7 @@ class TrafficView:
             seen.append(frame)
             return False
 
-        self._scan(start.seq, end, decide)
+        self._scan(start.seq, end, decide, matcher.ids)
         return seen, offender[0] if offender else None
 
     def _scan(
@@ -601,25 +621,28 @@ class TrafficView:
         seq: int,
         deadline: float | Callable[[], float],
         decide: Callable[[Frame], bool],
+        ids: frozenset[int] | None = None,
     ) -> bool:
-        """Feed every frame from ``seq`` on to ``decide`` as it arrives, until ``decide``
-        returns True (-> True) or the deadline passes (-> False).
+        """Feed every frame from ``seq`` on whose arbitration ID is in ``ids`` (every frame
+        when None) to ``decide`` as it arrives, until ``decide`` returns True (-> True) or
+        the deadline passes (-> False).
 
+        Only those frames wake the waiting thread; ``decide`` must not need the others.
         ``deadline`` may be a callable, re-read after every batch, so a sequence
         can move it as steps complete. Frames that arrived before the deadline but
         were not yet examined are still fed; ``decide`` ignores frames stamped
         after its window.
         """
-        deadline_at = deadline if callable(deadline) else (lambda: deadline)
-        while True:
-            remaining = deadline_at() - clock.now()
-            batch = self.history.wait_new(seq, max(0.0, remaining))
-            for frame in batch:
-                if decide(frame):
-                    return True
-            seq += len(batch)
-            if not batch and remaining <= 0:
-                return False
+        moving, fixed = (deadline, 0.0) if callable(deadline) else (None, deadline)
+        with self.history.watch(seq, ids) as watch:
+            while True:
+                remaining = (fixed if moving is None else moving()) - clock.now()
+                batch = watch.next(remaining if remaining > 0 else 0.0)
+                for frame in batch:
+                    if decide(frame):
+                        return True
+                if not batch and remaining <= 0:
+                    return False
 
     def _failure(
         self, headline: str, matcher: Matcher, start: Mark, *, closest: bool = True
@@ -659,6 +682,16 @@ class TrafficView:
         trace = str(self.trace_path) if self.trace_path else "not recorded"
         evicted = f", {history.evicted} evicted from history" if history.evicted else ""
         return f"channel {self.name!r}: {history.count} frames{evicted}; trace: {trace}"
+
+
+def _union(ids: Iterable[frozenset[int] | None]) -> frozenset[int] | None:
+    """The IDs any of several matchers can select; None when one of them takes any frame."""
+    union: set[int] = set()
+    for some in ids:
+        if some is None:
+            return None
+        union |= some
+    return frozenset(union)
 
 
 def require_db(view: TrafficView) -> SignalDatabase:
