@@ -10,6 +10,7 @@ written out by then. A summary of what was seen goes to stderr.
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 import logging
 import math
@@ -65,6 +66,14 @@ Examples:
   harness decode run.asc --dbc body.dbc --dbc powertrain.dbc --limit 100
   harness decode run.blf --dbc dbc/demo_vehicle.dbc --format csv > run.csv
   harness decode run.trc --format jsonl | jq 'select(.name == "BCM_DoorStatus")'
+  harness decode run.blf --dbc dbc/demo_vehicle.dbc --to parquet out/ --message ECM_EngineData
+
+With --to parquet DIR the trace is decoded in bulk (numpy, not frame by frame)
+into one Parquet file per message, DIR/<message>/part-0.parquet: columns
+timestamp, channel, direction, arbitration_id, then one per signal (physical
+values; null where a multiplexer selects another branch). Frames that do not
+decode are counted in the summary, not written. --message, --id and --signal
+narrow what is written.
 """
 
 
@@ -110,6 +119,27 @@ Examples:
     metavar="FILE",
     help="DUT profile (fixtures/dut/*.toml) naming DIDs, DTCs and routines for --uds.",
 )
+@click.option(
+    "--to",
+    "to",
+    type=(click.Choice(["parquet"]), click.Path(path_type=Path)),
+    metavar="parquet DIR",
+    help="Write a Parquet dataset (DIR/<message>/part-0.parquet) instead of text.",
+)
+@click.option(
+    "--message",
+    "message_names",
+    multiple=True,
+    metavar="NAME",
+    help="With --to: only this message.",
+)
+@click.option(
+    "--id", "frame_ids", multiple=True, metavar="HEX", help="With --to: only this frame ID (hex)."
+)
+@click.option(
+    "--signal", "signal_names", multiple=True, metavar="NAME", help="With --to: only this signal."
+)
+@click.option("--labels", is_flag=True, help="With --to: value-table names as <signal>_label.")
 def decode(
     *,
     trace: Path,
@@ -120,7 +150,26 @@ def decode(
     no_strict: bool,
     uds_ids: str | None,
     dut_profile: Path | None,
+    to: tuple[str, Path] | None,
+    message_names: Sequence[str],
+    frame_ids: Sequence[str],
+    signal_names: Sequence[str],
+    labels: bool,
 ) -> None:
+    if to is not None:
+        databases = [load(path, strict=not no_strict) for path in dbc_files]
+        _decode_to_parquet(
+            trace,
+            databases,
+            to[1],
+            messages=message_names,
+            ids=frame_ids,
+            signals=signal_names,
+            labels=labels,
+        )
+        return
+    if message_names or frame_ids or signal_names or labels:
+        raise click.UsageError("--message, --id, --signal and --labels go with --to parquet DIR")
     if uds_ids is not None:
         _decode_uds(trace, uds_ids, dut_profile, limit=limit, absolute=absolute)
         return
@@ -439,6 +488,62 @@ def _decode_uds(
             click.echo(line)
             if limit is not None and count >= limit:
                 break
+
+
+def _decode_to_parquet(
+    trace: Path,
+    databases: list[SignalDatabase],
+    directory: Path,
+    *,
+    messages: Sequence[str],
+    ids: Sequence[str],
+    signals: Sequence[str],
+    labels: bool,
+) -> None:
+    """``--to parquet DIR``: the columnar engine, one dataset per message."""
+    from harness.trace.columnar import write_parquet  # noqa: PLC0415 - numpy/pyarrow when asked
+
+    if not databases:
+        raise click.UsageError("--to parquet needs at least one --dbc")
+    known = {m.name for db in databases for m in db.messages}
+    for name in messages:
+        if name not in known:
+            raise click.BadParameter(
+                f"no message {name!r} in the databases{_close(name, known)}",
+                param_hint="--message",
+            )
+    frame_ids = [_hex_id(text) for text in ids]
+    result = write_parquet(
+        trace,
+        databases,
+        directory,
+        messages=messages or None,
+        ids=frame_ids or None,
+        signals=signals or None,
+        labels=labels,
+    )
+    stats = result.stats
+    written = ", ".join(f"{name} {rows}" for name, rows in sorted(result.rows.items()))
+    click.echo(
+        f"{_plural(stats.frames, 'frame')}: {stats.decoded} decoded, {stats.unknown} unknown, "
+        + f"{stats.undecodable} undecodable, {_plural(stats.errors, 'error frame')}"
+        + (f", {stats.remote} remote" if stats.remote else "")
+        + f"; {_plural(len(result.files), 'message')} written to {directory}"
+        + (f" ({written})" if written else ""),
+        err=True,
+    )
+
+
+def _close(name: str, names: set[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(names), n=3, cutoff=0.6)
+    return f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+
+
+def _hex_id(text: str) -> int:
+    try:
+        return int(text.removeprefix("0x").removeprefix("0X"), 16)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a hex frame ID", param_hint="--id") from None
 
 
 def _detach_stdout() -> None:

@@ -1,0 +1,190 @@
+"""Offline decoding: the naive loop against the columnar engine, BLF and candump (issue 15).
+
+Generates traces (1 M frames; ``--ten-million`` adds a 10 M BLF for the memory
+check) of every message of a DBC round-robin with varying random payloads, then
+in a fresh subprocess per case measures wall time and peak RSS:
+
+* naive: python-can's reader + ``db.decode_message(..., decode_choices=False)``
+  per frame (on the first ``--naive-frames`` frames, reported as frames/s);
+* columnar: ``decode_columns`` (one Arrow table per message) and
+  ``write_parquet`` (``DIR/<message>/part-0.parquet``).
+
+    .venv/bin/python benchmarks/offline.py            # demo DBC + two opendbc DBCs
+    .venv/bin/python benchmarks/offline.py --ten-million
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cantools
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "corpus" / "dbc" / "opendbc"
+DBCS = [
+    ROOT / "dbc" / "demo_vehicle.dbc",
+    CORPUS / "ford_lincoln_base_pt.dbc",  # big-endian (2150 signals), 29-bit IDs, CAN FD
+    CORPUS / "hyundai_2015_ccan.dbc",  # multiplexed messages
+]
+
+CHILD = r"""
+import json, sys, time
+kind, trace, dbc, limit, out = sys.argv[1:6]
+limit = int(limit)
+start = time.perf_counter()
+frames = 0
+if kind == "naive":
+    import cantools, can
+    db = cantools.database.load_file(dbc, strict=False)
+    read_trace = can.BLFReader if trace.endswith(".blf") else can.CanutilsLogReader
+    by_id = {(m.frame_id, m.is_extended_frame): m for m in db.messages}
+    start = time.perf_counter()
+    decoded = []
+    for msg in read_trace(trace):
+        frames += 1
+        m = by_id.get((msg.arbitration_id, msg.is_extended_id))
+        if m is not None:
+            try:
+                decoded.append(m.decode(bytes(msg.data), decode_choices=False))
+            except Exception:
+                pass
+        if frames >= limit:
+            break
+else:
+    from harness.canbus.database import SignalDatabase
+    from harness.trace.columnar import DecodeStats, decode_columns, write_parquet
+    db = SignalDatabase.load(dbc, strict=False)
+    start = time.perf_counter()
+    if kind == "tables":
+        stats = DecodeStats()
+        tables = decode_columns(trace, [db], stats=stats)
+    else:
+        stats = write_parquet(trace, [db], out).stats
+    frames = stats.frames
+elapsed = time.perf_counter() - start
+# VmHWM, not ru_maxrss: the latter keeps the parent's peak across fork + exec
+status = open("/proc/self/status").read().split("VmHWM:")[1]
+peak = int(status.split()[0]) / 1024
+print(json.dumps({"frames": frames, "seconds": elapsed, "peak_mib": peak}))
+"""
+
+
+def generate(dbc: Path, frames: int, folder: Path) -> dict[str, Path]:
+    """A BLF and a candump log of the same frames: each message in turn, random payloads."""
+    from harness.trace.columnar import FrameChunk
+    from harness.trace.columnar.blf import write_blf
+
+    db = cantools.database.load_file(str(dbc), strict=False)
+    messages = [m for m in db.messages if m.length and not m.is_container]
+    ids = np.array([m.frame_id for m in messages], dtype=np.uint32)
+    ext = np.array([m.is_extended_frame for m in messages])
+    lengths = np.array([m.length for m in messages], dtype=np.int16)
+    rng = np.random.default_rng(15)
+    step = 500_000
+
+    def chunks():
+        for begin in range(0, frames, step):
+            index = np.arange(begin, min(frames, begin + step))
+            which = index % len(messages)
+            n = len(index)
+            length = lengths[which]
+            data = rng.integers(0, 256, (n, 64), dtype=np.uint8)
+            data[np.arange(64) >= length[:, None]] = 0
+            yield FrameChunk(
+                timestamp=1_700_000_000.0 + index * 1e-4,
+                channel=np.zeros(n, dtype=np.int32),
+                channels=["0"],
+                is_rx=np.ones(n, dtype=bool),
+                arbitration_id=ids[which],
+                is_extended_id=ext[which],
+                is_remote_frame=np.zeros(n, dtype=bool),
+                is_error_frame=np.zeros(n, dtype=bool),
+                is_fd=length > 8,
+                bitrate_switch=np.zeros(n, dtype=bool),
+                error_state_indicator=np.zeros(n, dtype=bool),
+                dlc=length,
+                length=length,
+                data=data,
+            )
+
+    blf = folder / f"{dbc.stem}-{frames}.blf"
+    write_blf(blf, chunks(), compression_level=6)
+    traces = {"blf": blf}
+    if frames <= 1_000_000:
+        log = folder / f"{dbc.stem}-{frames}.log"
+        with log.open("w") as out:
+            for chunk in chunks():
+                hexes = [
+                    chunk.data[i, : chunk.length[i]].tobytes().hex().upper()
+                    for i in range(len(chunk))
+                ]
+                for t, can_id, x, h, fd in zip(
+                    chunk.timestamp.tolist(), chunk.arbitration_id.tolist(),
+                    chunk.is_extended_id.tolist(), hexes, chunk.is_fd.tolist(), strict=True,
+                ):  # fmt: skip
+                    ident = f"{can_id:08X}" if x else f"{can_id:03X}"
+                    out.write(f"({t:.6f}) can0 {ident}#{'#0' if fd else ''}{h}\n")
+        traces["log"] = log
+    return traces
+
+
+def run(kind: str, trace: Path, dbc: Path, limit: int, out: Path) -> dict[str, float]:
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD, kind, str(trace), str(dbc), str(limit), str(out)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    figures: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
+    figures["rate"] = figures["frames"] / figures["seconds"]
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=1_000_000)
+    parser.add_argument("--naive-frames", type=int, default=200_000)
+    parser.add_argument("--ten-million", action="store_true", help="also 10 M frames (memory)")
+    parser.add_argument("--dbc", type=Path, action="append", help="DBC files (default: three)")
+    args = parser.parse_args()
+    dbcs = [d for d in (args.dbc or DBCS) if d.exists()]
+    print(f"{'dbc':<24} {'fmt':<4} {'case':<8} {'frames':>9} {'s':>7} {'frames/s':>11} "
+          f"{'x naive':>8} {'peak MiB':>9}")  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for dbc in dbcs:
+            t = time.perf_counter()
+            traces = generate(dbc, args.frames, folder)
+            print(f"# {dbc.name}: traces generated in {time.perf_counter() - t:.1f} s")
+            for fmt, trace in traces.items():
+                naive = run("naive", trace, dbc, args.naive_frames, folder / "none")
+                rows = [("naive", naive)]
+                rows.append(("tables", run("tables", trace, dbc, 0, folder / "none")))
+                rows.append(("parquet", run("parquet", trace, dbc, 0, folder / f"pq-{fmt}")))
+                for case, f in rows:
+                    print(f"{dbc.name:<24} {fmt:<4} {case:<8} {f['frames']:>9.0f} "
+                          f"{f['seconds']:>7.2f} {f['rate']:>11,.0f} "
+                          f"{f['rate'] / naive['rate']:>7.1f}x {f['peak_mib']:>9.0f}")  # fmt: skip
+            if args.ten_million:
+                big = generate(dbc, 10 * args.frames, folder)["blf"]
+                small = run("tables", traces["blf"], dbc, 0, folder / "none")
+                for case in ("parquet",):
+                    one = run(case, traces["blf"], dbc, 0, folder / "pq1")
+                    ten = run(case, big, dbc, 0, folder / "pq10")
+                    print(f"{dbc.name:<24} blf  {case:<8} 10x frames: {ten['rate']:,.0f} f/s, "
+                          f"peak {ten['peak_mib']:.0f} MiB vs {one['peak_mib']:.0f} MiB at 1x "
+                          f"({ten['peak_mib'] / one['peak_mib']:.2f}x); tables at 1x peak "
+                          f"{small['peak_mib']:.0f} MiB")  # fmt: skip
+                big.unlink()
+
+
+if __name__ == "__main__":
+    main()
