@@ -23,7 +23,7 @@ from harness.closing import Closing
 from harness.config import BenchConfig, SimulatedEcuConfig, bench_routing, load_bench
 from harness.datafile import suggest
 from harness.exceptions import ConfigError, ResourceError
-from harness.sim.ecu import EcuDefinition, SimulatedEcu, load_ecu, with_periods
+from harness.sim.ecu import EcuDefinition, SimulatedEcu, attach_services, load_ecu, with_periods
 
 SEPARATE_BUS_INTERFACES = ("virtual", "udp_multicast", "socketcan")
 """Interfaces where a second opening of a channel hears the first, so a simulated ECU can
@@ -155,7 +155,7 @@ class Bench(Closing):
         self.sim_channels[name] = MappingProxyType(channels)
         ecu = SimulatedEcu(definition, channels[sim.channel])
         self._stack.callback(ecu.close)
-        _attach_services(ecu, channels)
+        attach_services(ecu, channels)
         for fault in sim.faults:
             ecu.fault_on(fault)
         ecu.power_on()
@@ -177,19 +177,6 @@ class Bench(Closing):
     def close(self) -> None:
         """Close every resource, most recently opened first. Safe to call twice."""
         self._stack.close()
-
-
-def _attach_services(ecu: SimulatedEcu, channels: Mapping[str, Channel]) -> None:
-    """Services an ECU file describes: the UDS server of its ``[diagnostics]`` section, the
-    routing of its ``[gateway]`` section (over every channel it joins)."""
-    if ecu.definition.diagnostics:
-        from harness.sim.uds.server import attach_server  # noqa: PLC0415 - udsoncan loads only if used
-
-        attach_server(ecu)
-    if ecu.definition.gateway:
-        from harness.sim.gateway import Gateway  # noqa: PLC0415 - only benches with a gateway
-
-        ecu.attach(Gateway(ecu, channels))
 
 
 def _check_gateway(config: BenchConfig) -> None:

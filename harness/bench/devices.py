@@ -35,19 +35,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from harness.datafile import suggest
+from harness.devices import DRIVERS, Driver
 from harness.devices.config import PowerConfig, SerialDeviceConfig
 from harness.devices.log import SerialLog
 from harness.exceptions import ConfigError, DeviceError, ResourceError
+from harness.sim.device import SIMULATIONS, DeviceSimulation, Wiring
 
 if TYPE_CHECKING:
     from harness.config import BenchConfig
     from harness.devices.console import Console
     from harness.devices.modem import Modem
     from harness.devices.power import PowerSupply
-    from harness.sim.device import DeviceSimulation
     from harness.sim.ecu import SimulatedEcu
-
-    Driver = Console | Modem | PowerSupply
 
 CONNECT_TIMEOUT = 5.0
 """Seconds a simulation on a TCP socket waits for the harness's connection."""
@@ -189,13 +188,13 @@ def open_devices(
             devices.simulations[name] = simulation
             simulation.set_bench_faults(configured.faults)
             device = configured.with_url(simulation.serve(configured.transport).url)
-        driver = _open_driver(device, config.power, devices.log)
+        driver = DRIVERS.get(configured.kind)(device, devices.log, config.power)
         stack.callback(driver.close)
         devices._drivers[name] = driver
         if simulation is not None:
             if not simulation.links[0].wait_connected(CONNECT_TIMEOUT):
                 raise DeviceError(f"{name}: the simulation at {device.url} saw no connection")
-            _wire(simulation, driver, dut, devices.ecus.get(name), powered)
+            simulation.wire(Wiring(driver, dut, devices.ecus.get(name), powered))
     if config.power is not None:
         devices.power = _power_supply(config.power, devices, stack)
         devices.switch_on()
@@ -204,32 +203,7 @@ def open_devices(
 
 def _simulation(device: SerialDeviceConfig) -> DeviceSimulation:
     assert device.simulation is not None
-    if device.kind == "console":
-        from harness.sim.console import ConsoleSimulation, load_console  # noqa: PLC0415
-
-        return ConsoleSimulation(load_console(device.simulation), device.name)
-    if device.kind == "modem":
-        from harness.sim.modem import ModemSimulation, load_modem  # noqa: PLC0415
-
-        return ModemSimulation(load_modem(device.simulation), device.name)
-    from harness.sim.power import PowerSimulation, load_power  # noqa: PLC0415
-
-    return PowerSimulation(load_power(device.simulation), device.name)
-
-
-def _open_driver(device: SerialDeviceConfig, power: PowerConfig | None, log: SerialLog) -> Driver:
-    if device.kind == "console":
-        from harness.devices.console import Console  # noqa: PLC0415
-
-        return Console.open(device, log)
-    if device.kind == "modem":
-        from harness.devices.modem import Modem  # noqa: PLC0415
-
-        return Modem.open(device, log)
-    from harness.devices.power import PowerSupply  # noqa: PLC0415
-
-    settings = power if power is not None and power.serial == device.name else PowerConfig()
-    return PowerSupply.from_config(settings, device, log)
+    return SIMULATIONS.get(device.kind).from_file(device.simulation, device.name)
 
 
 def _built_into(
@@ -257,47 +231,6 @@ def _built_into(
         if on_channel and ecu.definition.node == device.node:
             return ecu
     return None
-
-
-def _wire(
-    simulation: DeviceSimulation,
-    driver: Driver,
-    dut: list[SimulatedEcu],
-    ecu: SimulatedEcu | None,
-    powered: list[SimulatedEcu],
-) -> None:
-    """Connect a started simulation to the simulated DUT, or to the ECU it is built into
-    (``ecu``); the supply powers ``powered``."""
-    from harness.sim.console import ConsoleSimulation  # noqa: PLC0415
-    from harness.sim.modem import ModemSimulation  # noqa: PLC0415
-    from harness.sim.power import PowerSimulation  # noqa: PLC0415
-
-    if isinstance(simulation, ConsoleSimulation):
-        if dut:
-            dut[0].attach(simulation)  # its banner comes when the DUT boots
-        else:
-            simulation.start()
-    elif isinstance(simulation, ModemSimulation):
-        if ecu is not None:
-            from harness.sim.modem import link_report  # noqa: PLC0415
-
-            ecu.attach(simulation)  # powered with the ECU it is built into
-            link_report(simulation, ecu)
-        else:
-            simulation.start()
-        boot = simulation.definition.boot_urcs
-        if boot and simulation.powered:  # a command sent while it boots would be cut short
-            cast("Modem", driver).wait_urc(boot[0], since=0)
-    elif isinstance(simulation, PowerSimulation):
-
-        def supply(on: bool) -> None:
-            for each in powered:
-                if on:
-                    each.power_on()
-                else:
-                    each.power_off()
-
-        simulation.on_power(supply)
 
 
 def _power_supply(power: PowerConfig, devices: Devices, stack: ExitStack) -> PowerSupply:

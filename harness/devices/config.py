@@ -45,8 +45,8 @@ from types import MappingProxyType
 from typing import Any
 
 from harness.datafile import Table, suggest
+from harness.devices import DRIVERS
 
-KINDS = ("console", "modem", "power")
 TRANSPORTS = ("pty", "socket")
 PARITIES = {"none": "N", "even": "E", "odd": "O", "mark": "M", "space": "S"}
 STOPBITS = (1, 1.5, 2)
@@ -55,6 +55,7 @@ DEFAULT_LINE_ENDING = {"console": "\r\n", "modem": "\r", "power": "\n"}
 """What each kind appends to a line it sends: consoles take CRLF, AT commands end in CR
 (S3), SCPI in LF."""
 DEFAULT_TIMEOUT = {"console": 5.0, "modem": 5.0, "power": 2.0}
+"""Default waits by kind, seconds (a kind not listed: CRLF and 5 s)."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ class PowerConfig:
 
 def parse_serial_device(table: Table, name: str, bench_path: Path) -> SerialDeviceConfig:
     """One ``[serial.NAME]`` table."""
-    kind = _choice(table, "kind", KINDS, required=True)
+    kind = _choice(table, "kind", tuple(DRIVERS.names()), required=True)
     simulation_text = table.optional_str("simulation")
     simulation = None
     if simulation_text is not None:
@@ -168,7 +169,7 @@ def parse_serial_device(table: Table, name: str, bench_path: Path) -> SerialDevi
         codecs.lookup(encoding)
     except LookupError:
         raise table.error("encoding", f"unknown encoding {encoding!r}") from None
-    timeout = table.number("timeout", DEFAULT_TIMEOUT[kind])
+    timeout = table.number("timeout", DEFAULT_TIMEOUT.get(kind, 5.0))
     if timeout <= 0:
         raise table.error("timeout", "must be more than 0 seconds")
     command_timeouts = table.table("command_timeouts")
@@ -298,7 +299,7 @@ def _parity(table: Table) -> str:
 def _line_ending(table: Table, kind: str) -> str:
     value = table.optional_str("line_ending")
     if value is None:
-        return DEFAULT_LINE_ENDING[kind]
+        return DEFAULT_LINE_ENDING.get(kind, "\r\n")
     if value.upper() in LINE_ENDINGS:
         return LINE_ENDINGS[value.upper()]
     if value and not value.strip("\r\n"):

@@ -34,7 +34,7 @@ from harness.closing import Closing
 from harness.devices.port import ReceiveBuffer, SerialPort
 
 if TYPE_CHECKING:
-    from harness.devices.config import SerialDeviceConfig
+    from harness.devices.config import PowerConfig, SerialDeviceConfig
     from harness.devices.log import SerialLog
 
 Pattern = str | re.Pattern[str]
@@ -190,3 +190,10 @@ def _compile(pattern: Pattern | Sequence[Pattern]) -> list[re.Pattern[str]]:
     if not items:
         raise ValueError("expect needs at least one pattern")
     return [p if isinstance(p, re.Pattern) else re.compile(p) for p in items]
+
+
+def open_for_bench(
+    device: SerialDeviceConfig, log: SerialLog, power: PowerConfig | None
+) -> Console:
+    """The ``console`` row of :data:`harness.devices.DRIVERS`."""
+    return Console.open(device, log)

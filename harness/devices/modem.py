@@ -46,7 +46,7 @@ from harness.devices.port import SerialPort, _show
 from harness.exceptions import DeviceError, DeviceTimeoutError, ModemError
 
 if TYPE_CHECKING:
-    from harness.devices.config import SerialDeviceConfig
+    from harness.devices.config import PowerConfig, SerialDeviceConfig
     from harness.devices.log import SerialLog
 
 FINAL_OK = ("OK", "CONNECT")
@@ -862,3 +862,8 @@ def _registration(fields: list[str], technology: str) -> Registration:
         act=int(act) if act.isdigit() else None,
         technology=technology,
     )
+
+
+def open_for_bench(device: SerialDeviceConfig, log: SerialLog, power: PowerConfig | None) -> Modem:
+    """The ``modem`` row of :data:`harness.devices.DRIVERS`."""
+    return Modem.open(device, log)

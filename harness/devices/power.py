@@ -30,13 +30,14 @@ import pyvisa.constants
 
 from harness import clock
 from harness.closing import Closing
+from harness.devices.config import PowerConfig
 from harness.devices.log import SerialLog
 from harness.exceptions import DeviceError, DeviceTimeoutError
 
 if TYPE_CHECKING:
     from pyvisa.resources import MessageBasedResource
 
-    from harness.devices.config import PowerConfig, SerialDeviceConfig
+    from harness.devices.config import SerialDeviceConfig
 
 _PARITY = {
     "N": pyvisa.constants.Parity.none,
@@ -314,3 +315,12 @@ class PowerSupply(Closing):
 
     def __repr__(self) -> str:
         return f"<PowerSupply {self.describe}>"
+
+
+def open_for_bench(
+    device: SerialDeviceConfig, log: SerialLog, power: PowerConfig | None
+) -> PowerSupply:
+    """The ``power`` row of :data:`harness.devices.DRIVERS`: with the ``[power]`` settings
+    when ``[power]`` names this device."""
+    settings = power if power is not None and power.serial == device.name else PowerConfig()
+    return PowerSupply.from_config(settings, device, log)

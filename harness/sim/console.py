@@ -16,7 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from harness.datafile import Table, read_toml
-from harness.sim.device import DeviceSimulation
+from harness.sim.device import DeviceSimulation, Wiring
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,17 @@ class ConsoleSimulation(DeviceSimulation):
     """A line-editing console that answers commands from its definition while powered."""
 
     kind = "console"
+
+    @classmethod
+    def from_file(cls, path: Path, name: str) -> ConsoleSimulation:
+        return cls(load_console(path), name)
+
+    def wire(self, wiring: Wiring) -> None:
+        """Follows the DUT's power (its banner comes when the DUT boots)."""
+        if wiring.dut:
+            wiring.dut[0].attach(self)
+        else:
+            self.start()
 
     def __init__(self, definition: ConsoleDefinition, name: str = "console") -> None:
         super().__init__(name)

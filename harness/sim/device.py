@@ -17,14 +17,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from harness.closing import Closing
 from harness.datafile import suggest
 from harness.exceptions import UnknownNameError
+from harness.plugins import Registry
 from harness.sim.link import Link, open_link
+
+if TYPE_CHECKING:
+    from harness.sim.ecu import SimulatedEcu
 
 
 class DeviceFault(Protocol):
@@ -44,17 +49,46 @@ class DeviceFault(Protocol):
 def fault_table(kind: str, path: str | Path) -> Mapping[str, DeviceFault]:
     """The faults a device file of ``kind`` defines (empty for kinds without faults);
     ConfigError for a broken file."""
-    if kind == "modem":
-        from harness.sim.modem import load_modem  # noqa: PLC0415 - gsmmodem only if used
+    return SIMULATIONS.get(kind).faults_in(Path(path))
 
-        return load_modem(path).faults
-    return MappingProxyType({})
+
+@dataclass(frozen=True)
+class Wiring:
+    """What a started device simulation may be wired to on a virtual bench."""
+
+    driver: Any
+    """The harness's driver for it, already connected."""
+    dut: list[SimulatedEcu]
+    """The simulated ECUs playing the DUT."""
+    ecu: SimulatedEcu | None
+    """The simulated ECU the device is built into (``can``/``node``), if any."""
+    powered: list[SimulatedEcu]
+    """What the bench supply powers: the DUT and the ECUs devices are built into."""
 
 
 class DeviceSimulation(Closing):
-    """A simulated device reachable through links; ``serve()`` returns what to open."""
+    """A simulated device reachable through links; ``serve()`` returns what to open.
+
+    A kind of device simulation is a subclass filling :meth:`from_file`, :meth:`feed`
+    and :meth:`wire`, registered by its kind in :data:`SIMULATIONS`.
+    """
 
     kind = "device"
+
+    @classmethod
+    def from_file(cls, path: Path, name: str) -> Self:
+        """The simulation its data file (``simulation = FILE``) describes."""
+        raise NotImplementedError
+
+    @classmethod
+    def faults_in(cls, path: Path) -> Mapping[str, DeviceFault]:
+        """The faults a data file of this kind defines, without starting anything."""
+        return MappingProxyType({})
+
+    def wire(self, wiring: Wiring) -> None:
+        """Connect to the virtual bench once the driver is connected (the default: run on
+        its own, from now on)."""
+        raise NotImplementedError
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -158,3 +192,16 @@ class DeviceSimulation(Closing):
     def close(self) -> None:
         for link in self.links:
             link.close()
+
+
+SIMULATIONS: Registry[type[DeviceSimulation]] = Registry(
+    "device simulation",
+    "harness.device_simulations",
+    {
+        "console": "harness.sim.console:ConsoleSimulation",
+        "modem": "harness.sim.modem:ModemSimulation",
+        "power": "harness.sim.power:PowerSimulation",
+    },
+)
+"""Device simulations by the ``kind`` of their ``[serial.NAME]``; a new kind is a
+:class:`DeviceSimulation` subclass and a row here (or an entry point)."""

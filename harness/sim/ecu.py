@@ -42,6 +42,7 @@ from harness.canbus.expect import Matcher, value_matches
 from harness.canbus.protection import Protection
 from harness.datafile import Table, read_toml, suggest
 from harness.exceptions import ConfigError, HarnessError, UnknownNameError
+from harness.plugins import Registry
 from harness.sim.residual import FAULT_KINDS, Fault, MessageSettings, ResidualBus
 from harness.sim.scheduler import Scheduler
 
@@ -154,10 +155,19 @@ class EcuDefinition:
     messages: Mapping[str, MessageSettings]
     rules: tuple[Rule, ...]
     faults: Mapping[str, SeededFault]
-    diagnostics: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    """The ``[diagnostics]`` table, as written (the UDS server validates it)."""
-    gateway: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    """The ``[gateway]`` table, as written (:mod:`harness.sim.gateway` validates it)."""
+    services: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    """The tables of the services the file describes (:data:`SERVICES`), as written: the
+    service validates its own table when it is attached."""
+
+    @property
+    def diagnostics(self) -> Mapping[str, Any]:
+        """The ``[diagnostics]`` table (the UDS server's), empty without one."""
+        return self.services.get("diagnostics", MappingProxyType({}))
+
+    @property
+    def gateway(self) -> Mapping[str, Any]:
+        """The ``[gateway]`` table (:mod:`harness.sim.gateway`'s), empty without one."""
+        return self.services.get("gateway", MappingProxyType({}))
 
 
 class Service(Protocol):
@@ -165,6 +175,32 @@ class Service(Protocol):
 
     def start(self) -> None: ...
     def stop(self) -> None: ...
+
+
+class AttachService(Protocol):
+    """Gives an ECU the service its file's table of that name describes; ``channels``
+    are the ECU's channels on every bench channel it joins."""
+
+    def __call__(self, ecu: SimulatedEcu, channels: Mapping[str, Channel]) -> object: ...
+
+
+SERVICES: Registry[AttachService] = Registry(
+    "simulated ECU service",
+    "harness.ecu_services",
+    {
+        "diagnostics": "harness.sim.uds.server:attach_server",
+        "gateway": "harness.sim.gateway:attach_gateway",
+    },
+)
+"""ECU-file tables that give a simulated ECU a service, by table name: ``[diagnostics]``
+a UDS server, ``[gateway]`` a routing gateway. A new behaviour of simulated ECUs is a
+service module with an attach function and a row here (or an entry point)."""
+
+
+def attach_services(ecu: SimulatedEcu, channels: Mapping[str, Channel]) -> None:
+    """Every service the ECU's file describes (each imported only when a file has it)."""
+    for name in ecu.definition.services:
+        SERVICES.get(name)(ecu, channels)
 
 
 def load_ecu(path: str | Path) -> EcuDefinition:
@@ -202,8 +238,7 @@ def load_ecu(path: str | Path) -> EcuDefinition:
         for fault in list(faults_table.data)
     }
     faults_table.finish()
-    diagnostics = doc.free_form("diagnostics")
-    gateway = doc.free_form("gateway")
+    services = {name: doc.free_form(name) for name in SERVICES.names() if name in doc.data}
     doc.finish()
     definition = EcuDefinition(
         path,
@@ -214,10 +249,9 @@ def load_ecu(path: str | Path) -> EcuDefinition:
         MappingProxyType(messages),
         rules,
         MappingProxyType(faults),
-        diagnostics,
-        gateway=gateway,
+        MappingProxyType(services),
     )
-    if gateway or any(fault.routing for fault in faults.values()):
+    if definition.gateway or any(fault.routing for fault in faults.values()):
         from harness.sim.gateway import gateway_config  # noqa: PLC0415 - it imports this module
 
         gateway_config(definition)  # a gateway file is validated whole on loading

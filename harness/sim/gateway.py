@@ -440,3 +440,11 @@ class Gateway:
 def _plain(value: Any) -> Any:
     """A decoded value as a number (value-table entries by their raw value)."""
     return value.value if isinstance(value, NamedSignalValue) else value
+
+
+def attach_gateway(ecu: SimulatedEcu, channels: Mapping[str, Channel]) -> Gateway:
+    """The ``gateway`` row of :data:`harness.sim.ecu.SERVICES`: routing over every channel
+    the ECU joins, while it is powered."""
+    gateway = Gateway(ecu, channels)
+    ecu.attach(gateway)
+    return gateway

@@ -45,7 +45,7 @@ from gsmmodem.pdu import (  # type: ignore[import-untyped]
 
 from harness import clock
 from harness.datafile import Table, read_toml, suggest
-from harness.sim.device import DeviceSimulation
+from harness.sim.device import DeviceFault, DeviceSimulation, Wiring
 from harness.sim.scheduler import Scheduler
 
 if TYPE_CHECKING:
@@ -261,6 +261,27 @@ class ModemSimulation(DeviceSimulation):
     sequence); ``fault_on(name)`` switches a fault of its file on."""
 
     kind = "modem"
+
+    @classmethod
+    def from_file(cls, path: Path, name: str) -> ModemSimulation:
+        return cls(load_modem(path), name)
+
+    @classmethod
+    def faults_in(cls, path: Path) -> Mapping[str, DeviceFault]:
+        return load_modem(path).faults
+
+    def wire(self, wiring: Wiring) -> None:
+        """Powered with the ECU it is built into (which reports it on CAN), else on its own;
+        returns once the driver has read the first boot URC (a command sent while it boots
+        would be cut short)."""
+        if wiring.ecu is not None:
+            wiring.ecu.attach(self)
+            link_report(self, wiring.ecu)
+        else:
+            self.start()
+        boot = self.definition.boot_urcs
+        if boot and self.powered:
+            wiring.driver.wait_urc(boot[0], since=0)
 
     def __init__(self, definition: ModemDefinition, name: str = "modem") -> None:
         super().__init__(name)

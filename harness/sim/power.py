@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.datafile import Table, read_toml
-from harness.sim.device import DeviceSimulation
+from harness.sim.device import DeviceSimulation, Wiring
 from harness.sim.scheduler import Scheduler
 
 PowerListener = Callable[[bool], None]
@@ -109,6 +109,23 @@ class PowerSimulation(DeviceSimulation):
     """The simulated supply: SCPI in, answers out, the output switching what it powers."""
 
     kind = "power"
+
+    @classmethod
+    def from_file(cls, path: Path, name: str) -> PowerSimulation:
+        return cls(load_power(path), name)
+
+    def wire(self, wiring: Wiring) -> None:
+        """The output switches everything the bench supply powers."""
+        powered = wiring.powered
+
+        def supply(on: bool) -> None:
+            for each in powered:
+                if on:
+                    each.power_on()
+                else:
+                    each.power_off()
+
+        self.on_power(supply)
 
     def __init__(self, definition: PowerDefinition, name: str = "psu") -> None:
         super().__init__(name)

@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -506,12 +506,16 @@ class UdsServer:
         timer.start()
 
 
-def attach_server(ecu: SimulatedEcu) -> UdsServer | None:
+def attach_server(
+    ecu: SimulatedEcu, channels: Mapping[str, Channel] | None = None
+) -> UdsServer | None:
     """Give a simulated ECU the UDS server its ECU file describes (None if it has none).
 
-    The server runs while the ECU is powered; its seeded faults switch diagnostic
-    faults on and off; CommunicationControl stops and restarts its residual messages;
-    a seeded crash (``reset_on_long_did_list``) power-cycles the ECU.
+    The ``diagnostics`` row of :data:`harness.sim.ecu.SERVICES` (``channels``: unused, it
+    answers on the ECU's own channel). The server runs while the ECU is powered; its
+    seeded faults switch diagnostic faults on and off; CommunicationControl stops and
+    restarts its residual messages; a seeded crash (``reset_on_long_did_list``)
+    power-cycles the ECU.
     """
     definition = ecu.definition
     if not definition.diagnostics:
