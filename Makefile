@@ -25,10 +25,11 @@ demo: $(STAMP)  ## run the example suite on the virtual bench; FAULT=name switch
 	echo "traces: $(RESULTS)/latest/traces/  results store: $(RESULTS)/harness.sqlite"; \
 	echo "history of the part: $(BIN)/harness results dut BCM-DEMO-0001"; exit $$status
 
-lint: $(STAMP)  ## ruff and mypy
+lint: $(STAMP)  ## ruff, mypy and the import-linter layer contracts
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint sysdeps  ## lint, the framework's own tests, then every conformance suite on the virtual bench
 	$(BIN)/pytest -n auto -q

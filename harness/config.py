@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -33,6 +33,7 @@ from harness.datafile import Table, apply_override, read_toml, suggest
 from harness.devices.config import PowerConfig, SerialDeviceConfig, parse_power, parse_serial_device
 from harness.diag.config import DiagConfig, parse_diagnostics
 from harness.sim.device import fault_table
+from harness.sim.multicast import carried
 
 BENCH_ENV = "HARNESS_BENCH"
 """Environment variable naming the bench file when no option does."""
@@ -336,3 +337,9 @@ def _joined_channels(table: Table, channels: Mapping[str, CanChannelConfig]) -> 
         if name in joined[:index]:
             raise table.error(f"channels[{index}]", f"{name!r} is named twice")
     return joined
+
+
+def over_multicast(config: BenchConfig) -> BenchConfig:
+    """The same bench with its virtual channels carried between processes."""
+    channels = {name: carried(cfg) for name, cfg in config.can.items()}
+    return replace(config, can=MappingProxyType(channels))

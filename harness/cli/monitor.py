@@ -32,9 +32,8 @@ from rich.text import Text
 from harness import clock
 from harness.bench import Bench
 from harness.cli.output import make_console
-from harness.config import load_bench, overrides_from_env, resolve_bench_path
+from harness.config import load_bench, over_multicast, overrides_from_env, resolve_bench_path
 from harness.exceptions import HarnessError, HistoryOverflowError, ResourceError
-from harness.sim.multicast import over_multicast
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -9,9 +9,9 @@ import click
 
 from harness import clock
 from harness.bench import Bench
-from harness.config import load_bench, overrides_from_env, resolve_bench_path
+from harness.config import load_bench, over_multicast, overrides_from_env, resolve_bench_path
 from harness.exceptions import BusError, ConfigError
-from harness.sim.multicast import LossMeter, over_multicast, probe_reaches, wait_until_heard
+from harness.sim.multicast import LossMeter, probe_reaches, wait_until_heard
 
 HANDSHAKE_TIMEOUT = 10.0
 

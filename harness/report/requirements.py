@@ -11,12 +11,10 @@ what other tools (``harness suites list``) read them with.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol
 
 from harness.report.store import Requirement
-
-if TYPE_CHECKING:
-    import pytest
 
 MARKER = "requirement"
 MARKER_HELP = (
@@ -26,11 +24,29 @@ MARKER_HELP = (
 )
 
 
+class Marker(Protocol):
+    """A pytest marker as far as requirements need one."""
+
+    @property
+    def args(self) -> tuple[Any, ...]: ...
+    @property
+    def kwargs(self) -> Mapping[str, Any]: ...
+
+
+class Marked(Protocol):
+    """A collected test (a ``pytest.Item``): this module does not import pytest, so the
+    CLI can read markers without the plugin."""
+
+    @property
+    def nodeid(self) -> str: ...
+    def iter_markers(self, name: str | None = None) -> Iterator[Marker]: ...
+
+
 class RequirementMarkerError(ValueError):
     """A ``requirement`` marker is malformed (the plugin turns it into a usage error)."""
 
 
-def requirements_of(item: pytest.Item) -> list[Requirement]:
+def requirements_of(item: Marked) -> list[Requirement]:
     """The requirements a test's markers name, closest first, each ID once.
 
     RequirementMarkerError names the test when a marker has no ID, a non-string ID,

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from harness.canbus.config import CanChannelConfig
     from harness.canbus.database import SignalDatabase
     from harness.canbus.frame import Frame
-    from harness.config import BenchConfig
 
 GROUP = "239.74.163.2"
 """python-can's default IPv4 group for udp_multicast (loopback-scoped use only)."""
@@ -50,12 +49,6 @@ def carried(cfg: CanChannelConfig) -> CanChannelConfig:
         return cfg
     options = {**cfg.options, "port": port_for(cfg.channel)}
     return replace(cfg, interface="udp_multicast", channel=GROUP, options=MappingProxyType(options))
-
-
-def over_multicast(config: BenchConfig) -> BenchConfig:
-    """The same bench with its virtual channels carried between processes."""
-    channels = {name: carried(cfg) for name, cfg in config.can.items()}
-    return replace(config, can=MappingProxyType(channels))
 
 
 def wait_until_heard(channel: Channel, messages: Iterable[str], timeout: float) -> list[str]:

@@ -13,15 +13,8 @@ from clitools import harness_script
 from harness.canbus.channel import Channel
 from harness.canbus.database import SignalDatabase
 from harness.canbus.frame import Frame
-from harness.config import load_bench
-from harness.sim.multicast import (
-    GROUP,
-    LossMeter,
-    carried,
-    over_multicast,
-    port_for,
-    wait_until_heard,
-)
+from harness.config import load_bench, over_multicast
+from harness.sim.multicast import GROUP, LossMeter, carried, port_for, wait_until_heard
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
