@@ -1,7 +1,7 @@
 """Transmit jitter of the residual-bus simulation on this machine.
 
 50 messages with periods from 10 to 100 ms, each with a rolling counter and a
-J1850 checksum, sent by a :class:`~harness.sim.residual.ResidualBus` on the
+J1850 checksum, sent by a :class:`~harness.sim.nodes.SimulatedNodes` on the
 in-process virtual bus. The cycle-time error of every interval (measured from
 the bus timestamps the receiver sees) is summarised as median and p99. The
 baseline, measured in the same run, is python-can's own cyclic tasks sending
@@ -24,7 +24,7 @@ import cantools
 
 from harness.canbus.channel import Channel
 from harness.canbus.database import SignalDatabase
-from harness.sim.residual import ResidualBus
+from harness.sim.nodes import SimulatedNodes
 
 MESSAGES = 50
 PERIODS_MS = [10, 20, 50, 100]
@@ -80,7 +80,7 @@ def measure(start: Callable[[str], Callable[[], None]], seconds: float) -> dict[
 def with_residual_bus(db: SignalDatabase) -> Callable[[str], Callable[[], None]]:
     def start(name: str) -> Callable[[], None]:
         channel = Channel("sim", can.Bus(interface="virtual", channel=name), db)
-        residual = ResidualBus(channel, ["Sim"])
+        residual = SimulatedNodes(channel, ["Sim"])
 
         def stop() -> None:
             residual.close()

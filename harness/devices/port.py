@@ -109,10 +109,6 @@ class SerialPort:
     def describe(self) -> str:
         return f"{self.name} ({self.url})"
 
-    @property
-    def is_open(self) -> bool:
-        return not self._closed and self.failure is None
-
     def write(self, data: bytes | str) -> None:
         """Send bytes (text is encoded); a dead port or a failed write is a DeviceError."""
         raw = data.encode(self._encoding) if isinstance(data, str) else bytes(data)

@@ -17,7 +17,7 @@ from harness.bench import Bench, Channels
 from harness.config import BenchConfig
 from harness.exceptions import HarnessError
 from harness.pytest_plugin.hooks import bench_key, get_bench_config
-from harness.sim.network import ResidualNetwork
+from harness.sim.residual_bus import ResidualBus
 
 if TYPE_CHECKING:
     from harness.diag.client import UdsClient
@@ -70,7 +70,7 @@ def can(bench: Bench) -> Iterator[Channels]:
 
 
 @pytest.fixture
-def residual_bus(bench: Bench) -> Iterator[ResidualNetwork]:
+def residual_bus(bench: Bench) -> Iterator[ResidualBus]:
     """The simulated rest of the vehicle: every simulated ECU except the one playing the DUT.
 
     ``residual_bus.set("ABS_WheelSpeeds", VehicleSpeed=30)``. Values and faults a
@@ -82,7 +82,7 @@ def residual_bus(bench: Bench) -> Iterator[ResidualNetwork]:
     if not others:
         pytest.skip(f"bench {bench.name!r} simulates no ECUs besides the DUT")
     observers = {name: bench.can[sim.channel] for name, sim in bench.config.simulation.items()}
-    network = ResidualNetwork(others, observers)
+    network = ResidualBus(others, observers)
     yield network
     network.reset()
 

@@ -43,7 +43,7 @@ from harness.canbus.protection import Protection
 from harness.datafile import Table, read_toml, suggest
 from harness.exceptions import ConfigError, HarnessError, UnknownNameError
 from harness.plugins import Registry
-from harness.sim.residual import FAULT_KINDS, Fault, MessageSettings, ResidualBus
+from harness.sim.nodes import FAULT_KINDS, Fault, MessageSettings, SimulatedNodes
 from harness.sim.scheduler import Scheduler
 
 if TYPE_CHECKING:
@@ -427,7 +427,7 @@ class SimulatedEcu:
         self._was_true: dict[str, bool] = {}
         self._lock = threading.Lock()
         self._scheduler: Scheduler | None = None
-        self.residual: ResidualBus | None = None
+        self.residual: SimulatedNodes | None = None
 
     @property
     def name(self) -> str:
@@ -449,7 +449,7 @@ class SimulatedEcu:
         self._scheduler = Scheduler(f"sim {self.name}")
         self._latest.clear()
         self._was_true.clear()
-        self.residual = ResidualBus(
+        self.residual = SimulatedNodes(
             self.channel,
             [self.definition.node],
             self.definition.messages,

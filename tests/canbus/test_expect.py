@@ -326,9 +326,9 @@ def test_reaction_time_measures_stimulus_to_response(tester: Channel, ecu: Chann
 def test_check_protection_passes_on_good_frames_and_lists_bad_ones(
     tester: Channel, ecu: Channel
 ) -> None:
-    from harness.sim.residual import ResidualBus
+    from harness.sim.nodes import SimulatedNodes
 
-    with ResidualBus(ecu, ["Ecu"]) as rbs:
+    with SimulatedNodes(ecu, ["Ecu"]) as rbs:
         frames = tester.check_protection("Guarded", samples=5)
         assert len(frames) == 5
         rbs.inject("Guarded", "bad_checksum")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.canbus.channel import Channel
-from harness.sim.network import ResidualNetwork
+from harness.sim.residual_bus import ResidualBus
 
 pytestmark = pytest.mark.requires("can:body")
 
@@ -20,9 +20,7 @@ def lock_doors(body: Channel) -> None:
 
 
 @pytest.mark.requirement("DEMO-BCM-001", clause="demo BCM spec 3.1: unlock at standstill, 100 ms")
-def test_doors_unlock_at_standstill_within_100ms(
-    body: Channel, residual_bus: ResidualNetwork
-) -> None:
+def test_doors_unlock_at_standstill_within_100ms(body: Channel, residual_bus: ResidualBus) -> None:
     residual_bus.set("ABS_WheelSpeeds", VehicleSpeed=0)
     lock_doors(body)
     reaction = body.reaction_time(
@@ -32,7 +30,7 @@ def test_doors_unlock_at_standstill_within_100ms(
 
 
 @pytest.mark.requirement("DEMO-BCM-002", clause="demo BCM spec 3.2: no unlock while driving")
-def test_doors_stay_locked_while_driving(body: Channel, residual_bus: ResidualNetwork) -> None:
+def test_doors_stay_locked_while_driving(body: Channel, residual_bus: ResidualBus) -> None:
     residual_bus.set("ABS_WheelSpeeds", VehicleSpeed=30)
     lock_doors(body)
     since = body.mark()
@@ -43,7 +41,7 @@ def test_doors_stay_locked_while_driving(body: Channel, residual_bus: ResidualNe
 
 
 @pytest.mark.requirement("DEMO-BCM-003", clause="demo BCM spec 3.3: lock above 15 km/h")
-def test_doors_lock_when_driving_off(body: Channel, residual_bus: ResidualNetwork) -> None:
+def test_doors_lock_when_driving_off(body: Channel, residual_bus: ResidualBus) -> None:
     residual_bus.set("ABS_WheelSpeeds", VehicleSpeed=0)
     body.send("BCM_Request", DoorUnlock=1)
     body.wait_for("BCM_DoorStatus", where=UNLOCKED, timeout=0.5)

@@ -36,7 +36,7 @@ from harness.canbus.frame import Frame
 from harness.canbus.protection import detect, verify
 from harness.canbus.routing import SnapshotRoute
 from harness.exceptions import ExpectationError, UnknownNameError
-from harness.sim.network import ResidualNetwork
+from harness.sim.residual_bus import ResidualBus
 
 pytestmark = pytest.mark.requires("can")
 
@@ -175,7 +175,7 @@ def test_unrouted_frames_stay_on_their_side(crossing: Crossing, can: Channels) -
     f"{SNAPSHOT_CYCLES} snapshot cycles",
 )
 def test_snapshot_follows_its_sources(
-    snapshot: SnapshotRoute, can: Channels, residual_bus: ResidualNetwork
+    snapshot: SnapshotRoute, can: Channels, residual_bus: ResidualBus
 ) -> None:
     source, target = can[snapshot.source], can[snapshot.target]
     source_db, target_db = require_db(source), require_db(target)

@@ -56,8 +56,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from udsoncan.BaseService import BaseService
-
 from harness.canbus.expect import Matcher
 from harness.datafile import Table, suggest
 from harness.diag.config import AddressConfig, IsoTpConfig, parse_address, parse_isotp
@@ -353,13 +351,3 @@ def _obd(table: Table, db: SignalDatabase | None) -> ObdResponderConfig | None:
     )
     table.finish()
     return config
-
-
-def service_id(name: str) -> int:
-    """The request SID of a service by udsoncan's name."""
-    if name in SERVICE_IDS:
-        return SERVICE_IDS[name]
-    for cls in BaseService.__subclasses__():
-        if cls.get_name() == name:
-            return int(cls.request_id())
-    raise UnknownNameError(f"no UDS service {name!r}{suggest(name, list(SERVICE_IDS))}")

@@ -51,7 +51,7 @@ from harness.exceptions import HarnessError, UnknownNameError
 from harness.sim.obd import ObdResponder
 from harness.sim.uds.config import ServerConfig, parse_server
 from harness.sim.uds.services import SERVICES
-from harness.sim.uds.services.base import CLEARED, NrcError, Pending
+from harness.sim.uds.services.base import NrcError, Pending
 from harness.sim.uds.services.download import Transfer
 from harness.sim.uds.stack import Deviation, EcuStack
 
@@ -244,11 +244,6 @@ class UdsServer:
         """
         with self._cond:
             return self._cond.wait_for(lambda: predicate(self._state), timeout)
-
-    def dtc_status(self, ref: str | int) -> int:
-        code = self.config.profile.dtc(ref).code
-        with self._cond:
-            return self.dtcs.get(code, CLEARED)
 
     def report_dtc(self, ref: str | int, status: int = 0x2F) -> bool:
         """The ECU detects a fault: set a DTC's status, unless ControlDTCSetting is off.

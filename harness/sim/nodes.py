@@ -1,4 +1,6 @@
-"""Residual-bus ("rest-bus") simulation: play DBC nodes on a channel.
+"""Simulated DBC nodes: the messages a node sends, played on a channel (what each
+simulated ECU's residual-bus part is; :mod:`harness.sim.residual_bus` is the handle a
+test gets for all of them).
 
 Every message the played nodes send goes out at its ``GenMsgCycleTime`` (or a
 per-message override) on a python-can cyclic task, with its rolling counter
@@ -17,7 +19,7 @@ Faults are switched on per message from a test, and off again:
 ``burst``      ``count`` extra frames sent back to back, once
 ============== =====================================================
 
->>> rbs = ResidualBus(channel, ["ABS", "ECM"])      # doctest: +SKIP
+>>> rbs = SimulatedNodes(channel, ["ABS", "ECM"])    # doctest: +SKIP
 >>> rbs.set("ABS_WheelSpeeds", VehicleSpeed=50)      # doctest: +SKIP
 >>> rbs.inject("ABS_WheelSpeeds", "counter_freeze")  # doctest: +SKIP
 """
@@ -200,7 +202,7 @@ class SimulatedMessage(PeriodicMessage):
             self.start(self.base_period)
 
 
-class ResidualBus(Closing):
+class SimulatedNodes(Closing):
     """The messages of ``nodes`` (DBC node names) simulated on ``channel``."""
 
     def __init__(

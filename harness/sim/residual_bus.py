@@ -1,4 +1,5 @@
-"""The rest of the vehicle around the DUT: simulated ECUs addressed by message name.
+"""The residual bus: the rest of the vehicle around the DUT, the simulated ECUs
+addressed by message name (the ``residual_bus`` fixture).
 
 Tests say what the vehicle does (``residual_bus.set("ABS_WheelSpeeds",
 VehicleSpeed=30)``) without caring which simulated ECU sends that message.
@@ -11,20 +12,20 @@ from typing import TYPE_CHECKING, Any
 
 from harness.datafile import suggest
 from harness.exceptions import UnknownNameError
-from harness.sim.residual import Fault
+from harness.sim.nodes import Fault
 
 if TYPE_CHECKING:
     from harness.canbus.channel import Channel
     from harness.canbus.database import SignalValues
     from harness.sim.ecu import SimulatedEcu
-    from harness.sim.residual import SimulatedMessage
+    from harness.sim.nodes import SimulatedMessage
 
 
 SETTLE_MARGIN = 0.5
-"""Seconds beyond two periods that :meth:`ResidualNetwork.set` waits for the new values."""
+"""Seconds beyond two periods that :meth:`ResidualBus.set` waits for the new values."""
 
 
-class ResidualNetwork:
+class ResidualBus:
     """Several simulated ECUs seen as one residual bus.
 
     ``observers`` maps an ECU name to the harness channel that hears it, so that
@@ -88,7 +89,7 @@ class ResidualNetwork:
         return self.message(message).values
 
     def inject(self, message: str, kind: str, **params: Any) -> Fault:
-        """Switch a residual-bus fault on for one message (see harness.sim.residual)."""
+        """Switch a residual-bus fault on for one message (see harness.sim.nodes)."""
         fault = Fault(kind, **params)
         self.message(message).inject(fault)
         return fault

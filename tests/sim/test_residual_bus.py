@@ -10,7 +10,7 @@ import pytest
 from harness.bench import Bench
 from harness.canbus.channel import Channel
 from harness.exceptions import ExpectationError, UnknownNameError
-from harness.sim.network import ResidualNetwork
+from harness.sim.residual_bus import ResidualBus
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -28,12 +28,12 @@ def bench(tmp_path: Path) -> Iterator[Bench]:
 
 
 @pytest.fixture
-def network(bench: Bench) -> ResidualNetwork:
-    return ResidualNetwork(bench.sims, {"door": bench.can.body})
+def network(bench: Bench) -> ResidualBus:
+    return ResidualBus(bench.sims, {"door": bench.can.body})
 
 
 def test_set_returns_once_the_harness_has_seen_the_new_values(
-    bench: Bench, network: ResidualNetwork
+    bench: Bench, network: ResidualBus
 ) -> None:
     since = bench.can.body.mark()
     network.set("Status", Speed=42.42)
@@ -41,14 +41,14 @@ def test_set_returns_once_the_harness_has_seen_the_new_values(
     assert seen, "the frame with the new value was already received when set() returned"
 
 
-def test_set_without_wait_returns_at_once(bench: Bench, network: ResidualNetwork) -> None:
+def test_set_without_wait_returns_at_once(bench: Bench, network: ResidualBus) -> None:
     network.set("Status", Speed=7, wait=False)
     bench.can.body.wait_for("Status", where={"Speed": 7}, timeout=30)
     assert network.get("Status")["Speed"] == 7
 
 
 def test_on_change_messages_go_out_at_once_and_keep_their_cycle(
-    bench: Bench, network: ResidualNetwork
+    bench: Bench, network: ResidualBus
 ) -> None:
     sim = network.message("Status")
     sim.on_change = True
@@ -61,14 +61,14 @@ def test_on_change_messages_go_out_at_once_and_keep_their_cycle(
     body.cycle_time("Status", samples=5, expected=sim.base_period).check(tolerance=0.5)
 
 
-def test_unknown_messages_are_named(network: ResidualNetwork) -> None:
+def test_unknown_messages_are_named(network: ResidualBus) -> None:
     with pytest.raises(
         UnknownNameError, match="no simulated ECU \\(door\\) sends 'Stat' \\(did you mean 'Status'"
     ):
         network.set("Stat", Speed=1)
 
 
-def test_reset_restores_values_and_clears_faults(bench: Bench, network: ResidualNetwork) -> None:
+def test_reset_restores_values_and_clears_faults(bench: Bench, network: ResidualBus) -> None:
     network.set("Status", Speed=12)
     network.inject("Status", "timeout")
     network.reset()
@@ -86,7 +86,7 @@ def test_waiting_for_a_sent_frame(tester: Channel, ecu: Channel) -> None:
 
 
 def test_reset_keeps_the_seeded_faults_that_are_switched_on(
-    bench: Bench, network: ResidualNetwork
+    bench: Bench, network: ResidualBus
 ) -> None:
     door = bench.sim("door")
     door.fault_on("status_counter_freezes")
@@ -99,7 +99,7 @@ def test_reset_keeps_the_seeded_faults_that_are_switched_on(
 
 
 def test_reset_keeps_the_clock_of_a_delayed_seeded_fault(
-    bench: Bench, network: ResidualNetwork
+    bench: Bench, network: ResidualBus
 ) -> None:
     body = bench.can.body
     bench.sim("door").fault_on("status_stops_later")  # 0.2 s after switch-on
