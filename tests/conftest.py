@@ -66,7 +66,7 @@ def _no_leaked_virtual_buses() -> Iterator[None]:
     before = set(virtual.channels)
     yield
     leaked = set(virtual.channels) - before
-    assert not leaked, f"virtual CAN channels left open: {sorted(leaked)}"
+    assert not leaked, f"virtual CAN channels left open: {sorted(map(str, leaked))}"
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import can
 import pytest
 
@@ -60,8 +62,12 @@ def test_send_takes_a_dict_and_keywords(tester: Channel, ecu: Channel) -> None:
     ],
 )
 def test_bad_sends_raise_clearly_and_send_nothing(
-    tester: Channel, ecu: Channel, call, error, text
-) -> None:  # type: ignore[no-untyped-def]
+    tester: Channel,
+    ecu: Channel,
+    call: Callable[[Channel], object],
+    error: type[Exception],
+    text: str,
+) -> None:
     since = ecu.mark()
     with pytest.raises(error) as failure:
         call(tester)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -434,12 +435,13 @@ def _physical(signal: Signal, raw: int) -> int | float:
 def signal_value(draw: st.DrawFn, signal: Signal) -> int | float | str:
     lo, hi = _raw_bounds(signal)
     names = [str(name) for raw, name in (signal.choices or {}).items() if lo <= raw <= hi]
-    if names and draw(st.booleans()):
+    use_a_name = draw(st.booleans())
+    if names and use_a_name:
         return draw(st.sampled_from(names))
     return _physical(signal, draw(st.integers(lo, hi)))
 
 
-def _choose_branch(draw: st.DrawFn, message: Message, tree: list[Any]) -> dict[str, Any]:
+def _choose_branch(draw: st.DrawFn, message: Message, tree: Sequence[Any]) -> dict[str, Any]:
     """Values for the signals of one path through the multiplexer tree."""
     values: dict[str, Any] = {}
     for node in tree:

@@ -344,16 +344,16 @@ def test_check_protection_passes_on_good_frames_and_lists_bad_ones(
 
 def test_a_matcher_names_the_ids_whose_frames_can_wake_its_wait(mini_db: SignalDatabase) -> None:
     status = mini_db.message("Status")
-    assert Matcher(mini_db, "Status", {"Locked": "UNLOCKED"}).ids == {status.frame_id}
-    assert Matcher(mini_db, 0x7FF, lambda f: True).ids == {0x7FF}
+    assert Matcher(mini_db, "Status", {"Locked": "UNLOCKED"}).ids == frozenset({status.frame_id})
+    assert Matcher(mini_db, 0x7FF, lambda f: True).ids == frozenset({0x7FF})
     assert Matcher(mini_db, None, lambda f: True).ids is None  # a predicate over any frame
     telemetry = mini_db.message("Telemetry")  # extended: the 29-bit ID a frame carries
-    assert Matcher(mini_db, "Telemetry", None).ids == {telemetry.frame_id}
+    assert Matcher(mini_db, "Telemetry", None).ids == frozenset({telemetry.frame_id})
 
 
 def test_a_sequence_wait_is_woken_by_the_frames_of_every_step(mini_db: SignalDatabase) -> None:
     view, since = recorded(mini_db, req(0.01), status(0.02, "UNLOCKED"))
     frames = view.expect_sequence(Step("Req"), Step("Status"), since=since, timeout=0)
     assert [f.name for f in frames] == ["Req", "Status"]
-    assert _union([frozenset({1}), frozenset({2})]) == {1, 2}
+    assert _union([frozenset({1}), frozenset({2})]) == frozenset({1, 2})
     assert _union([frozenset({1}), None]) is None

@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import can
 import pytest
@@ -23,7 +24,7 @@ TRACE_DBC = ROOT / "tests" / "data" / "trace_test.dbc"
 
 
 def message(t: float, can_id: int, data: bytes = b"", **kwargs: object) -> can.Message:
-    fields: dict[str, object] = {
+    fields: dict[str, Any] = {
         "timestamp": t,
         "arbitration_id": can_id,
         "is_extended_id": can_id > 0x7FF,

@@ -121,7 +121,7 @@ def test_socket_transport(
         sim.start()
         console.expect_exact("bcm> ")
         console.send("help")
-        assert console.expect(r"commands: (.*)\r\n").group(1).startswith("help")
+        assert str(console.expect(r"commands: (.*)\r\n").group(1)).startswith("help")
 
 
 def test_loop_url_and_the_traffic_log(

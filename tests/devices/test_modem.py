@@ -296,7 +296,7 @@ def test_parse_fields() -> None:
 def test_deliver_pdu_round_trips() -> None:
     from datetime import UTC, datetime
 
-    from gsmmodem.pdu import decodeSmsPdu
+    from gsmmodem.pdu import decodeSmsPdu  # type: ignore[import-untyped]
 
     decoded = decodeSmsPdu(deliver_pdu("+4930123456", "hi there", datetime(2024, 5, 1, tzinfo=UTC)))
     assert (decoded["type"], decoded["number"], decoded["text"]) == (

@@ -63,6 +63,11 @@ def psu(
         yield supply
 
 
+def output_of(psu: PowerSupply) -> bool:
+    """The output state now (read afresh: an earlier assert does not fix it)."""
+    return psu.output
+
+
 def test_identify_set_switch_and_measure_over_a_pty(
     psu: PowerSupply, sim: PowerSimulation, dut: Dut, traffic_log: SerialLog
 ) -> None:
@@ -72,10 +77,10 @@ def test_identify_set_switch_and_measure_over_a_pty(
     psu.set_voltage(13.5)
     psu.set_current_limit(2.5)
     assert (psu.voltage, psu.current_limit) == (13.5, 2.5)
-    assert not psu.output
+    assert not output_of(psu)
     assert psu.measure_voltage() == 0.0
     psu.on()
-    assert psu.output
+    assert output_of(psu)
     assert psu.measure_voltage() == 13.5
     dut.wait(True)
     assert psu.measure_current() == pytest.approx(0.35)

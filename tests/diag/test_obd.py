@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -140,7 +140,7 @@ def test_bitmap_overclaims_fault_claims_a_pid_never_answered(rig: Rig, obd: ObdC
 
 
 def test_overclaimed_pid_is_one_the_ecu_does_not_answer() -> None:
-    def responder(pids: dict[int, float | tuple[str, str]]) -> ObdResponder:
+    def responder(pids: Mapping[int, float | tuple[str, str]]) -> ObdResponder:
         return ObdResponder(
             ObdResponderConfig(pids=pids),
             signal=lambda message, signal: 0.0,

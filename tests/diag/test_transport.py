@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -52,7 +52,7 @@ def history(rig: Rig, since: Mark, *, ecu: bool) -> list[Frame]:
     return channel.history.since(since.seq)
 
 
-def with_transport(config: ServerConfig, **changes: object) -> dict[str, object]:
+def with_transport(config: ServerConfig, **changes: Any) -> dict[str, object]:
     return {"isotp": dataclasses.replace(config.isotp, **changes)}
 
 

@@ -155,7 +155,7 @@ def test_a_run_leaves_traces_junit_report_and_store(project: pytest.Pytester) ->
     failing = {
         p.get("name"): p.get("value") for p in cases["test_unlock_is_confirmed"].iter("property")
     }
-    assert failing["trace.body"].endswith("test_ecu.test_unlock_is_confirmed.body.blf")
+    assert str(failing["trace.body"]).endswith("test_ecu.test_unlock_is_confirmed.body.blf")
     assert (run_dir / "junit.xml").is_file()  # kept with the run
 
     # the HTML report and the command line

@@ -48,7 +48,7 @@ def open_port(url: str) -> serial.SerialBase:
 
 
 def read_until(port: serial.SerialBase, wanted: bytes) -> bytes:
-    data = port.read_until(wanted)
+    data = bytes(port.read_until(wanted))
     assert data.endswith(wanted), data
     return data
 

@@ -79,7 +79,7 @@ def test_a_simulation_in_another_process_is_seen_and_driven_from_here(
         )
         try:
             assert process.stdout is not None
-            head = []
+            head: list[str] = []
             while not head or not (head[-1].startswith("ready") or head[-1] == ""):
                 head.append(process.stdout.readline())  # ends when the process does
             assert head[-1].startswith("ready"), "".join(head)
@@ -136,7 +136,7 @@ def test_monitor_watches_a_simulation_in_another_process(tmp_path: Path) -> None
     )
     try:
         assert simulation.stdout is not None
-        head = []
+        head: list[str] = []
         while not head or not (head[-1].startswith("ready") or head[-1] == ""):
             head.append(simulation.stdout.readline())
         assert head[-1].startswith("ready"), "".join(head)

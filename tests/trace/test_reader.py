@@ -13,6 +13,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import can
 import pytest
@@ -80,7 +81,7 @@ def read_error(path: Path, seconds: float = 30.0) -> TraceError:
 
 def classic(n: int, **kwargs: object) -> can.Message:
     """A classic 11-bit data frame (python-can's default is a 29-bit ID)."""
-    fields: dict[str, object] = {
+    fields: dict[str, Any] = {
         "timestamp": 1.0 + n * 0.01,
         "arbitration_id": 0x100 + n % 0x400,
         "is_extended_id": False,

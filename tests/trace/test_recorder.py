@@ -27,18 +27,23 @@ def exchange(tester: Channel, ecu: Channel, count: int) -> None:
         ecu.wait_for("Req", since=since, timeout=5)
 
 
+def trace_of(channel: Channel) -> Path | None:
+    """Where the channel records now (read afresh: an earlier assert does not fix it)."""
+    return channel.trace_path
+
+
 @pytest.mark.parametrize("suffix", ["blf", "asc"])
 def test_sent_and_received_frames_are_written_in_order(
     tester: Channel, ecu: Channel, tmp_path: Path, suffix: str
 ) -> None:
     path = tmp_path / f"t.{suffix}"
     with TraceRecorder(ecu, path) as recorder:
-        assert ecu.trace_path == path
+        assert trace_of(ecu) == path
         exchange(tester, ecu, 3)
         since = tester.mark()
         ecu.send("Status", Locked="UNLOCKED")
         tester.wait_for("Status", since=since, timeout=5)
-    assert ecu.trace_path is None
+    assert trace_of(ecu) is None
     assert recorder.frames == 4
     messages = list(read_trace(path))
     assert [(m.arbitration_id, m.is_rx) for m in messages] == [
