@@ -87,6 +87,17 @@ MODEM_FAULTS: dict[str, str] = {
 :class:`harness.sim.modem.ModemReport`."""
 
 
+DOIP_FAULTS: dict[str, str] = {
+    "wrong_nack_code": "a diagnostic message to an unknown target address is NACKed with "
+    "0x02 (invalid source address), not 0x03 (unknown target address)",
+    "routing_activation_ignored": "routing activation requests get no response",
+    "ack_missing": "diagnostic messages are routed without a positive ACK",
+    "announcement_count_wrong": "two vehicle announcements after power-on, not three",
+}
+"""Fault primitives of an ECU's DoIP entity (``doip = [...]``), honoured by
+:class:`harness.sim.doip.DoipEntity`."""
+
+
 def _num(value: Any) -> float:
     return float(getattr(value, "value", value))
 
@@ -140,6 +151,8 @@ class SeededFault:
     """Modem-report fault primitives (:data:`MODEM_FAULTS`)."""
     routing: tuple[Mapping[str, Any], ...] = ()
     """Gateway routing faults, as written (validated by :mod:`harness.sim.gateway`)."""
+    doip: tuple[str, ...] = ()
+    """DoIP entity fault primitives (:data:`DOIP_FAULTS`)."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +171,8 @@ class EcuDefinition:
     """The ``[diagnostics]`` table, as written (the UDS server validates it)."""
     gateway: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     """The ``[gateway]`` table, as written (:mod:`harness.sim.gateway` validates it)."""
+    doip: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """The ``[doip]`` table, as written (:mod:`harness.sim.doip` validates it)."""
 
 
 class Service(Protocol):
@@ -204,6 +219,7 @@ def load_ecu(path: str | Path) -> EcuDefinition:
     faults_table.finish()
     diagnostics = doc.free_form("diagnostics")
     gateway = doc.free_form("gateway")
+    doip = doc.free_form("doip")
     doc.finish()
     definition = EcuDefinition(
         path,
@@ -216,7 +232,12 @@ def load_ecu(path: str | Path) -> EcuDefinition:
         MappingProxyType(faults),
         diagnostics,
         gateway=gateway,
+        doip=doip,
     )
+    if doip:
+        from harness.sim.doip import parse_entity  # noqa: PLC0415 - it imports this module
+
+        parse_entity(doip, path)  # validated whole on loading
     if gateway or any(fault.routing for fault in faults.values()):
         from harness.sim.gateway import gateway_config  # noqa: PLC0415 - it imports this module
 
@@ -347,6 +368,14 @@ def _seeded_fault(table: Table, name: str, rule_ids: set[str], own: set[str]) ->
                 f"unknown modem fault {primitive!r}{suggest(primitive, list(MODEM_FAULTS))}; "
                 f"known: {', '.join(MODEM_FAULTS)}",
             )
+    doip = table.str_list("doip")
+    for primitive in doip:
+        if primitive not in DOIP_FAULTS:
+            raise table.error(
+                "doip",
+                f"unknown DoIP fault {primitive!r}{suggest(primitive, list(DOIP_FAULTS))}; "
+                f"known: {', '.join(DOIP_FAULTS)}",
+            )
     routing = tuple(MappingProxyType(dict(entry.data)) for entry in table.tables("routing"))
     table.finish()
     return SeededFault(
@@ -359,6 +388,7 @@ def _seeded_fault(table: Table, name: str, rule_ids: set[str], own: set[str]) ->
         tuple(diagnostic),
         tuple(modem),
         routing,
+        tuple(doip),
     )
 
 
@@ -468,6 +498,12 @@ class SimulatedEcu:
         """The diagnostic fault primitives of the faults switched on now."""
         faults = self.definition.faults
         return frozenset(p for name in self.active_faults for p in faults[name].diagnostic)
+
+    @property
+    def doip_faults(self) -> frozenset[str]:
+        """The DoIP fault primitives of the faults switched on now."""
+        faults = self.definition.faults
+        return frozenset(p for name in self.active_faults for p in faults[name].doip)
 
     def _fault(self, name: str) -> SeededFault:
         faults = self.definition.faults
