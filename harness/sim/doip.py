@@ -252,6 +252,7 @@ class DoipEntity:
         self._lock = threading.Lock()
         self._can_lock = threading.Lock()
         self._running = threading.Event()
+        self._powered_off = threading.Event()
         self._closed = False
         self._diag = DiagConfig(
             source=config.source,
@@ -291,13 +292,17 @@ class DoipEntity:
         self._uds = link.connection(f"doip gateway {link.name}")
         self._uds.open()
         self._running.set()
+        self._powered_off = threading.Event()
         threading.Thread(target=self._relay_loop, name="doip relay", daemon=True).start()
-        threading.Thread(target=self._announce, name="doip announce", daemon=True).start()
+        threading.Thread(
+            target=self._announce, args=(self._powered_off,), name="doip announce", daemon=True
+        ).start()
 
     def stop(self) -> None:
         if not self._running.is_set():
             return
         self._running.clear()
+        self._powered_off.set()
         with self._lock:
             connections, self._connections = self._connections, []
         for connection in connections:
@@ -321,15 +326,15 @@ class DoipEntity:
         c = self.config
         return message(VehicleIdentificationResponse(c.vin, c.logical_address, c.eid, c.gid, 0, 0))
 
-    def _announce(self) -> None:
-        stopped = threading.Event()
+    def _announce(self, stopped: threading.Event) -> None:
+        """Vehicle announcements of one power-on (ISO 13400-2 7.3.2), until power-off."""
         count = self.config.announce_count - (
             1 if "announcement_count_wrong" in self.faults() else 0
         )
         if stopped.wait(random.uniform(0, self.config.announce_max_delay)):
             return
         for i in range(count):
-            if not self._running.is_set():
+            if stopped.is_set():
                 return
             for listener in list(self.listeners):
                 with contextlib.suppress(OSError):
