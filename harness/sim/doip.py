@@ -263,6 +263,7 @@ class DoipEntity:
         self._channel = channel
         self._link_cm: Any = None
         self._uds: Any = None
+        self._link_closed = threading.Event()
         self._routed_to: tuple[Connection, int] | None = None
         threading.Thread(target=self._accept_loop, name="doip tcp", daemon=True).start()
         threading.Thread(target=self._udp_loop, name="doip udp", daemon=True).start()
@@ -287,13 +288,8 @@ class DoipEntity:
     def start(self) -> None:
         if self._closed or self._running.is_set():
             return
-        self._link_cm = isotp_link(self._channel, self._diag)
-        link = self._link_cm.__enter__()
-        self._uds = link.connection(f"doip gateway {link.name}")
-        self._uds.open()
         self._running.set()
         self._powered_off = threading.Event()
-        threading.Thread(target=self._relay_loop, name="doip relay", daemon=True).start()
         threading.Thread(
             target=self._announce, args=(self._powered_off,), name="doip announce", daemon=True
         ).start()
@@ -307,10 +303,35 @@ class DoipEntity:
             connections, self._connections = self._connections, []
         for connection in connections:
             connection.close()
-        if self._link_cm is not None:
+        self._close_link()
+
+    def _open_link(self) -> Any:
+        """The ISO-TP tester on the CAN side, opened while a DoIP tester is routed: a stack
+        listening on the ECU's response ID all the time would answer the first frames of
+        every other tester's responses with flow controls of its own."""
+        if self._uds is None:
+            self._link_cm = isotp_link(self._channel, self._diag)
+            link = self._link_cm.__enter__()
+            self._uds = link.connection(f"doip gateway {link.name}")
+            self._uds.open()
+            self._link_closed = threading.Event()
+            threading.Thread(
+                target=self._relay_loop,
+                args=(self._uds, self._link_closed),
+                name="doip relay",
+                daemon=True,
+            ).start()
+        return self._uds
+
+    def _close_link(self) -> None:
+        with self._can_lock:
+            if self._uds is None:
+                return
+            self._link_closed.set()
             self._uds.close()
             self._link_cm.__exit__(None, None, None)
-            self._link_cm = None
+            self._uds = self._link_cm = None
+            self._routed_to = None
 
     def close(self) -> None:
         self.stop()
@@ -418,7 +439,10 @@ class DoipEntity:
             with self._lock:
                 if connection in self._connections:
                     self._connections.remove(connection)
+                routed = any(c.source_address is not None for c in self._connections)
             connection.close()
+            if not routed:
+                self._close_link()
 
     def _on_message(self, connection: Connection, header: bytes) -> bool:
         """Handle one message; False closes the socket (as ISO 13400-2 says for that case)."""
@@ -519,17 +543,18 @@ class DoipEntity:
             ack = DiagnosticMessagePositiveAcknowledgement(target, source, 0x00, data[:4])
             connection.send(message(ack))
         with self._can_lock:
+            if not self._running.is_set():
+                return False
             self._routed_to = (connection, source)
             try:
-                self._uds.send(data)
+                self._open_link().send(data)
             except (HarnessError, OSError, ValueError) as exc:
                 log.debug("DoIP routing to CAN failed: %s", exc)
         return True
 
-    def _relay_loop(self) -> None:
+    def _relay_loop(self, uds: Any, closed: threading.Event) -> None:
         """CAN answers of the ECU back to the tester whose request went out last."""
-        uds = self._uds
-        while self._running.is_set():
+        while not closed.is_set():
             try:
                 response = uds.wait_frame(timeout=0.5, exception=False)
             except Exception as exc:  # noqa: BLE001 - a stopped stack ends the relay
