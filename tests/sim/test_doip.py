@@ -8,11 +8,13 @@ import dataclasses
 import re
 import socket
 import struct
+import subprocess
 import threading
 from collections.abc import Iterator
 
 import pytest
 import udsoncan
+from clitools import harness_script
 from conftest import VIRTUAL_BENCH
 from doipclient import DoIPClient
 from doipclient.connectors import DoIPClientUDSConnector
@@ -231,3 +233,33 @@ def test_the_tester_reports_a_missing_ack(bench: Bench) -> None:
         pytest.raises(DiagnosticError, match="did not acknowledge"),
     ):
         uds.read_did("VIN")
+
+
+def test_harness_simulate_serves_the_entity_to_another_process() -> None:
+    process = subprocess.Popen(
+        [str(harness_script()), "simulate", "--bench", str(VIRTUAL_BENCH), "--duration", "20"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        head: list[str] = []
+        while not head or not (head[-1].startswith("ready") or head[-1] == ""):
+            head.append(process.stdout.readline())  # ends when the process does
+        found = [
+            re.fullmatch(r"doip (\w+) ([\d.]+):(\d+) 0x([0-9A-F]{4})\n", line) for line in head
+        ]
+        entities = [m.groups() for m in found if m]
+        assert entities == [("bcm", "127.0.0.1", entities[0][2], "0010")], "".join(head)
+        _, host, port, address = entities[0]
+        config = dict(udsoncan.configs.default_client_config)
+        config["data_identifiers"] = {0xF190: udsoncan.AsciiCodec(17)}
+        with (
+            DoIPClient(host, int(address, 16), tcp_port=int(port)) as doip,
+            Client(DoIPClientUDSConnector(doip), config=config) as uds,
+        ):
+            assert uds.read_data_by_identifier(0xF190).service_data.values[0xF190] == VIN
+    finally:
+        process.kill()
+        process.communicate(timeout=30)
