@@ -14,7 +14,7 @@ from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from harness.bench.devices import Devices, open_devices
 from harness.canbus.channel import Channel
@@ -24,6 +24,9 @@ from harness.config import BenchConfig, SimulatedEcuConfig, bench_routing, load_
 from harness.datafile import suggest
 from harness.exceptions import ConfigError, ResourceError
 from harness.sim.ecu import EcuDefinition, SimulatedEcu, attach_services, load_ecu, with_periods
+
+if TYPE_CHECKING:
+    from harness.sim.doip import DoipEntity
 
 SEPARATE_BUS_INTERFACES = ("virtual", "udp_multicast", "socketcan")
 """Interfaces where a second opening of a channel hears the first, so a simulated ECU can
@@ -79,6 +82,8 @@ class Bench(Closing):
         self.can = Channels({}, config.name)
         self.databases: dict[Path, SignalDatabase] = {}
         self.sims: dict[str, SimulatedEcu] = {}
+        self.doip: dict[str, DoipEntity] = {}
+        """The simulated ECUs' DoIP entities (ECU files with ``[doip]``), by ECU name."""
         self.sim_channels: dict[str, Mapping[str, Channel]] = {}
         """Each simulated ECU's channel on every bench channel it joins (a gateway joins
         several): the channel it hears and sends on there."""
@@ -156,10 +161,26 @@ class Bench(Closing):
         ecu = SimulatedEcu(definition, channels[sim.channel])
         self._stack.callback(ecu.close)
         attach_services(ecu, channels)
+        if definition.doip:  # not a service: the entity needs a bus of its own
+            self._attach_doip(name, sim, ecu, definition)
         for fault in sim.faults:
             ecu.fault_on(fault)
         ecu.power_on()
         return ecu
+
+    def _attach_doip(
+        self, name: str, sim: SimulatedEcuConfig, ecu: SimulatedEcu, definition: EcuDefinition
+    ) -> None:
+        """The ECU's DoIP entity, routing to its UDS server on a bus of its own (so the
+        server hears its requests, and the bench channel records them)."""
+        from harness.sim.doip import attach_entity  # noqa: PLC0415 - only ECUs with [doip]
+
+        cfg = replace(self.config.can[sim.channel], name=f"sim:{name}:doip", history=SIM_HISTORY)
+        channel: Channel = self._stack.enter_context(Channel.open(cfg, definition.db))
+        entity = attach_entity(ecu, channel)
+        if entity is not None:
+            self._stack.callback(entity.close)
+            self.doip[name] = entity
 
     def _sim_channel(
         self, name: str, sim: SimulatedEcuConfig, joined: str, definition: EcuDefinition

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from harness.datafile import suggest
 from harness.diag.client import UdsClient, uds_over
 from harness.diag.config import DiagConfig
 from harness.diag.conformance import DutTiming
@@ -27,11 +29,30 @@ if TYPE_CHECKING:
 
 
 def bench_diag_config(bench: Bench) -> DiagConfig:
-    """An open bench's diagnostics configuration; a ResourceError when it has none."""
+    """An open bench's diagnostics configuration, with the ports of the simulated DoIP
+    entity ``[diagnostics.doip] simulation`` names; a ResourceError when it has none."""
     config = bench.config.diagnostics
     if config is None:
         raise ResourceError(f"bench {bench.name!r} ({bench.config.path}) has no [diagnostics]")
-    return config
+    return with_simulated_entity(bench, config)
+
+
+def with_simulated_entity(bench: Bench, config: DiagConfig) -> DiagConfig:
+    """``config`` with host and ports of the simulated entity its DoIP table names."""
+    doip = config.doip
+    if doip is None or doip.simulation is None:
+        return config
+    entity = bench.doip.get(doip.simulation)
+    if entity is None:
+        known = ", ".join(bench.doip) or "none"
+        raise ResourceError(
+            f"{config.source}: [diagnostics.doip] simulation = {doip.simulation!r}: the bench "
+            f"simulates no DoIP entity of that name{suggest(doip.simulation, list(bench.doip))}; "
+            f"entities: {known}"
+        )
+    host, port = entity.address
+    _, udp_port = entity.udp_address
+    return replace(config, doip=replace(doip, host=host, port=port, udp_port=udp_port))
 
 
 @contextmanager
@@ -42,7 +63,7 @@ def open_uds(bench: Bench, config: DiagConfig | None = None) -> Iterator[UdsClie
     ...     with open_uds(bench) as uds:
     ...         print(uds.read_did("VIN"))
     """
-    config = config or bench_diag_config(bench)
+    config = with_simulated_entity(bench, config) if config else bench_diag_config(bench)
     transport = TRANSPORTS.get(config.transport)
     with transport.open(config, bench.can) as link, uds_over(link, config) as client:
         yield client

@@ -54,7 +54,9 @@ def simulate(
     machine, so `harness monitor --multicast` or a test run with
     `--bench-set` pointing at the same channels sees the traffic. Delivery is
     verified at start (every simulated ECU must be heard back) and loss is
-    counted from the rolling counters while it runs.
+    counted from the rolling counters while it runs. Each simulated DoIP entity is
+    printed as `doip NAME HOST:PORT LOGICAL_ADDRESS`; connect a DoIP tester there
+    (`[diagnostics.doip] host`/`port`, no `simulation`).
 
     \b
     Example:
@@ -86,6 +88,9 @@ def simulate(
             click.echo(
                 f"channel {name}: {cfg.interface} {cfg.channel} port {cfg.options.get('port')}"
             )
+        for name, entity in bench.doip.items():
+            host, port = entity.address
+            click.echo(f"doip {name} {host}:{port} 0x{entity.config.logical_address:04X}")
         click.echo("ready: delivery verified; Ctrl-C stops")
         _run(meters, duration, report_every)
 

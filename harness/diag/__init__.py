@@ -1,13 +1,15 @@
-"""Diagnostics: UDS (ISO 14229-1) over ISO-TP (ISO 15765-2) and OBD-II (SAE J1979).
+"""Diagnostics, the tester's side: UDS (ISO 14229-1) and OBD-II (SAE J1979) over any
+registered transport.
 
-- :mod:`.client`: the tester, a udsoncan Client on a bench channel (``open_uds``, the
-  ``uds`` fixture), speaking in the DUT profile's names;
-- :mod:`.obd`: the OBD-II tester (``open_obd``, the ``obd`` fixture) and responder;
-- :mod:`.server`: the UDS server of simulated ECUs, configured by their ECU files;
-- :mod:`.profile`: DUT profiles (DIDs, DTCs, routines) from ``fixtures/dut/*.toml``;
-- :mod:`.config`, :mod:`.serverconfig`: the ``[diagnostics]`` sections of bench and ECU files;
-- :mod:`.transport`: can-isotp on a harness channel; :mod:`.seedkey`: seed-key plugins;
-- :mod:`.tracedecode`: the UDS conversation in a recorded trace.
+- :mod:`.client`: the UDS tester (``UdsClient`` over a transport's ``Link``), speaking in
+  the DUT profile's names; :mod:`.obd`: the OBD-II tester and the PID table;
+- :mod:`.transport`: the ``TRANSPORTS`` registry; :mod:`.transport.on_can`: ISO-TP
+  (ISO 15765-2) on a bench channel;
+- :mod:`.config`: the bench file's ``[diagnostics]``; :mod:`.profile`: DUT profiles
+  (DIDs, DTCs, routines) from ``fixtures/dut/*.toml``; :mod:`.seedkey`: seed-key plugins;
+- :mod:`.tracedecode`: the UDS conversation in a recorded trace; :mod:`.conformance`:
+  what the diagnostic suites share.
 
+The simulated ECUs' side (the UDS server, the OBD-II responder) is :mod:`harness.sim`.
 Import the submodule you need; this package imports nothing (udsoncan loads only when used).
 """

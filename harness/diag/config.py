@@ -21,6 +21,18 @@ answers on.
     p2_ms = 150                       # P2 client: first response
     p2_star_ms = 5000                 # P2* client: after responsePending (0x78)
 
+    [diagnostics.doip]                # transport = "doip" (ISO 13400-2)
+    host = "192.168.0.10"             # the DoIP entity (edge node)
+    port = 13400                      # TCP data port (3496 with tls = true)
+    udp_port = 13400                  # vehicle identification, entity status, power mode
+    tester_address = 0x0E00           # the tester's logical address (source address)
+    target_address = 0x0010           # the DUT's logical address
+    activation_type = 0               # 0 default, 1 WWH-OBD, 0xE0 central security
+    vin = "WDEMO000000000001"         # optional: identify the entity by VIN first
+    eid = "00:1a:2b:3c:4d:5e"         # optional: ... or by EID
+    tls = false
+    simulation = "bcm"                # a simulated ECU's entity: host and ports from it
+
     [diagnostics.security]
     seed_key = "harness.diag.seedkey:xor_constant"   # or an entry point name
     params = { mask = 0x5A3CC3A5 }
@@ -217,6 +229,58 @@ def stmin_byte(ms: float) -> int:
 
 
 @dataclass(frozen=True)
+class DoipConfig:
+    """Where the tester finds the DoIP entity and who it is on it (ISO 13400-2)."""
+
+    host: str = "127.0.0.1"
+    port: int = 13400
+    udp_port: int = 13400
+    tester_address: int = 0x0E00
+    target_address: int = 0x0010
+    activation_type: int = 0
+    vin: str | None = None
+    eid: bytes | None = None
+    tls: bool = False
+    simulation: str | None = None
+    """A simulated ECU of the bench whose entity this is: the bench fills in its ports."""
+
+
+def parse_doip(table: Table) -> DoipConfig:
+    """A ``[diagnostics.doip]`` table."""
+    host = table.optional_str("host") or "127.0.0.1"
+    tls = table.boolean("tls", False)
+    port = _int(table, "port", 3496 if tls else 13400, 0, 0xFFFF)
+    udp_port = _int(table, "udp_port", 13400, 0, 0xFFFF)
+    tester = _int(table, "tester_address", 0x0E00, 0, 0xFFFF)
+    target = _int(table, "target_address", 0x0010, 0, 0xFFFF)
+    activation = _int(table, "activation_type", 0, 0, 0xFF)
+    vin = table.optional_str("vin")
+    if vin is not None and len(vin) != 17:
+        raise table.error("vin", f"a VIN has 17 characters, got {len(vin)} ({vin!r})")
+    eid_text = table.optional_str("eid")
+    eid = None
+    if eid_text is not None:
+        try:
+            eid = bytes.fromhex(eid_text.replace(":", "").replace("-", ""))
+        except ValueError:
+            eid = b""
+        if len(eid) != 6:
+            raise table.error("eid", f"an EID is 6 bytes (a MAC address), got {eid_text!r}")
+    simulation = table.optional_str("simulation")
+    table.finish()
+    return DoipConfig(host, port, udp_port, tester, target, activation, vin, eid, tls, simulation)
+
+
+def _int(table: Table, key: str, default: int, low: int, high: int) -> int:
+    value = table.optional_int(key, minimum=low)
+    if value is None:
+        return default
+    if value > high:
+        raise table.error(key, f"expected an integer {low}..0x{high:X}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
 class SecurityConfig:
     """How the tester computes keys (bench file)."""
 
@@ -234,6 +298,8 @@ class DiagConfig:
     address: AddressConfig = field(default_factory=AddressConfig)
     isotp: IsoTpConfig = field(default_factory=IsoTpConfig)
     """ISO-TP settings (ISO 15765-2) of this side."""
+    doip: DoipConfig | None = None
+    """``[diagnostics.doip]``: the DoIP entity, for ``transport = "doip"``."""
     p2: float = 0.15
     p2_star: float = 5.0
     profile: DutProfile | None = None
@@ -274,6 +340,10 @@ def parse_tester(table: Table, base: Path, channel: str) -> DiagConfig:
         )
     address = parse_address(table)
     isotp = parse_isotp(table)
+    doip_table = table.table("doip")
+    doip = parse_doip(doip_table) if doip_table.data else None
+    if transport == "doip" and doip is None:
+        raise table.error("doip", 'transport = "doip" needs a [diagnostics.doip] table')
     p2 = table.number("p2_ms", 150.0) / 1000
     p2_star = table.number("p2_star_ms", 5000.0) / 1000
     security_table = table.table("security")
@@ -297,6 +367,7 @@ def parse_tester(table: Table, base: Path, channel: str) -> DiagConfig:
         transport=transport,
         address=address,
         isotp=isotp,
+        doip=doip,
         p2=p2,
         p2_star=p2_star,
         profile=profile,

@@ -88,6 +88,17 @@ MODEM_FAULTS: dict[str, str] = {
 :class:`harness.sim.modem.ModemReport`."""
 
 
+DOIP_FAULTS: dict[str, str] = {
+    "wrong_nack_code": "a diagnostic message to an unknown target address is NACKed with "
+    "0x02 (invalid source address), not 0x03 (unknown target address)",
+    "routing_activation_ignored": "routing activation requests get no response",
+    "ack_missing": "diagnostic messages are routed without a positive ACK",
+    "announcement_count_wrong": "two vehicle announcements after power-on, not three",
+}
+"""Fault primitives of an ECU's DoIP entity (``doip = [...]``), honoured by
+:class:`harness.sim.doip.DoipEntity`."""
+
+
 def _num(value: Any) -> float:
     return float(getattr(value, "value", value))
 
@@ -141,6 +152,8 @@ class SeededFault:
     """Modem-report fault primitives (:data:`MODEM_FAULTS`)."""
     routing: tuple[Mapping[str, Any], ...] = ()
     """Gateway routing faults, as written (validated by :mod:`harness.sim.gateway`)."""
+    doip: tuple[str, ...] = ()
+    """DoIP entity fault primitives (:data:`DOIP_FAULTS`)."""
 
 
 @dataclass(frozen=True)
@@ -168,6 +181,9 @@ class EcuDefinition:
     def gateway(self) -> Mapping[str, Any]:
         """The ``[gateway]`` table (:mod:`harness.sim.gateway`'s), empty without one."""
         return self.services.get("gateway", MappingProxyType({}))
+
+    doip: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """The ``[doip]`` table, as written (:mod:`harness.sim.doip` validates it)."""
 
 
 class Service(Protocol):
@@ -239,6 +255,7 @@ def load_ecu(path: str | Path) -> EcuDefinition:
     }
     faults_table.finish()
     services = {name: doc.free_form(name) for name in SERVICES.names() if name in doc.data}
+    doip = doc.free_form("doip")
     doc.finish()
     definition = EcuDefinition(
         path,
@@ -250,7 +267,12 @@ def load_ecu(path: str | Path) -> EcuDefinition:
         rules,
         MappingProxyType(faults),
         MappingProxyType(services),
+        doip=doip,
     )
+    if doip:
+        from harness.sim.doip import parse_entity  # noqa: PLC0415 - it imports this module
+
+        parse_entity(doip, path)  # validated whole on loading
     if definition.gateway or any(fault.routing for fault in faults.values()):
         from harness.sim.gateway import gateway_config  # noqa: PLC0415 - it imports this module
 
@@ -381,6 +403,14 @@ def _seeded_fault(table: Table, name: str, rule_ids: set[str], own: set[str]) ->
                 f"unknown modem fault {primitive!r}{suggest(primitive, list(MODEM_FAULTS))}; "
                 f"known: {', '.join(MODEM_FAULTS)}",
             )
+    doip = table.str_list("doip")
+    for primitive in doip:
+        if primitive not in DOIP_FAULTS:
+            raise table.error(
+                "doip",
+                f"unknown DoIP fault {primitive!r}{suggest(primitive, list(DOIP_FAULTS))}; "
+                f"known: {', '.join(DOIP_FAULTS)}",
+            )
     routing = tuple(MappingProxyType(dict(entry.data)) for entry in table.tables("routing"))
     table.finish()
     return SeededFault(
@@ -393,6 +423,7 @@ def _seeded_fault(table: Table, name: str, rule_ids: set[str], own: set[str]) ->
         tuple(diagnostic),
         tuple(modem),
         routing,
+        tuple(doip),
     )
 
 
@@ -502,6 +533,12 @@ class SimulatedEcu:
         """The diagnostic fault primitives of the faults switched on now."""
         faults = self.definition.faults
         return frozenset(p for name in self.active_faults for p in faults[name].diagnostic)
+
+    @property
+    def doip_faults(self) -> frozenset[str]:
+        """The DoIP fault primitives of the faults switched on now."""
+        faults = self.definition.faults
+        return frozenset(p for name in self.active_faults for p in faults[name].doip)
 
     def _fault(self, name: str) -> SeededFault:
         faults = self.definition.faults

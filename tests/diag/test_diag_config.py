@@ -12,10 +12,11 @@ import pytest
 
 from harness.bench import Bench
 from harness.config import load_bench
-from harness.diag.config import ADDRESSING, stmin_byte
+from harness.diag.config import ADDRESSING, DoipConfig, stmin_byte
 from harness.diag.profile import DownloadDefinition, format_dtc, load_profile, parse_dtc
 from harness.diag.seedkey import ENTRY_POINT_GROUP, load_seed_key, xor_constant
 from harness.exceptions import ConfigError, UnknownNameError
+from harness.sim.doip import parse_entity
 from harness.sim.ecu import load_ecu
 from harness.sim.uds.config import parse_server
 
@@ -352,3 +353,107 @@ def test_stmin_bytes() -> None:
     assert [stmin_byte(ms) for ms in (0, 1, 5.4, 127, 0.1, 0.55, 0.9)] == [
         0, 1, 5, 127, 0xF1, 0xF6, 0xF9
     ]  # fmt: skip
+
+
+# -- DoIP: [diagnostics.doip] and the ECU file's [doip] --------------------------------------
+
+
+def test_the_virtual_bench_names_the_simulated_entity() -> None:
+    config = load_bench(VIRTUAL).diagnostics
+    assert config is not None
+    assert config.transport == "isotp"
+    assert config.doip == DoipConfig(simulation="bcm")
+
+
+def test_transport_doip_with_defaults(tmp_path: Path) -> None:
+    path = bench(tmp_path, 'transport = "doip"\n[diagnostics.doip]\nhost = "10.0.0.7"\n')
+    config = load_bench(path).diagnostics
+    assert config is not None
+    assert config.transport == "doip"
+    assert config.doip == DoipConfig(host="10.0.0.7")
+
+
+def test_tls_moves_the_default_port(tmp_path: Path) -> None:
+    config = load_bench(bench(tmp_path, "[diagnostics.doip]\ntls = true\n")).diagnostics
+    assert config is not None
+    assert config.doip is not None
+    assert config.doip.port == 3496
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "problem"),
+    [
+        ('transport = "doip"\n', "diagnostics.doip", "needs a [diagnostics.doip]"),
+        ('transport = "dip"\n', "diagnostics.transport", "did you mean 'doip'"),
+        ("[diagnostics.doip]\nprot = 13400\n", "diagnostics.doip.prot", "did you mean 'port'"),
+        ("[diagnostics.doip]\nport = 70000\n", "diagnostics.doip.port", "0..0xFFFF"),
+        ("[diagnostics.doip]\ntarget_address = -1\n", "diagnostics.doip.target_address", ">= 0"),
+        ('[diagnostics.doip]\nvin = "WDEMX"\n', "diagnostics.doip.vin", "17 characters"),
+        ('[diagnostics.doip]\neid = "00:11"\n', "diagnostics.doip.eid", "6 bytes"),
+        ("[diagnostics.doip]\ntls = 1\n", "diagnostics.doip.tls", "true or false"),
+    ],
+)
+def test_bench_doip_mistakes_name_file_and_key(
+    tmp_path: Path, text: str, key: str, problem: str
+) -> None:
+    error = diag_error(tmp_path, text)
+    assert error.key == key
+    assert problem in error.problem
+
+
+def test_the_bcm_entity() -> None:
+    definition = load_ecu(BCM)
+    config = parse_entity(definition.doip, definition.path)
+    assert (config.logical_address, config.vin) == (0x0010, "WDEMX000000000001")
+    assert config.eid == bytes.fromhex("020000000010")
+    assert (config.announce_count, config.announce_interval) == (3, 0.5)
+    assert {f.name for f in definition.faults.values() if f.doip} == {
+        "doip_wrong_nack_code",
+        "doip_routing_activation_ignored",
+        "doip_ack_missing",
+        "doip_announcement_count_wrong",
+    }
+
+
+def ecu_with(tmp_path: Path, doip: str, faults: str = "") -> Path:
+    text = f"""\
+        [ecu]
+        node = "BCM"
+        dbc = "{DBC}"
+        {faults}
+        [diagnostics]
+        profile = "{PROFILE}"
+        [doip]
+        """
+    return write(tmp_path / "ecu.toml", textwrap.dedent(text) + textwrap.dedent(doip))
+
+
+ENTITY = 'vin = "WDEMX000000000001"\neid = "02:00:00:00:00:10"\ngid = "02:00:00:00:00:00"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "problem"),
+    [
+        ('vin = "X"\neid = "02:00:00:00:00:10"\ngid = "00:00:00:00:00:00"\n', "doip.vin", "17"),
+        (ENTITY.replace('"02:00:00:00:00:10"', '"zz"'), "doip.eid", "6 bytes"),
+        (ENTITY + "testers = [0x0FFF, 0x0E00]\n", "doip.testers", "lowest, highest"),
+        (ENTITY + "logical_address = 0x10000\n", "doip.logical_address", "0..0xFFFF"),
+        (ENTITY + "max_socket = 2\n", "doip.max_socket", "did you mean 'max_sockets'"),
+    ],
+)
+def test_ecu_doip_mistakes_name_file_and_key(
+    tmp_path: Path, text: str, key: str, problem: str
+) -> None:
+    path = ecu_with(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_ecu(path)
+    assert (caught.value.source, caught.value.key) == (str(path), key)
+    assert problem in caught.value.problem
+
+
+def test_a_doip_fault_primitive_typo(tmp_path: Path) -> None:
+    faults = '[faults.f]\ndescription = "d"\ndoip = ["ack_mising"]\n'
+    with pytest.raises(ConfigError) as caught:
+        load_ecu(ecu_with(tmp_path, ENTITY, faults))
+    assert caught.value.key == "faults.f.doip"
+    assert "did you mean 'ack_missing'" in caught.value.problem

@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import pytest
+
 from harness.diag.client import UdsClient
 from harness.diag.profile import ALL_SESSIONS, NON_DEFAULT_SESSIONS, DutProfile
+
+if TYPE_CHECKING:
+    from harness.canbus.channel import Channel
+
+
+def can_channel(uds: UdsClient, why: str) -> Channel:
+    """The CAN channel the DUT answers on; skips the test where diagnostics run elsewhere
+    (DoIP), since ``why`` needs the DUT's frames."""
+    if uds.link.channel is None:
+        pytest.skip(f"not tested over {uds.link.protocol}: {why} needs the CAN frames")
+    return uds.link.channel
 
 
 def enter(uds: UdsClient, session: str) -> None:

@@ -67,6 +67,9 @@ class Transport(Protocol):
 TRANSPORTS: Registry[Transport] = Registry(
     "diagnostic transport",
     "harness.diag_transports",
-    {"isotp": "harness.diag.transport.on_can:ISOTP"},
+    {
+        "isotp": "harness.diag.transport.on_can:ISOTP",
+        "doip": "harness.diag.transport.on_ip:DOIP",
+    },
 )
 """Transports by the name ``[diagnostics] transport`` gives."""
