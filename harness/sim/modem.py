@@ -9,10 +9,16 @@ limited to ``commands``).
 
 Built in: ``AT``, ``ATE0/1``, ``ATZ``, ``AT+CMEE``, identity (``+CGMI``/``+GMI``,
 ``+CGMM``, ``+CGMR``, ``+CGSN``, ``+CIMI``), ``+CREG``/``+CGREG``/``+CEREG`` (query,
-URC modes 0-2), ``+COPS?``, ``+CSQ``, ``+CMGF``, ``+CMGS`` (text and PDU mode, with
-the ``> `` prompt and Ctrl-Z/ESC), ``+CMGR``, ``+CMGD``. Unknown commands answer
-``ERROR``. SMS the harness sends are kept in :attr:`ModemSimulation.sent`; one sent
-to the SIM's own number (``[modem] number``, ``AT+CNUM``) comes back as ``+CMTI``.
+URC modes 0-2), ``+COPS``, ``+CSQ``, ``+CPIN`` (with ``[modem] pin`` the SIM waits for
+it and registration starts once it is entered), ``+CLAC``, ``+CLIP``, ``+CRC``,
+``+CVHU``, ``+CNUM``, ``+CSCS``, and for SMS (TS 27.005) ``+CMGF``, ``+CSCA``,
+``+CSMP``, ``+CPMS`` (SIM and modem memory), ``+CNMI``, ``+CMGS`` (text and PDU mode,
+with the ``> `` prompt and Ctrl-Z/ESC), ``+CMGR``, ``+CMGL``, ``+CMGD``; every one
+answers its ``=?`` test form (:data:`TEST_FORMS`). Errors follow ``+CMEE`` (``ERROR``,
+numeric or verbose ``+CME ERROR``/``+CMS ERROR``). Unknown commands answer ``ERROR``.
+``[[modem.urc]]`` adds vendor URCs the modem repeats (Huawei's ``^RSSI``). SMS the
+harness sends are kept in :attr:`ModemSimulation.sent`; one sent to the SIM's own number
+(``[modem] number``, ``AT+CNUM``) comes back as ``+CMTI``.
 ``AT+COPS=2`` deregisters and ``AT+COPS=0`` registers again (TS 27.007 7.3);
 ``AT+CFUN=1,1`` restarts the modem.
 
@@ -68,7 +74,39 @@ ESC = 0x1B
 LOOPBACK_DELAY = 0.05
 """Seconds before an SMS sent to the SIM's own number comes back (``+CMTI``)."""
 CME_TEXT = {3: "operation not allowed", 4: "operation not supported", 10: "SIM not inserted",
-            13: "SIM failure", 30: "no network service", 100: "unknown"}  # fmt: skip
+            11: "SIM PIN required", 12: "SIM PUK required", 13: "SIM failure",
+            16: "incorrect password", 30: "no network service", 100: "unknown"}  # fmt: skip
+"""TS 27.007 9.2.1: the verbose ``+CME ERROR`` texts (``AT+CMEE=2``)."""
+CMS_TEXT = {300: "ME failure", 302: "operation not allowed", 303: "operation not supported",
+            304: "invalid PDU mode parameter", 305: "invalid text mode parameter",
+            311: "SIM PIN required", 321: "invalid memory index", 322: "memory full",
+            330: "SMSC address unknown", 331: "no network service",
+            500: "unknown error"}  # fmt: skip
+"""TS 27.005 3.2.5: ``+CMS ERROR`` codes; the verbose form under ``AT+CMEE=2`` is what
+most modems do (the standard names only the codes)."""
+MEMORIES = ("SM", "ME")
+"""Message storages (``+CPMS``): the SIM and the modem's own memory."""
+CAPACITY = {"SM": 30, "ME": 100}
+TEST_FORMS: Mapping[str, str | None] = MappingProxyType({
+    "+CGMI": None, "+CGMM": None, "+CGMR": None, "+CGSN": None, "+CIMI": None,
+    "+GMI": None, "+GMM": None, "+GMR": None, "+GSN": None,
+    "+CMEE": "+CMEE: (0-2)", "+CMGF": "+CMGF: (0,1)", "+CSCS": '+CSCS: ("GSM","IRA","UCS2")',
+    "+CREG": "+CREG: (0-2)", "+CGREG": "+CGREG: (0-2)", "+CEREG": "+CEREG: (0-2)",
+    "+CSQ": "+CSQ: (0-31,99),(0-7,99)", "+COPS": None, "+CNUM": None, "+CPIN": None,
+    "+CFUN": "+CFUN: (0,1,4),(0,1)", "+CSCA": None, "+CSMP": None,
+    "+CPMS": '+CPMS: ("SM","ME"),("SM","ME"),("SM","ME")',
+    "+CNMI": "+CNMI: (0-2),(0-3),(0,2),(0-2),(0,1)",
+    "+CMGS": None, "+CMGR": None, "+CMGL": None, "+CMGD": "+CMGD: (1-100),(0-4)",
+    "+CLIP": "+CLIP: (0,1)", "+CRC": "+CRC: (0,1)", "+CVHU": "+CVHU: (0,1)", "+CLAC": None,
+})  # fmt: skip
+"""Every extended command the simulation implements, with its ``=?`` answer line (None:
+just ``OK``); ``AT+CLAC`` lists these and the file's ``[commands]``."""
+PIN_FREE = ("+CPIN", "+CMEE", "+CGMI", "+GMI", "+CGMM", "+GMM", "+CGMR", "+GMR", "+CGSN",
+            "+GSN", "+CFUN", "+CLAC", "+CSCS", "+CMGF", "+CREG", "+CGREG", "+CEREG", "+CSQ",
+            "+CLIP", "+CRC", "+CVHU", "+CNMI", "+COPS")  # fmt: skip
+"""Commands a modem answers while its SIM waits for the PIN; the others (the SIM's
+data, SMS) fail with ``+CME ERROR: 11``."""
+TEXT_STATUS = ("REC UNREAD", "REC READ", "STO UNSENT", "STO SENT")
 
 
 @dataclass(frozen=True)
@@ -95,6 +133,15 @@ class IncomingSms:
 
 
 @dataclass(frozen=True)
+class PeriodicUrc:
+    """A vendor URC the modem repeats while powered (``[[modem.urc]]``), e.g. Huawei's
+    ``^RSSI: {rssi}``; ``{rssi}`` and ``{stat}`` are filled in when it is sent."""
+
+    line: str
+    every: float
+
+
+@dataclass(frozen=True)
 class ModemDefinition:
     path: Path
     manufacturer: str
@@ -106,6 +153,14 @@ class ModemDefinition:
     """The SIM's own number (``AT+CNUM``); an SMS sent to it comes back."""
     echo: bool
     boot_urcs: tuple[str, ...]
+    smsc: str | None
+    """The service centre on the SIM (``AT+CSCA?``)."""
+    pin: str | None
+    """The SIM's PIN: with one, the SIM waits for ``AT+CPIN="PIN"`` after power-up."""
+    urcs: tuple[PeriodicUrc, ...]
+    cnmi: str
+    """The ``+CNMI`` setting after power-up (firmware default): ``2,1,...`` announces each
+    stored SMS with ``+CMTI``; ``0,0,...`` stores silently."""
     line_ending: str
     reboot_delay: float
     operator: str
@@ -139,7 +194,14 @@ def load_modem(path: str | Path) -> ModemDefinition:
     echo = head.boolean("echo", True)
     boot_urcs = tuple(head.str_list("boot_urcs") or ["RDY"])
     line_ending = head.optional_str("line_ending") or "\r\n"
+    cnmi = head.optional_str("cnmi", "2,1,0,0,0") or "2,1,0,0,0"
     reboot_delay = head.number("reboot_ms", 30.0) / 1000
+    smsc = head.optional_str("smsc")
+    pin = head.optional_str("pin")
+    for key, digits in (("smsc", smsc), ("pin", pin)):
+        if digits is not None and not digits.removeprefix("+").isdigit():
+            raise head.error(key, f"expected digits, got {digits!r}")
+    urcs = _periodic_urcs(head)
     head.finish()
 
     net = doc.table("network")
@@ -191,6 +253,10 @@ def load_modem(path: str | Path) -> ModemDefinition:
         number=number,
         echo=echo,
         boot_urcs=boot_urcs,
+        smsc=smsc,
+        pin=pin,
+        urcs=tuple(urcs),
+        cnmi=cnmi,
         line_ending=line_ending,
         reboot_delay=reboot_delay,
         operator=operator,
@@ -204,6 +270,25 @@ def load_modem(path: str | Path) -> ModemDefinition:
         commands=MappingProxyType(commands),
         faults=MappingProxyType(faults),
     )
+
+
+def _periodic_urcs(head: Table) -> list[PeriodicUrc]:
+    """``[[modem.urc]]``: line (``{rssi}``/``{stat}`` filled in) and every_ms."""
+    urcs = []
+    for urc in head.tables("urc"):
+        line = urc.required_str("line")
+        try:
+            line.format(rssi=0, stat=0)
+        except (KeyError, IndexError, ValueError):
+            raise urc.error(
+                "line", f"only {{rssi}} and {{stat}} may be filled in: {line!r}"
+            ) from None
+        every = urc.number("every_ms", 0.0) / 1000
+        if every <= 0:
+            raise urc.error("every_ms", "expected milliseconds > 0")
+        urcs.append(PeriodicUrc(line, every))
+        urc.finish()
+    return urcs
 
 
 def _faults(faults_table: Table) -> dict[str, ModemFault]:
@@ -245,15 +330,29 @@ class _StoredSms:
     time: datetime
     read: bool = False
 
+    @property
+    def status(self) -> int:
+        """TS 27.005 <stat>: 0 received unread, 1 received read."""
+        return 1 if self.read else 0
+
 
 @dataclass
 class _State:
     """What a reset returns to its defaults."""
 
     echo: bool
+    cnmi: str
     cmee: int = 0
     cmgf: int = 0
     reg_modes: dict[str, int] = field(default_factory=lambda: {"CREG": 0, "CGREG": 0, "CEREG": 0})
+    cscs: str = "GSM"
+    memories: list[str] = field(default_factory=lambda: ["SM", "SM", "SM"])
+    """``+CPMS``: where messages are read/deleted, written, and received into."""
+    csmp: str = "17,167,0,0"
+    clip: int = 0
+    crc: int = 0
+    cvhu: int = 1
+    cops_format: int = 0
 
 
 class ModemSimulation(DeviceSimulation):
@@ -286,7 +385,7 @@ class ModemSimulation(DeviceSimulation):
     def __init__(self, definition: ModemDefinition, name: str = "modem") -> None:
         super().__init__(name)
         self.definition = definition
-        self.state = _State(definition.echo)
+        self.state = self._defaults()
         self.stat = 0
         self.rssi = definition.rssi
         """The network's signal (``+CSQ`` says 99 while not registered)."""
@@ -300,7 +399,11 @@ class ModemSimulation(DeviceSimulation):
         self.sent: list[SentSms] = []
         self.commands: list[str] = []
         """Every command line received (without AT), for tests."""
-        self.storage: dict[int, _StoredSms] = {}
+        self.storage: dict[str, dict[int, _StoredSms]] = {memory: {} for memory in MEMORIES}
+        """Stored messages by memory (``+CPMS``) and index."""
+        self.smsc = definition.smsc
+        self.sim_locked = definition.pin is not None
+        """Waiting for ``AT+CPIN="PIN"``: registration starts once it is entered."""
         self._reference = 0
         self._line = bytearray()
         self._entry: tuple[str, bytearray] | None = None
@@ -316,6 +419,9 @@ class ModemSimulation(DeviceSimulation):
     @property
     def fault_table(self) -> Mapping[str, ModemFault]:
         return self.definition.faults
+
+    def _defaults(self) -> _State:
+        return _State(self.definition.echo, self.definition.cnmi)
 
     def watch(self, listener: Callable[[], None]) -> None:
         """Call ``listener()`` (with ``self.lock`` held) whenever power, registration or
@@ -354,9 +460,10 @@ class ModemSimulation(DeviceSimulation):
     def _boot(self) -> None:
         self.boots += 1
         self.booted_at = clock.now()
-        self.state = _State(self.definition.echo)
+        self.state = self._defaults()
         self.stat = 0
         self.deregistered = False
+        self.sim_locked = self.definition.pin is not None
         self._line.clear()
         self._entry = None
         self._rebooting = False
@@ -367,7 +474,14 @@ class ModemSimulation(DeviceSimulation):
         for urc in self.definition.boot_urcs:
             self._urc(urc)
         self._changed()
-        self._attach()
+        for periodic in self.definition.urcs:
+            self._later(periodic.every, functools.partial(self._repeat, periodic))
+        if not self.sim_locked:
+            self._attach()
+
+    def _repeat(self, periodic: PeriodicUrc) -> None:
+        self._urc(periodic.line.format(rssi=self.reported_rssi, stat=self.stat))
+        self._later(periodic.every, functools.partial(self._repeat, periodic))
 
     def _attach(self) -> None:
         """Go through the registration sequence (after boot, or ``AT+COPS=0``)."""
@@ -450,9 +564,13 @@ class ModemSimulation(DeviceSimulation):
             return self._deliver(sender, text)
 
     def _deliver(self, sender: str, text: str) -> int:
-        index = next(i for i in range(1, 1000) if i not in self.storage)
-        self.storage[index] = _StoredSms(sender, text, datetime.now(timezone(timedelta(hours=2))))
-        self._urc(f'+CMTI: "SM",{index}')
+        """Store in the receive memory (``+CPMS`` mem3); ``+CMTI`` if ``+CNMI`` asks."""
+        memory = self.state.memories[2]
+        stored = self.storage[memory]
+        index = next(i for i in range(1, CAPACITY[memory] + 1) if i not in stored)
+        stored[index] = _StoredSms(sender, text, datetime.now(timezone(timedelta(hours=2))))
+        if self.state.cnmi.split(",")[1:2] == ["1"]:
+            self._urc(f'+CMTI: "{memory}",{index}')
         return index
 
     def _registration_fields(self, mode: int, *, urc: bool) -> str:
@@ -493,7 +611,11 @@ class ModemSimulation(DeviceSimulation):
         self.output(text)
 
     def _error(self, code: int, *, sms: bool = False) -> str:
+        """The final result of a failed command as ``+CMEE`` asks: 0 plain ``ERROR`` (an
+        SMS command's ``+CMS ERROR`` stays numeric, TS 27.005 3.2.5), 1 numeric, 2 verbose."""
         if sms:
+            if self.state.cmee == 2:
+                return f"+CMS ERROR: {CMS_TEXT.get(code, 'unknown error')}"
             return f"+CMS ERROR: {code}"
         if self.state.cmee == 1:
             return f"+CME ERROR: {code}"
@@ -566,8 +688,28 @@ class ModemSimulation(DeviceSimulation):
             self.state.echo = upper == "E1"
             return [], "OK"
         if upper in ("Z", "&F"):
-            self.state = _State(d.echo)
+            self.state = self._defaults()
             return [], "OK"
+        name = re.match(r"[+^][A-Z]+|", upper).group(0)  # type: ignore[union-attr]
+        if upper.endswith("=?") and name in TEST_FORMS and upper == f"{name}=?":
+            line = TEST_FORMS[name]
+            if name == "+CMGL":
+                line = (
+                    "+CMGL: (0-4)"
+                    if self.state.cmgf == 0
+                    else ("+CMGL: (" + ",".join(f'"{s}"' for s in (*TEXT_STATUS, "ALL")) + ")")
+                )
+            return ([] if line is None else [line]), "OK"
+        if self.sim_locked and name and name not in PIN_FREE:
+            raise _Refused(self._error(11, sms=False))
+        if name == "+CPIN":
+            return self._pin(command.partition("=")[2].strip().strip('"'), upper)
+        if name == "+CLAC":
+            extra = {c.split("=")[0].rstrip("?") for c in d.commands}
+            return [f"AT{c}" for c in sorted({*TEST_FORMS, *extra})], "OK"  # 27.007 8.37
+        settings = self._settings(name, upper, command)
+        if settings is not None:
+            return settings
         identity = {
             "+CGMI": d.manufacturer, "+GMI": d.manufacturer, "+CGMM": d.model, "+GMM": d.model,
             "+CGMR": d.revision, "+GMR": d.revision, "+CGSN": d.imei, "+GSN": d.imei,
@@ -599,6 +741,9 @@ class ModemSimulation(DeviceSimulation):
             if not self.registered:
                 return [f"+COPS: {selection}"], "OK"
             return [f'+COPS: {selection},0,"{d.operator}",{d.act}'], "OK"
+        if upper.startswith("+COPS=3,"):  # only the operator's name format
+            self.state.cops_format = int(upper[-1]) if upper[-1] in "012" else 0
+            return [], "OK"
         if upper.startswith("+COPS="):
             return self._operator_selection(upper.partition("=")[2])
         if upper == "+CNUM":
@@ -617,14 +762,31 @@ class ModemSimulation(DeviceSimulation):
         if upper.startswith("+CMGR="):
             return self._read(upper.partition("=")[2])
         if upper.startswith("+CMGD="):
-            index = upper.partition("=")[2].split(",")[0]
-            if not index.isdigit() or int(index) not in self.storage:
-                raise _Refused(self._error(321, sms=True))
-            del self.storage[int(index)]
-            return [], "OK"
+            return self._delete(upper.partition("=")[2])
         if upper in d.commands:
             return list(d.commands[upper]), "OK"
         return [], "ERROR"
+
+    def _settings(self, name: str, upper: str, command: str) -> tuple[list[str], str] | None:
+        """The settings commands and SMS storage (None: not one of them)."""
+        if name == "+CSCS":
+            return self._quoted_setting(upper, "+CSCS", "cscs", ("GSM", "IRA", "UCS2"))
+        if name in ("+CLIP", "+CRC", "+CVHU"):
+            return self._setting(upper, name, name[1:].lower(), 1)
+        if name == "+CSMP":
+            if upper == "+CSMP?":
+                return [f"+CSMP: {self.state.csmp}"], "OK"
+            self.state.csmp = upper.partition("=")[2]
+            return [], "OK"
+        if name == "+CNMI":
+            return self._notifications(upper)
+        if name == "+CSCA":
+            return self._service_centre(command.partition("=")[2])
+        if name == "+CPMS":
+            return self._memories(upper)
+        if name == "+CMGL":
+            return self._list(upper.partition("=")[2])
+        return None
 
     def _operator_selection(self, argument: str) -> tuple[list[str], str]:
         """``AT+COPS=0`` (automatic: register again) and ``=2`` (deregister), TS 27.007 7.3."""
@@ -658,17 +820,117 @@ class ModemSimulation(DeviceSimulation):
         return [], "OK"
 
     def _read(self, argument: str) -> tuple[list[str], str]:
-        if not argument.isdigit() or int(argument) not in self.storage:
+        stored = self.storage[self.state.memories[0]]
+        if not argument.isdigit() or int(argument) not in stored:
             raise _Refused(self._error(321, sms=True))
-        sms = self.storage[int(argument)]
-        status = "REC READ" if sms.read else "REC UNREAD"
+        sms = stored[int(argument)]
+        lines = self._message_lines("+CMGR: ", sms)
         sms.read = True
+        return lines, "OK"
+
+    def _message_lines(self, head: str, sms: _StoredSms) -> list[str]:
+        """A stored message as ``+CMGR``/``+CMGL`` show it (TS 27.005 3.4.1, 4.1, 4.2)."""
         if self.state.cmgf == 1:
             stamp = sms.time.strftime("%y/%m/%d,%H:%M:%S") + "+08"
-            return [f'+CMGR: "{status}","{sms.sender}",,"{stamp}"', sms.text], "OK"
+            return [f'{head}"{TEXT_STATUS[sms.status]}","{sms.sender}",,"{stamp}"', sms.text]
         pdu = deliver_pdu(sms.sender, sms.text, sms.time)
-        stat = 1 if status == "REC READ" else 0
-        return [f"+CMGR: {stat},,{len(pdu) // 2 - 1}", pdu], "OK"
+        return [f"{head}{sms.status},,{len(pdu) // 2 - 1}", pdu]
+
+    def _list(self, argument: str) -> tuple[list[str], str]:
+        """``+CMGL``: the messages of read memory with a status (``ALL``/4 for every one)."""
+        wanted = argument.strip().strip('"')
+        names = (*TEXT_STATUS, "ALL") if self.state.cmgf == 1 else ("0", "1", "2", "3", "4")
+        if wanted == "":
+            wanted = names[0]
+        if wanted not in names:
+            raise _Refused(self._error(305 if self.state.cmgf == 1 else 304, sms=True))
+        status = names.index(wanted)
+        lines = []
+        for index, sms in sorted(self.storage[self.state.memories[0]].items()):
+            if status in (4, sms.status):
+                lines += self._message_lines(f"+CMGL: {index},", sms)
+                sms.read = True
+        return lines, "OK"
+
+    def _delete(self, argument: str) -> tuple[list[str], str]:
+        """``+CMGD=index[,delflag]``: flag 0 that one, 1 read, 2 read and sent, 3 and unsent,
+        4 all (TS 27.005 3.5.4; this SIM stores only received messages)."""
+        stored = self.storage[self.state.memories[0]]
+        index, _, flag = argument.partition(",")
+        if not index.strip().isdigit() or flag.strip() not in ("", "0", "1", "2", "3", "4"):
+            raise _Refused(self._error(302, sms=True))
+        if flag.strip() in ("", "0"):
+            if int(index) not in stored:
+                raise _Refused(self._error(321, sms=True))
+            del stored[int(index)]
+            return [], "OK"
+        for number in [i for i, sms in stored.items() if flag.strip() == "4" or sms.read]:
+            del stored[number]
+        return [], "OK"
+
+    def _memories(self, upper: str) -> tuple[list[str], str]:
+        """``+CPMS``: choose the read/delete, write and receive memories (TS 27.005 3.2.2)."""
+
+        def usage(memory: str) -> str:
+            return f"{len(self.storage[memory])},{CAPACITY[memory]}"
+
+        if upper == "+CPMS?":
+            return ["+CPMS: " + ",".join(f'"{m}",{usage(m)}' for m in self.state.memories)], "OK"
+        chosen = [m.strip().strip('"') for m in upper.partition("=")[2].split(",")]
+        if not 1 <= len(chosen) <= 3 or any(m not in MEMORIES for m in chosen):
+            raise _Refused(self._error(302, sms=True))
+        self.state.memories[: len(chosen)] = chosen
+        return ["+CPMS: " + ",".join(usage(m) for m in self.state.memories)], "OK"
+
+    def _notifications(self, upper: str) -> tuple[list[str], str]:
+        """``+CNMI=mode,mt,bm,ds,bfr``: mt 1 announces stored messages with ``+CMTI``; mt 2
+        and 3 (route to the terminal as ``+CMT``) are not simulated and refused."""
+        if upper == "+CNMI?":
+            return [f"+CNMI: {self.state.cnmi}"], "OK"
+        fields = upper.partition("=")[2].split(",")
+        if not all(f.strip().isdigit() for f in fields) or len(fields) > 5:
+            raise _Refused(self._error(302, sms=True))
+        if len(fields) > 1 and fields[1].strip() not in ("0", "1"):
+            raise _Refused(self._error(303, sms=True))
+        old = self.state.cnmi.split(",")
+        self.state.cnmi = ",".join(f.strip() for f in fields + old[len(fields) :])
+        return [], "OK"
+
+    def _service_centre(self, argument: str) -> tuple[list[str], str]:
+        """``+CSCA?`` and ``+CSCA="number"[,type]`` (TS 27.005 3.3.1)."""
+        if argument == "":  # the query: AT+CSCA?
+            if self.smsc is None:
+                raise _Refused(self._error(330, sms=True))
+            kind = 145 if self.smsc.startswith("+") else 129
+            return [f'+CSCA: "{self.smsc}",{kind}'], "OK"
+        number = argument.split(",", maxsplit=1)[0].strip().strip('"')
+        if not number.removeprefix("+").isdigit():
+            raise _Refused(self._error(304, sms=True))
+        self.smsc = number
+        return [], "OK"
+
+    def _pin(self, argument: str, upper: str) -> tuple[list[str], str]:
+        """``+CPIN?`` (READY or SIM PIN) and ``+CPIN="PIN"`` (TS 27.007 8.3)."""
+        if upper == "+CPIN?":
+            return ["+CPIN: SIM PIN" if self.sim_locked else "+CPIN: READY"], "OK"
+        if not self.sim_locked:
+            raise _Refused(self._error(3))  # nothing to enter
+        if argument != self.definition.pin:
+            raise _Refused(self._error(16))
+        self.sim_locked = False
+        self._after_answer.append(self._attach)
+        return [], "OK"
+
+    def _quoted_setting(
+        self, upper: str, name: str, attribute: str, values: tuple[str, ...]
+    ) -> tuple[list[str], str]:
+        if upper == f"{name}?":
+            return [f'{name}: "{getattr(self.state, attribute)}"'], "OK"
+        value = upper.partition("=")[2].strip().strip('"')
+        if value not in values:
+            raise _Refused(self._error(4))
+        setattr(self.state, attribute, value)
+        return [], "OK"
 
     def _take_body(self, byte: int) -> None:
         assert self._entry is not None
