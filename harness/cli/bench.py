@@ -274,9 +274,10 @@ def render_check(report: BenchCheck) -> list[Text | Table]:
         )
     else:
         parts.append(Text("Serial devices: none"))
-    for title, key in (("Power", "power"), ("Diagnostics", "diagnostics")):
-        section = written.get(key) if config.has(key) else None
-        parts.append(Text(f"{title}: {_pairs(section) if section else 'none'}"))
+    power = written.get("power") if config.has("power") else None
+    parts.append(Text(f"Power: {_pairs(power) if power else 'none'}"))
+    diagnostics = written.get("diagnostics") if config.has("diagnostics") else None
+    parts.append(Text(f"Diagnostics: {diagnostics_text(diagnostics) if diagnostics else 'none'}"))
     if config.gateway is not None:
         parts.append(Text(f"Gateway: routing table {config.gateway.profile}"))
     parts.append(sims_table(report.sims) if report.sims else Text("Simulated ECUs: none"))
@@ -392,6 +393,26 @@ def _table(title: str, *columns: tuple[str, JustifyMethod]) -> Table:
 
 def _status(text: str, failed: bool) -> Text:
     return Text(text, style="red" if failed else "green")
+
+
+def diagnostics_text(section: Mapping[str, Any]) -> str:
+    """The ``[diagnostics]`` section as written, CAN IDs and padding in hex, seed-key
+    parameters redacted (they are the secret of the security access)."""
+    return _pairs({key: _diagnostic_value(key, value) for key, value in section.items()})
+
+
+def _diagnostic_value(key: str, value: Any) -> Any:
+    if key == "params":
+        return f"({len(value)} redacted)" if value else "(none)"
+    if isinstance(value, Mapping):
+        return "{" + diagnostics_text(value) + "}"
+    if key == "padding" and isinstance(value, int) and not isinstance(value, bool):
+        return f"0x{value:02X}"
+    if key.endswith("_id") and isinstance(value, int) and not isinstance(value, bool):
+        return f"0x{value:X}"
+    if key.endswith("_ids") and isinstance(value, list):
+        return "[" + ", ".join(f"0x{v:X}" if isinstance(v, int) else str(v) for v in value) + "]"
+    return value
 
 
 def _pairs(section: Mapping[str, Any]) -> str:

@@ -340,3 +340,17 @@ def test_every_command_documents_the_exit_codes_in_its_help() -> None:
         result = runner.invoke(cli, [*args, "--help"], terminal_width=500)
         assert result.exit_code == 0, args
         assert EXIT_CODES in " ".join(result.output.split()), args
+
+
+def test_diagnostics_show_ids_and_padding_in_hex_and_no_seed_key_secret(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run_main(capsys, "bench", "check", str(VIRTUAL_BENCH), "--no-open")
+    assert code == 0, err
+    line = next(line for line in out.splitlines() if line.startswith("Diagnostics: "))
+    for shown in ("request_id=0x7E0", "response_id=0x7E8", "functional_id=0x7DF", "padding=0xCC"):
+        assert shown in line
+    assert "params=(1 redacted)" in line
+    assert "mask" not in line
+    assert str(0x5A3CC3A5) not in out
+    assert "5A3CC3A5" not in out.upper()
