@@ -198,7 +198,17 @@ def decode(
     if message_names or frame_ids or signal_names or labels:
         raise click.UsageError("--message, --id, --signal and --labels go with --to parquet DIR")
     if uds_ids is not None:
-        _decode_uds(trace, uds_ids, dut_profile, limit=limit, absolute=absolute)
+        if output_format == "csv":
+            raise click.UsageError("--uds writes table or jsonl, not csv")
+        _decode_uds(
+            trace,
+            uds_ids,
+            dut_profile,
+            limit=limit,
+            absolute=absolute,
+            jsonl=output_format == "jsonl",
+            bad_lines=bad_lines,
+        )
         return
     has_direction = trace_format(trace).has_direction
     messages = read_trace(trace, skip_bad=bad_lines)  # checks the file now, opens it later
@@ -533,23 +543,43 @@ def _plural(count: int, word: str) -> str:
 
 
 def _decode_uds(
-    trace: Path, spec: str, dut_profile: Path | None, *, limit: int | None, absolute: bool
+    trace: Path,
+    spec: str,
+    dut_profile: Path | None,
+    *,
+    limit: int | None,
+    absolute: bool,
+    jsonl: bool,
+    bad_lines: BadLines | None,
 ) -> None:
-    """``--uds``: the diagnostic conversation (:mod:`harness.diag.tracedecode`)."""
+    """``--uds``: the diagnostic conversation (:mod:`harness.diag.tracedecode`).
+
+    Times count from the trace's first frame, as in the frame view; a summary
+    (messages, of them from other ECUs, bad lines skipped) goes to stderr.
+    """
     from harness.diag.profile import load_profile  # noqa: PLC0415 - udsoncan only when asked
-    from harness.diag.tracedecode import conversation_lines, parse_uds_spec  # noqa: PLC0415
+    from harness.diag.tracedecode import parse_uds_spec, timed_conversation  # noqa: PLC0415
 
     try:
         parse_uds_spec(spec)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--uds") from None
     profile = load_profile(dut_profile) if dut_profile is not None else None
-    with closing(read_trace(trace)) as messages:
-        lines = conversation_lines(messages, spec, profile=profile, absolute=absolute)
-        for count, line in enumerate(lines, 1):
-            click.echo(line)
+    count = others = 0
+    with closing(read_trace(trace, skip_bad=bad_lines)) as messages:
+        timed = timed_conversation(messages, spec, profile=profile, absolute=absolute)
+        for origin, message in timed:
+            click.echo(json.dumps(message.record(origin)) if jsonl else message.line(origin))
+            count += 1
+            others += message.other_ecu
             if limit is not None and count >= limit:
                 break
+    summary = _plural(count, "UDS message")
+    if others:
+        summary += f", {others} from other ECUs"
+    if bad_lines is not None and bad_lines.count:
+        summary += f"; skipped {_plural(bad_lines.count, 'bad line')} (first: {bad_lines.first})"
+    click.echo(summary, err=True)
 
 
 def _decode_to_parquet(
