@@ -67,6 +67,13 @@ numbered as python-can reads them (ASC and BLF channel 1 is 0). When the
 trace is done, a summary goes to stderr: frames, decoded, unknown,
 undecodable, error frames.
 
+IDs below 0x800 written with 8 digits (a habit of many candump loggers)
+read as 29-bit; a frame flagged extended that only an 11-bit message
+defines decodes as that message, counted in the summary (--strict-ids
+takes the flag as recorded). A malformed candump or ASC line stops the
+decode with its line and column; --skip-bad passes over such lines and
+counts them. --uds writes table or jsonl, times from the first frame.
+
 Trace formats: {supported_formats()}.
 
 \b
