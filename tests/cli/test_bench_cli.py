@@ -103,7 +103,7 @@ def test_check_lists_the_other_sections(capsys: pytest.CaptureFixture[str], tmp_
     assert code == 0, err
     assert "  console: kind=console, url=loop://, baudrate=115200" in out
     assert "Power: resource=ASRLloop://::INSTR, switch_on=False" in out
-    assert "Diagnostics: request_id=2016" in out
+    assert "Diagnostics: request_id=0x7E0" in out
 
 
 def test_check_fd_channel_shows_both_bitrates(
