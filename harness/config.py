@@ -32,6 +32,7 @@ from harness.canbus.routing import GatewayConfig, RoutingTable, check_routing, p
 from harness.datafile import Table, apply_override, read_toml, suggest
 from harness.devices.config import PowerConfig, SerialDeviceConfig, parse_power, parse_serial_device
 from harness.diag.config import DiagConfig, parse_diagnostics
+from harness.exceptions import ConfigError
 from harness.sim.device import fault_table
 from harness.sim.multicast import carried
 
@@ -134,17 +135,35 @@ def load_bench(path: str | Path, overrides: Iterable[str] = ()) -> BenchConfig:
     """Read and validate a bench file; ``overrides`` are ``key.path=value`` strings."""
     path = Path(path)
     raw = read_toml(path, "bench file")
+    overridden: dict[str, str] = {}
     for override in overrides:
         apply_override(raw, override, str(path))
+        overridden[override.partition("=")[0].strip()] = f"override {override!r} of {path}"
     doc = Table(raw, str(path), "")
     parsed: dict[str, Any] = {}
-    for name, parse in SECTIONS.items():
-        parsed[name] = parse(doc.table(name), _Context(path, parsed))
-    doc.finish()
+    try:
+        for name, parse in SECTIONS.items():
+            parsed[name] = parse(doc.table(name), _Context(path, parsed))
+        doc.finish()
+    except ConfigError as exc:
+        source = _override_of(exc.key, overridden)
+        if source is None:
+            raise
+        raise ConfigError(source, exc.key, exc.problem) from exc
     bench, description = parsed.pop("bench")
     return BenchConfig(
         path=path, name=bench, description=description, written=MappingProxyType(raw), **parsed
     )
+
+
+def _override_of(key: str, overridden: Mapping[str, str]) -> str | None:
+    """The override that set ``key`` or a table holding it (the last wins), if any."""
+    parts = key.split(".")
+    for depth in range(len(parts), 0, -1):
+        source = overridden.get(".".join(parts[:depth]))
+        if source is not None:
+            return source
+    return None
 
 
 @dataclass(frozen=True)

@@ -193,6 +193,25 @@ def test_overrides_are_validated_like_the_file(tmp_path: Path) -> None:
         load_bench(path, ["can.body.bitrate.x=1"])
 
 
+def test_a_failing_override_is_named_not_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    with pytest.raises(ConfigError) as raised:
+        load_bench(path, ["can.body.channel=can7", "can.body.bitrate=fast"])
+    assert str(raised.value).startswith(
+        f"override 'can.body.bitrate=fast' of {path}: can.body.bitrate: expected an integer"
+    )
+    with pytest.raises(
+        ConfigError, match=r"^override 'can.body={ bitrat = 1 }' of .*: can\.body\."
+    ):
+        load_bench(path, ["can.body={ bitrat = 1 }"])  # a key inside an overridden table
+
+
+def test_a_database_path_that_is_a_directory_says_so(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    with pytest.raises(ConfigError, match=r"can.body.dbc: is a directory, not a database file"):
+        load_bench(path, [f'can.body.dbc="{tmp_path}"'])
+
+
 def test_the_environment_names_the_bench_and_overrides(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

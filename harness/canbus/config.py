@@ -50,6 +50,8 @@ def parse_can_channel(table: Table, name: str, path: Path) -> CanChannelConfig:
     """One ``[can.NAME]`` table; the database path is resolved against the bench file."""
     dbc_text = table.optional_str("dbc")
     dbc = (path.parent / dbc_text).resolve() if dbc_text else None
+    if dbc is not None and dbc.is_dir():
+        raise table.error("dbc", f"is a directory, not a database file: {dbc}")
     if dbc is not None and not dbc.is_file():
         raise table.error("dbc", f"database file not found: {dbc}")
     fd = table.boolean("fd", False)

@@ -59,6 +59,8 @@ class SignalDatabase:
     def load(cls, path: str | Path, *, strict: bool = True) -> SignalDatabase:
         """Load a DBC, ARXML, KCD or SYM file; any failure is one DatabaseError line."""
         path = Path(path)
+        if path.is_dir():
+            raise DatabaseError(f"{path}: is a directory, not a database file")
         try:
             db = cantools.database.load_file(str(path), strict=strict)
         except FileNotFoundError:

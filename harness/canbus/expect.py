@@ -11,7 +11,8 @@ whose text reads like a bug report.
 
 ``where`` selects frames by signal values. In a dict each value may be a number
 (compared with a float tolerance), a value-table name (``"UNLOCKED"``), a
-``range``, a helper such as :func:`between`, or any callable taking the value;
+``range``, a helper such as :func:`between`, any callable taking the value, or
+any other value that compares with ``==`` (``pytest.approx(50)``);
 ``where`` may also be a callable taking the whole :class:`Frame`.
 
 >>> since = body.mark()                                             # doctest: +SKIP
@@ -111,11 +112,11 @@ def value_matches(actual: Any, wanted: Any) -> bool:
     if callable(wanted):
         return bool(wanted(actual))
     number = _number(actual)
-    if isinstance(number, float) or isinstance(wanted, float):
+    if isinstance(wanted, int | float) and (isinstance(number, float) or isinstance(wanted, float)):
         return isinstance(number, int | float) and math.isclose(
             number, wanted, rel_tol=1e-9, abs_tol=1e-9
         )
-    return bool(number == wanted)
+    return bool(number == wanted)  # anything else that compares: pytest.approx, Decimal, ...
 
 
 class Matcher:

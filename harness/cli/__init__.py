@@ -3,7 +3,8 @@
 Commands are registered by name and imported only when used, so ``harness
 --help`` stays fast and a broken optional dependency affects one command only.
 A :class:`~harness.exceptions.HarnessError` becomes one ``error: ...`` line and
-exit code 2; ``--debug`` shows the traceback instead.
+exit code 2; ``--debug`` shows the traceback instead. Every command follows
+:data:`EXIT_CODES`, and its ``--help`` says so.
 """
 
 from __future__ import annotations
@@ -15,6 +16,25 @@ from typing import Any
 import click
 
 from harness.exceptions import HarnessError
+
+EXIT_OK = 0
+EXIT_VERDICT_FAILED = 1
+"""A check ran and judged the DUT: a test failed, a seeded fault went unnoticed."""
+EXIT_BAD_INPUT = 2
+"""Nothing was judged: a file, option, bench or device could not be used, or the usage was wrong."""
+
+EXIT_CODES = (
+    "Exit codes: 0 ok; 1 a verdict failed (a test or check ran and found a problem); "
+    "2 bad input or usage (a file, option, bench or device that could not be used)."
+)
+"""The convention every command follows, shown as the epilog of each ``--help``."""
+
+
+class BadInput(click.ClickException):
+    """Bad input a command found itself (not a HarnessError): exit 2, also under CliRunner."""
+
+    exit_code = EXIT_BAD_INPUT
+
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("harness.cli.bench", "Check bench files and what they open."),
@@ -43,6 +63,7 @@ class LazyGroup(click.Group):
             return None
         module = importlib.import_module(entry[0])
         command: click.Command = getattr(module, cmd_name)
+        _add_exit_codes(command)
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -51,7 +72,17 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def _add_exit_codes(command: click.Command) -> None:
+    """Give a command, and each subcommand of a group, the exit-code epilog."""
+    command.epilog = command.epilog or EXIT_CODES
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _add_exit_codes(sub)
+
+
+@click.group(
+    cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES
+)
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
 @click.version_option(package_name="ecu-harness", prog_name="harness")
 @click.pass_context
@@ -64,23 +95,30 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Entry point: run the group, turning HarnessError into one line and exit code 2."""
+    """Entry point: run the group, turning HarnessError into one line and exit code 2.
+
+    A usage error is shown as click shows it (usage, then the error; exit 2); any
+    other ClickException is bad input too: one ``error: ...`` line, exit 2.
+    """
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
         result = cli.main(args=argv, prog_name="harness", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
-    except click.ClickException as exc:
+    except click.UsageError as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        sys.exit(EXIT_BAD_INPUT)
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except HarnessError as exc:
         if debug:
             raise
         click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_BAD_INPUT)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)

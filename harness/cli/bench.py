@@ -5,8 +5,10 @@ line (exit 2), like everywhere else. Then every CAN channel is opened and
 closed again. One broken adapter must not hide the state of the others, so
 when the bench as a whole does not open, each channel is tried on its own:
 the table shows every channel's status, a summary names what failed, and the
-exit code is 1. ``--no-open`` stops after validation (file, databases, DUT
-nodes, simulated-ECU files) and touches no hardware.
+exit code is 2: a bench that cannot be opened is bad input (or a missing
+adapter), not a verdict on the DUT, so ``bench check`` never exits 1.
+``--no-open`` stops after validation (file, databases, DUT nodes,
+simulated-ECU files) and touches no hardware.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from rich.text import Text
 from harness.bench import Bench
 from harness.canbus.channel import Channel
 from harness.canbus.database import SignalDatabase
+from harness.cli import EXIT_BAD_INPUT
 from harness.cli.output import make_console
 from harness.config import load_bench, overrides_from_env
 from harness.datafile import suggest
@@ -34,7 +37,7 @@ if TYPE_CHECKING:
     from harness.canbus.config import CanChannelConfig
     from harness.config import BenchConfig, SimulatedEcuConfig
 
-FAILED_EXIT = 1
+FAILED_EXIT = EXIT_BAD_INPUT
 """Exit code when the bench file is valid but something on the bench failed to open."""
 
 
@@ -230,8 +233,8 @@ def check(file: Path, overrides: tuple[str, ...], no_open: bool) -> None:
     \b
     Exit codes:
       0  everything validated and opened
-      1  the file is valid, but a channel, database or simulated ECU failed
-      2  the file (or an override) is invalid
+      2  the file (or an override) is invalid, or a channel, database or
+         simulated ECU named in it failed (a bench check judges no DUT: never 1)
 
     \b
     Examples:
@@ -271,9 +274,10 @@ def render_check(report: BenchCheck) -> list[Text | Table]:
         )
     else:
         parts.append(Text("Serial devices: none"))
-    for title, key in (("Power", "power"), ("Diagnostics", "diagnostics")):
-        section = written.get(key) if config.has(key) else None
-        parts.append(Text(f"{title}: {_pairs(section) if section else 'none'}"))
+    power = written.get("power") if config.has("power") else None
+    parts.append(Text(f"Power: {_pairs(power) if power else 'none'}"))
+    diagnostics = written.get("diagnostics") if config.has("diagnostics") else None
+    parts.append(Text(f"Diagnostics: {diagnostics_text(diagnostics) if diagnostics else 'none'}"))
     if config.gateway is not None:
         parts.append(Text(f"Gateway: routing table {config.gateway.profile}"))
     parts.append(sims_table(report.sims) if report.sims else Text("Simulated ECUs: none"))
@@ -389,6 +393,26 @@ def _table(title: str, *columns: tuple[str, JustifyMethod]) -> Table:
 
 def _status(text: str, failed: bool) -> Text:
     return Text(text, style="red" if failed else "green")
+
+
+def diagnostics_text(section: Mapping[str, Any]) -> str:
+    """The ``[diagnostics]`` section as written, CAN IDs and padding in hex, seed-key
+    parameters redacted (they are the secret of the security access)."""
+    return _pairs({key: _diagnostic_value(key, value) for key, value in section.items()})
+
+
+def _diagnostic_value(key: str, value: Any) -> Any:
+    if key == "params":
+        return f"({len(value)} redacted)" if value else "(none)"
+    if isinstance(value, Mapping):
+        return "{" + diagnostics_text(value) + "}"
+    if key == "padding" and isinstance(value, int) and not isinstance(value, bool):
+        return f"0x{value:02X}"
+    if key.endswith("_id") and isinstance(value, int) and not isinstance(value, bool):
+        return f"0x{value:X}"
+    if key.endswith("_ids") and isinstance(value, list):
+        return "[" + ", ".join(f"0x{v:X}" if isinstance(v, int) else str(v) for v in value) + "]"
+    return value
 
 
 def _pairs(section: Mapping[str, Any]) -> str:

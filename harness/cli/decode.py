@@ -9,7 +9,9 @@ written out by then. A summary of what was seen goes to stderr.
 
 from __future__ import annotations
 
+import copy
 import csv
+import dataclasses
 import difflib
 import json
 import logging
@@ -27,7 +29,14 @@ import click
 from cantools.database.namedsignalvalue import NamedSignalValue
 
 from harness.cli.dbc import load
-from harness.trace.reader import decode_message, read_trace, supported_formats, trace_format
+from harness.trace.reader import (
+    BadLines,
+    decode_message,
+    lookup_extended,
+    read_trace,
+    supported_formats,
+    trace_format,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Mapping
@@ -57,6 +66,13 @@ Times are seconds from the first frame unless --absolute. Channels are
 numbered as python-can reads them (ASC and BLF channel 1 is 0). When the
 trace is done, a summary goes to stderr: frames, decoded, unknown,
 undecodable, error frames.
+
+IDs below 0x800 written with 8 digits (a habit of many candump loggers)
+read as 29-bit; a frame flagged extended that only an 11-bit message
+defines decodes as that message, counted in the summary (--strict-ids
+takes the flag as recorded). A malformed candump or ASC line stops the
+decode with its line and column; --skip-bad passes over such lines and
+counts them. --uds writes table or jsonl, times from the first frame.
 
 Trace formats: {supported_formats()}.
 
@@ -106,6 +122,18 @@ narrow what is written.
     help="Load databases even if signals overlap or do not fit their message.",
 )
 @click.option(
+    "--skip-bad",
+    is_flag=True,
+    help="Pass over malformed lines of a candump or ASC trace, counted in the summary, "
+    "instead of stopping at the first.",
+)
+@click.option(
+    "--strict-ids",
+    is_flag=True,
+    help="Take the extended flag as recorded: an ID below 0x800 written with 8 digits "
+    "does not match an 11-bit message.",
+)
+@click.option(
     "--uds",
     "uds_ids",
     metavar="TX:RX[:FUNC]",
@@ -148,6 +176,8 @@ def decode(
     limit: int | None,
     absolute: bool,
     no_strict: bool,
+    skip_bad: bool,
+    strict_ids: bool,
     uds_ids: str | None,
     dut_profile: Path | None,
     to: tuple[str, Path] | None,
@@ -156,7 +186,10 @@ def decode(
     signal_names: Sequence[str],
     labels: bool,
 ) -> None:
+    bad_lines = BadLines() if skip_bad else None
     if to is not None:
+        if skip_bad:
+            raise click.UsageError("--skip-bad does not go with --to parquet")
         databases = [load(path, strict=not no_strict) for path in dbc_files]
         _decode_to_parquet(
             trace,
@@ -166,16 +199,29 @@ def decode(
             ids=frame_ids,
             signals=signal_names,
             labels=labels,
+            strict_ids=strict_ids,
         )
         return
     if message_names or frame_ids or signal_names or labels:
         raise click.UsageError("--message, --id, --signal and --labels go with --to parquet DIR")
     if uds_ids is not None:
-        _decode_uds(trace, uds_ids, dut_profile, limit=limit, absolute=absolute)
+        if output_format == "csv":
+            raise click.UsageError("--uds writes table or jsonl, not csv")
+        _decode_uds(
+            trace,
+            uds_ids,
+            dut_profile,
+            limit=limit,
+            absolute=absolute,
+            jsonl=output_format == "jsonl",
+            bad_lines=bad_lines,
+        )
         return
     has_direction = trace_format(trace).has_direction
-    messages = read_trace(trace)  # checks the file now, opens it when iterated
-    decoder = _Decoder([load(path, strict=not no_strict) for path in dbc_files])
+    messages = read_trace(trace, skip_bad=bad_lines)  # checks the file now, opens it later
+    decoder = _Decoder(
+        [load(path, strict=not no_strict) for path in dbc_files], strict_ids=strict_ids
+    )
     writer = _WRITERS[output_format](sys.stdout, decoder.databases, has_direction=has_direction)
     tally = _Tally()
     with _ReaderWarnings() as warnings:
@@ -184,7 +230,7 @@ def decode(
         except BrokenPipeError:
             _detach_stdout()
             raise click.exceptions.Exit(_BROKEN_PIPE_EXIT) from None
-    click.echo(tally.summary(warnings), err=True)
+    click.echo(tally.summary(warnings, padded=decoder.padded, bad_lines=bad_lines), err=True)
 
 
 def _stream(
@@ -219,17 +265,38 @@ def _stream(
 
 
 class _Decoder:
-    """Decodes each frame with the first database that defines its ID."""
+    """Decodes each frame with the first database that defines its ID.
 
-    def __init__(self, databases: list[SignalDatabase]) -> None:
+    Unless ``strict_ids``, a frame flagged extended that only an 11-bit message
+    defines decodes as that message (:func:`~harness.trace.reader.lookup_extended`);
+    it keeps its recorded flag, and ``padded`` counts such frames.
+    """
+
+    def __init__(self, databases: list[SignalDatabase], *, strict_ids: bool = False) -> None:
         self.databases = databases
+        self.strict_ids = strict_ids
+        self.padded = 0
+
+    def defines(self, arbitration_id: int, is_extended: bool) -> bool:
+        return any(db.message_for(arbitration_id, is_extended) for db in self.databases)
 
     def decode(self, msg: can.Message) -> tuple[Frame, Message | None]:
-        if not msg.is_error_frame:
-            for db in self.databases:
-                definition = db.message_for(msg.arbitration_id, msg.is_extended_id)
-                if definition is not None:
-                    return decode_message(msg, db), definition
+        if msg.is_error_frame:
+            return decode_message(msg), None
+        extended = msg.is_extended_id
+        if not self.strict_ids:
+            extended = lookup_extended(msg.arbitration_id, extended, self.defines)
+        for db in self.databases:
+            definition = db.message_for(msg.arbitration_id, extended)
+            if definition is None:
+                continue
+            if extended == msg.is_extended_id:
+                return decode_message(msg, db), definition
+            self.padded += 1
+            as_standard = copy.copy(msg)
+            as_standard.is_extended_id = False
+            frame = decode_message(as_standard, db)
+            return dataclasses.replace(frame, is_extended_id=True), definition
         return decode_message(msg), None
 
 
@@ -396,15 +463,20 @@ class _Tally:
         else:
             self.decoded += 1
 
-    def summary(self, warnings: _ReaderWarnings) -> str:
+    def summary(
+        self, warnings: _ReaderWarnings, *, padded: int = 0, bad_lines: BadLines | None = None
+    ) -> str:
         text = (
-            f"{_plural(self.frames, 'frame')}: {self.decoded} decoded, {self.unknown} unknown, "
-            + f"{self.undecodable} undecodable, {_plural(self.errors, 'error frame')}"
+            f"{_plural(self.frames, 'frame')}: {self.decoded} decoded{_padded_note(padded)}, "
+            + f"{self.unknown} unknown, {self.undecodable} undecodable, "
+            + _plural(self.errors, "error frame")
         )
         if self.remote:
             text += f", {self.remote} remote"
         if self.limited:
             text += " (stopped at --limit)"
+        if bad_lines is not None and bad_lines.count:
+            text += f"; skipped {_plural(bad_lines.count, 'bad line')} (first: {bad_lines.first})"
         if warnings.count:
             text += f"; python-can skipped {_plural(warnings.count, 'line')} ({warnings.first})"
         return text
@@ -466,28 +538,55 @@ def _signals_json(signals: Mapping[str, Any]) -> str:
     return json.dumps({name: _json_value(v) for name, v in signals.items()})
 
 
+def _padded_note(padded: int) -> str:
+    """How many frames matched an 11-bit message though flagged extended, if any."""
+    if not padded:
+        return ""
+    return f" ({padded} by 11-bit ID though flagged extended; --strict-ids refuses)"
+
+
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _decode_uds(
-    trace: Path, spec: str, dut_profile: Path | None, *, limit: int | None, absolute: bool
+    trace: Path,
+    spec: str,
+    dut_profile: Path | None,
+    *,
+    limit: int | None,
+    absolute: bool,
+    jsonl: bool,
+    bad_lines: BadLines | None,
 ) -> None:
-    """``--uds``: the diagnostic conversation (:mod:`harness.diag.tracedecode`)."""
+    """``--uds``: the diagnostic conversation (:mod:`harness.diag.tracedecode`).
+
+    Times count from the trace's first frame, as in the frame view; a summary
+    (messages, of them from other ECUs, bad lines skipped) goes to stderr.
+    """
     from harness.diag.profile import load_profile  # noqa: PLC0415 - udsoncan only when asked
-    from harness.diag.tracedecode import conversation_lines, parse_uds_spec  # noqa: PLC0415
+    from harness.diag.tracedecode import parse_uds_spec, timed_conversation  # noqa: PLC0415
 
     try:
         parse_uds_spec(spec)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--uds") from None
     profile = load_profile(dut_profile) if dut_profile is not None else None
-    with closing(read_trace(trace)) as messages:
-        lines = conversation_lines(messages, spec, profile=profile, absolute=absolute)
-        for count, line in enumerate(lines, 1):
-            click.echo(line)
+    count = others = 0
+    with closing(read_trace(trace, skip_bad=bad_lines)) as messages:
+        timed = timed_conversation(messages, spec, profile=profile, absolute=absolute)
+        for origin, message in timed:
+            click.echo(json.dumps(message.record(origin)) if jsonl else message.line(origin))
+            count += 1
+            others += message.other_ecu
             if limit is not None and count >= limit:
                 break
+    summary = _plural(count, "UDS message")
+    if others:
+        summary += f", {others} from other ECUs"
+    if bad_lines is not None and bad_lines.count:
+        summary += f"; skipped {_plural(bad_lines.count, 'bad line')} (first: {bad_lines.first})"
+    click.echo(summary, err=True)
 
 
 def _decode_to_parquet(
@@ -499,6 +598,7 @@ def _decode_to_parquet(
     ids: Sequence[str],
     signals: Sequence[str],
     labels: bool,
+    strict_ids: bool,
 ) -> None:
     """``--to parquet DIR``: the columnar engine, one dataset per message."""
     from harness.trace.columnar import write_parquet  # noqa: PLC0415 - numpy/pyarrow when asked
@@ -521,11 +621,13 @@ def _decode_to_parquet(
         ids=frame_ids or None,
         signals=signals or None,
         labels=labels,
+        strict_ids=strict_ids,
     )
     stats = result.stats
     written = ", ".join(f"{name} {rows}" for name, rows in sorted(result.rows.items()))
     click.echo(
-        f"{_plural(stats.frames, 'frame')}: {stats.decoded} decoded, {stats.unknown} unknown, "
+        f"{_plural(stats.frames, 'frame')}: {stats.decoded} decoded{_padded_note(stats.padded)}, "
+        + f"{stats.unknown} unknown, "
         + f"{stats.undecodable} undecodable, {_plural(stats.errors, 'error frame')}"
         + (f", {stats.remote} remote" if stats.remote else "")
         + f"; {_plural(len(result.files), 'message')} written to {directory}"

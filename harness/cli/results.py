@@ -18,6 +18,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
+from harness.cli import BadInput
 from harness.cli.output import make_console
 from harness.report.identity import changes, label
 from harness.report.store import DEFAULT_STORE, STORE_ENV, ResultsStore, RunSummary
@@ -193,5 +194,5 @@ def dut(part_number: str, store: str | None) -> None:
     console = make_console()
     if not runs:
         hint = f"; part numbers in the store: {', '.join(known)}" if known else ""
-        raise click.ClickException(f"no runs of part number {part_number!r}{hint}")
+        raise BadInput(f"no runs of part number {part_number!r}{hint}")
     console.print(runs_table(runs, f"part number {part_number}: {len(runs)} run(s)"))

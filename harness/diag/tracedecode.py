@@ -5,15 +5,16 @@ A failed diagnostic test can be read from its trace::
     $ harness decode run.blf --uds 7E0:7E8
         0.000000  ->  ReadDataByIdentifier VIN (0xF190)
         0.001480  <-  ReadDataByIdentifier positive: VIN (0xF190) = 'WDEMX000000000001'
-        0.004310  ->  SecurityAccess requestSeed level 1
+        0.004310  ->  SecurityAccess requestSeed level 0x01
         0.005012  <-  SecurityAccess positive: seed 3f 0a 91 c2
-        0.006100  ->  SecurityAccess sendKey level 1: key 4 bytes (redacted)
+        0.006100  ->  SecurityAccess sendKey level 0x01: key 4 bytes (redacted)
         0.006920  <-  SecurityAccess negative response 0x35 invalidKey
 
 ``->`` is a physical request, ``=>`` a functional one (``TX:RX:FUNC``), ``<-`` a
 response. Reassembly uses can-isotp's own state machine in listen mode, fed
 frame by frame; ISO-TP errors in the recording (wrong sequence numbers, a
 first frame never completed) appear as ``!!`` lines where they happened.
+Answers from other ECUs to the same tester are shown with ``[ECU 0x7E9]``.
 SecurityAccess keys are never printed.
 """
 
@@ -70,9 +71,28 @@ class UdsMessage:
     """``request``, ``functional``, ``response`` or ``error``."""
     payload: bytes
     text: str
+    arbitration_id: int = 0
+    """The CAN ID it came on (for a reassembled message, that of its last frame)."""
+    other_ecu: bool = False
+    """A response from an ECU other than the one named (e.g. to a functional request)."""
 
     def line(self, origin: float = 0.0) -> str:
-        return f"{self.timestamp - origin:12.6f}  {ARROWS[self.kind]}  {self.text}"
+        sender = f"[ECU 0x{self.arbitration_id:X}] " if self.other_ecu else ""
+        return f"{self.timestamp - origin:12.6f}  {ARROWS[self.kind]}  {sender}{self.text}"
+
+    def record(self, origin: float = 0.0) -> dict[str, object]:
+        """The message as a JSON object; a SecurityAccess key is left out of ``data``."""
+        payload = self.payload
+        if payload[:1] == b"\x27" and len(payload) > 1 and not payload[1] & 0x01:
+            payload = payload[:2]  # sendKey: the key is never shown
+        return {
+            "timestamp": round(self.timestamp - origin, 9),
+            "kind": self.kind,
+            "id": self.arbitration_id,
+            "other_ecu": self.other_ecu,
+            "data": payload.hex(),
+            "text": self.text,
+        }
 
 
 def parse_uds_spec(spec: str) -> tuple[int, int, int | None]:
@@ -153,7 +173,12 @@ def conversation(
     functional_id: int | None = None,
     profile: DutProfile | None = None,
 ) -> Iterator[UdsMessage]:
-    """The UDS messages between a tester (``request_id``) and an ECU (``response_id``)."""
+    """The UDS messages between a tester (``request_id``) and an ECU (``response_id``).
+
+    Responses from other ECUs to the same tester (0x7E8-0x7EF with 11-bit IDs,
+    0x18DA<tester>xx with 29-bit ones) come too, marked ``other_ecu``: a
+    functional request is answered by every ECU it reaches.
+    """
     listeners = {
         request_id: _Listener(request_id, response_id, "request"),
         response_id: _Listener(response_id, request_id, "response"),
@@ -163,18 +188,29 @@ def conversation(
     for msg in messages:
         if msg.is_error_frame or msg.is_remote_frame:
             continue
-        listener = listeners.get(msg.arbitration_id)
+        can_id = msg.arbitration_id
+        listener = listeners.get(can_id)
         if listener is None:
-            continue
+            if not _answers_the_same_tester(can_id, response_id):
+                continue
+            listener = listeners[can_id] = _Listener(can_id, request_id, "response")
+        other = can_id not in (request_id, response_id, functional_id)
         payloads, errors = listener.feed(msg)
         for error in errors:
-            yield UdsMessage(msg.timestamp, "error", b"", error)
+            yield UdsMessage(msg.timestamp, "error", b"", error, can_id, other)
         for payload in payloads:
             if listener.kind == "response":
                 text = describe_response(payload, profile)
             else:
                 text = describe_request(payload, profile)
-            yield UdsMessage(msg.timestamp, listener.kind, payload, text)
+            yield UdsMessage(msg.timestamp, listener.kind, payload, text, can_id, other)
+
+
+def _answers_the_same_tester(can_id: int, response_id: int) -> bool:
+    """Whether ``can_id`` is another ECU's response ID beside ``response_id`` (ISO 15765-4)."""
+    if response_id <= 0x7FF:
+        return 0x7E8 <= can_id <= 0x7EF and 0x7E8 <= response_id <= 0x7EF
+    return can_id >> 8 == response_id >> 8 and (response_id >> 16) == 0x18DA
 
 
 def conversation_lines(
@@ -184,15 +220,40 @@ def conversation_lines(
     profile: DutProfile | None = None,
     absolute: bool = False,
 ) -> Iterator[str]:
-    """Printable lines for ``harness decode TRACE --uds TX:RX[:FUNC]``."""
-    request_id, response_id, functional_id = parse_uds_spec(spec)
-    origin: float | None = 0.0 if absolute else None
-    for message in conversation(
-        messages, request_id, response_id, functional_id=functional_id, profile=profile
-    ):
-        if origin is None:
-            origin = message.timestamp
+    """Printable lines for ``harness decode TRACE --uds TX:RX[:FUNC]``.
+
+    Times count from the trace's first frame (as ``harness decode`` shows frames),
+    unless ``absolute``.
+    """
+    for origin, message in timed_conversation(messages, spec, profile=profile, absolute=absolute):
         yield message.line(origin)
+
+
+def timed_conversation(
+    messages: Iterable[can.Message],
+    spec: str,
+    *,
+    profile: DutProfile | None = None,
+    absolute: bool = False,
+) -> Iterator[tuple[float, UdsMessage]]:
+    """(time origin, message): the origin is the first frame's time, or 0 when ``absolute``."""
+    request_id, response_id, functional_id = parse_uds_spec(spec)
+    first: list[float] = []
+
+    def noting_the_first(source: Iterable[can.Message]) -> Iterator[can.Message]:
+        for msg in source:
+            if not first:
+                first.append(msg.timestamp)
+            yield msg
+
+    for message in conversation(
+        noting_the_first(messages),
+        request_id,
+        response_id,
+        functional_id=functional_id,
+        profile=profile,
+    ):
+        yield (0.0 if absolute else first[0]), message
 
 
 # -- describing payloads ----------------------------------------------------------------
@@ -242,8 +303,8 @@ def _reset(body: bytes, profile: DutProfile | None) -> str:
 def _security(body: bytes, profile: DutProfile | None) -> str:
     level = body[0] & 0x7F
     if level % 2:
-        return f"requestSeed level {level}{_spr(body[0])}"
-    return f"sendKey level {level - 1}: key {len(body) - 1} bytes (redacted)"
+        return f"requestSeed level 0x{level:02X}{_spr(body[0])}"
+    return f"sendKey level 0x{level - 1:02X}: key {len(body) - 1} bytes (redacted)"
 
 
 def _read(body: bytes, profile: DutProfile | None) -> str:
@@ -373,7 +434,7 @@ def describe_response(payload: bytes, profile: DutProfile | None = None) -> str:
         level = body[0] & 0x7F
         if level % 2:
             return text + f": seed {_hex(body[1:])}"
-        return text + f": level {level - 1} unlocked"
+        return text + f": level 0x{level - 1:02X} unlocked"
     if sid == 0x50 and len(body) >= 5:
         p2 = int.from_bytes(body[1:3], "big")
         p2_star = int.from_bytes(body[3:5], "big") * 10

@@ -57,6 +57,8 @@ class TraceFormat:
     has_direction: bool = True
     """Whether frames carry rx/tx; where not, python-can reports every frame as rx."""
     compressed: bool = False
+    skips_bad: bool = False
+    """Whether ``read_trace(skip_bad=...)`` can step over a malformed line of this format."""
 
 
 _NOT_TEXT = re.compile(r"[\x00-\x08\x0e-\x19\x1b-\x1f]")
@@ -94,11 +96,57 @@ class _ASCReader(can.ASCReader):
     line would lose its first frame. The line is handed back instead.
     """
 
+    def __init__(self, file: TextIO, *, bad_lines: BadLines | None = None) -> None:
+        super().__init__(file)
+        self.bad_lines = bad_lines
+
     def _extract_header(self) -> None:
         super()._extract_header()
         lines = self.file
         if isinstance(lines, _Lines) and not _ASC_HEADER_END.match(lines.last.strip()):
             lines.unread()
+
+    def _process_classic_can_frame(self, line: str, msg_kwargs: dict[str, Any]) -> can.Message:
+        return self._checked(super()._process_classic_can_frame, line, msg_kwargs)
+
+    def _process_fd_can_frame(self, line: str, msg_kwargs: dict[str, Any]) -> can.Message:
+        return self._checked(super()._process_fd_can_frame, line, msg_kwargs)
+
+    def _checked(
+        self,
+        process: Callable[[str, dict[str, Any]], can.Message],
+        rest: str,
+        kwargs: dict[str, Any],
+    ) -> can.Message:
+        """python-can's parsing of a frame line, its ValueError turned into a LineError.
+
+        A skipped line returns None, which python-can's loop passes over.
+        """
+        try:
+            return process(rest, kwargs)
+        except ValueError as exc:  # int() of a field, or fewer fields than a frame has
+            lines = self.file
+            full = lines.last if isinstance(lines, _Lines) else rest
+            error = _asc_line_error(full.rstrip("\r\n"), exc)
+            if self.bad_lines is None:
+                raise error from exc
+            self.bad_lines.add(lines.number if isinstance(lines, _Lines) else 0, error)
+            return None  # type: ignore[return-value]
+
+
+_BAD_LITERAL = re.compile(r"invalid literal for int\(\) with base (\d+): '(.*)'$")
+
+
+def _asc_line_error(line: str, exc: ValueError) -> LineError:
+    """Where in an ASC frame line python-can's parsing failed, and what belongs there."""
+    bad = _BAD_LITERAL.match(str(exc))
+    if bad is None:
+        return LineError(len(line) + 1, "more fields (the frame line ends early)", line.strip())
+    token = bad.group(2)
+    found = re.search(rf"(?<!\S){re.escape(token)}(?!\S)", line) if token else None
+    column = found.start() + 1 if found else 1
+    number = "a hex number" if bad.group(1) == "16" else "a decimal number"
+    return LineError(column, number, token)
 
 
 class _CheckedBLFReader(can.BLFReader):
@@ -215,13 +263,156 @@ def _check_object_sizes(data: bytes) -> None:
             return
 
 
+class LineError(ValueError):
+    """A text trace line that its format does not allow: the column, and what belongs there."""
+
+    def __init__(self, column: int, expected: str, found: str) -> None:
+        super().__init__(f"column {column}: expected {expected}, found {found[:_SNIPPET]!r}")
+        self.column = column
+
+
+@dataclass(slots=True)
+class BadLines:
+    """The lines a reader skipped (``read_trace(skip_bad=...)``): how many, and the first."""
+
+    count: int = 0
+    first: str = ""
+
+    def add(self, line_number: int, error: LineError) -> None:
+        self.count += 1
+        if not self.first:
+            self.first = f"line {line_number}, {error}"
+
+
+_FIELD = re.compile(r"\S+")
+_CANDUMP_TIME = re.compile(r"\(([0-9]+(?:\.[0-9]*)?)\)")
+_HEX_ID = re.compile(r"[0-9A-Fa-f]{1,8}")
+_HEX_PAIRS = re.compile(r"(?:[0-9A-Fa-f]{2})*")
+_HEX_DIGITS = "0123456789abcdefABCDEF"
+_CAN_ERR_FLAG = 0x20000000
+_CAN_ERR_BUSERROR = 0x00000080
+_CANFD_BRS = 0x01
+_CANFD_ESI = 0x02
+_FD_LENGTHS = (*range(9), 12, 16, 20, 24, 32, 48, 64)
+_CANDUMP_SHAPE = "'(TIME) CHANNEL ID#DATA' and an optional R or T"
+
+
+def parse_candump_line(line: str) -> can.Message | None:
+    """One line of a ``candump -l`` log as a message, None for a blank line; else LineError.
+
+    The grammar is can-utils' (``lib.c``): an ID of up to 8 hex digits (more
+    than 3: extended), ``#`` and up to 8 data bytes or ``R`` with an optional
+    length, or ``##``, one hex digit of FD flags and up to 64 bytes. python-can's
+    reader guesses where a line breaks it (FD flags read as decimal, 9 bytes in
+    a classic frame taken as DLC 9, an FD frame marked remote accepted) and
+    fails with Python's words; this parser names the column and what belongs there.
+    """
+    text = line.rstrip("\r\n")
+    fields = [(m.start() + 1, m.group()) for m in _FIELD.finditer(text)]
+    if not fields:
+        return None
+    if len(fields) not in (3, 4):
+        raise LineError(fields[0][0], _CANDUMP_SHAPE, text.strip())
+    (time_col, time_text), (_, channel_text), (frame_col, frame) = fields[:3]
+    stamp = _CANDUMP_TIME.fullmatch(time_text)
+    if stamp is None:
+        raise LineError(time_col, "a time in parentheses, e.g. (1436509052.249713)", time_text)
+    is_rx = True
+    if len(fields) == 4:
+        dir_col, direction = fields[3]
+        if direction not in ("R", "r", "T", "t"):
+            raise LineError(dir_col, "R or T (the direction) after the frame", direction)
+        is_rx = direction in ("R", "r")
+    id_text, hash_, payload = frame.partition("#")
+    if not hash_ or not _HEX_ID.fullmatch(id_text):
+        raise LineError(frame_col, "a CAN ID of 1 to 8 hex digits, then '#'", frame)
+    can_id = int(id_text, 16)
+    column = frame_col + len(id_text) + 1
+    is_fd = payload.startswith("#")
+    flags = 0
+    if is_fd:
+        flag = payload[1:2]
+        if not flag or flag not in _HEX_DIGITS:
+            raise LineError(column + 1, "one hex digit of CAN FD flags after '##'", payload[1:])
+        flags = int(flag, 16)
+        payload, column = payload[2:], column + 2
+    data, dlc, is_remote = _candump_payload(payload, column, is_fd=is_fd)
+    timestamp = float(stamp.group(1))
+    if can_id & _CAN_ERR_FLAG and can_id & _CAN_ERR_BUSERROR:
+        return can.Message(timestamp=timestamp, is_error_frame=True)
+    return can.Message(
+        timestamp=timestamp,
+        arbitration_id=can_id & 0x1FFFFFFF,
+        is_extended_id=len(id_text) > 3,
+        is_remote_frame=is_remote,
+        is_fd=is_fd,
+        is_rx=is_rx,
+        bitrate_switch=bool(flags & _CANFD_BRS),
+        error_state_indicator=bool(flags & _CANFD_ESI),
+        dlc=dlc,
+        data=None if is_remote else data,
+        channel=int(channel_text) if channel_text.isdigit() else channel_text,
+    )
+
+
+def _candump_payload(payload: str, column: int, *, is_fd: bool) -> tuple[bytes, int, bool]:
+    """What follows ``#`` (or ``##`` and the flags) in a candump frame: data, DLC, remote."""
+    if payload[:1] in ("R", "r"):
+        if is_fd:
+            raise LineError(column, "data (CAN FD has no remote frames)", payload)
+        if payload[1:] and not (payload[1:].isdigit() and int(payload[1:]) <= 8):
+            raise LineError(column + 1, "a remote frame's length 0 to 8 after 'R'", payload[1:])
+        return b"", int(payload[1:] or 0), True
+    pairs = _HEX_PAIRS.match(payload)
+    end = pairs.end() if pairs is not None else 0
+    if end != len(payload):
+        odd = len(payload) - end == 1 and payload[end] in _HEX_DIGITS
+        what = "a second hex digit" if odd else "data bytes as hex digit pairs"
+        raise LineError(column + end, what, payload[end:])
+    data = bytes.fromhex(payload)
+    if is_fd and len(data) not in _FD_LENGTHS:
+        raise LineError(
+            column,
+            "a CAN FD length (0-8, 12, 16, 20, 24, 32, 48 or 64 bytes)",
+            (f"{len(data)} bytes"),
+        )
+    if not is_fd and len(data) > 8:
+        raise LineError(
+            column,
+            "at most 8 data bytes in a classic frame ('##' marks CAN FD)",
+            (f"{len(data)} bytes"),
+        )
+    return data, len(data), False
+
+
+class _CandumpReader(can.CanutilsLogReader):
+    """python-can's candump reader with its line parsing replaced by :func:`parse_candump_line`."""
+
+    def __init__(self, file: TextIO, *, bad_lines: BadLines | None = None) -> None:
+        super().__init__(file)
+        self.bad_lines = bad_lines
+
+    def __iter__(self) -> Generator[can.Message, None, None]:
+        for line in self.file:
+            try:
+                msg = parse_candump_line(line)
+            except LineError as exc:
+                if self.bad_lines is None:
+                    raise
+                self.bad_lines.add(getattr(self.file, "number", 0), exc)
+                continue
+            if msg is not None:
+                yield msg
+        self.stop()
+
+
 FORMATS: dict[str, TraceFormat] = {
     f.suffix: f
     for f in (
-        TraceFormat(".asc", "Vector ASC", _ASCReader, "text"),
+        TraceFormat(".asc", "Vector ASC", _ASCReader, "text", skips_bad=True),
         TraceFormat(".blf", "Vector BLF", _CheckedBLFReader, "binary"),
         TraceFormat(".trc", "PEAK TRC", can.TRCReader, "text"),
-        TraceFormat(".log", "candump -l", can.CanutilsLogReader, "text"),
+        TraceFormat(".log", "candump -l", _CandumpReader, "text", skips_bad=True),
         TraceFormat(".csv", "python-can CSV", can.CSVReader, "text", has_direction=False),
         TraceFormat(".mf4", "ASAM MDF4, needs asammdf", can.MF4Reader, "binary"),
         TraceFormat(".db", "python-can SQLite", can.SqliteReader, "path", has_direction=False),
@@ -249,16 +440,22 @@ def trace_format(path: str | os.PathLike[str]) -> TraceFormat:
     return dataclasses.replace(fmt, compressed=compressed)
 
 
-def read_trace(path: str | os.PathLike[str]) -> Generator[can.Message, None, None]:
+def read_trace(
+    path: str | os.PathLike[str], *, skip_bad: BadLines | None = None
+) -> Generator[can.Message, None, None]:
     """Messages from a trace file, in file order, read as they are consumed.
 
     A wrong suffix, a missing or empty file raise TraceError at once; problems
     inside the file raise TraceError where iteration reaches them, after the
-    messages before them were yielded. The file is closed at the end, on error,
+    messages before them were yielded. A malformed line of a candump or ASC
+    file names its line and column; with ``skip_bad`` such lines are counted
+    there and passed over instead. The file is closed at the end, on error,
     and when the generator is closed or dropped early.
     """
     path = Path(path)
     fmt = trace_format(path)
+    if skip_bad is not None and not fmt.skips_bad:
+        raise TraceError(f"{path}: skipping bad lines works for .log and .asc, not {fmt.suffix}")
     if not path.exists():
         raise TraceError(f"{path}: no such file")
     if not path.is_file():
@@ -267,11 +464,13 @@ def read_trace(path: str | os.PathLike[str]) -> Generator[can.Message, None, Non
         raise TraceError(f"{path}: empty file (0 bytes)")
     if fmt.suffix == ".mf4" and importlib.util.find_spec("asammdf") is None:
         raise TraceError(f"{path}: reading MF4 needs the asammdf package (pip install asammdf)")
-    return _messages(path, fmt)
+    return _messages(path, fmt, skip_bad)
 
 
-def _messages(path: Path, fmt: TraceFormat) -> Generator[can.Message, None, None]:
-    source = _Source(path, fmt)
+def _messages(
+    path: Path, fmt: TraceFormat, skip_bad: BadLines | None
+) -> Generator[can.Message, None, None]:
+    source = _Source(path, fmt, skip_bad)
     count = 0
     try:
         reader = source.open()
@@ -282,6 +481,11 @@ def _messages(path: Path, fmt: TraceFormat) -> Generator[can.Message, None, None
             source.check_not_foreign(reader)
     except TraceError:
         raise
+    except LineError as exc:
+        number = source.lines.number if source.lines is not None else 0
+        done = f"after {count} message{'' if count == 1 else 's'}"
+        text = str(exc).replace(": ", f" ({done}): ", 1)
+        raise TraceError(f"{path}: line {number}, {text}") from exc
     except Exception as exc:  # python-can raises anything from struct.error to IndexError
         raise TraceError(f"{path}: {source.where(count)}{_one_line(exc)}") from exc
     finally:
@@ -291,9 +495,10 @@ def _messages(path: Path, fmt: TraceFormat) -> Generator[can.Message, None, None
 class _Source:
     """One open trace: its file, its python-can reader, and where reading has got to."""
 
-    def __init__(self, path: Path, fmt: TraceFormat) -> None:
+    def __init__(self, path: Path, fmt: TraceFormat, skip_bad: BadLines | None = None) -> None:
         self.path = path
         self.fmt = fmt
+        self.skip_bad = skip_bad
         self.lines: _Lines | None = None
         self.reader: MessageReader | None = None
         self.file: IO[Any] | gzip.GzipFile | None = None
@@ -303,7 +508,11 @@ class _Source:
         if fmt.kind == "text":
             self.lines = _Lines(_open_text(path, compressed=fmt.compressed))
             self.file = self.lines.file
-            self.reader = fmt.reader(cast("TextIO", self.lines))
+            lines = cast("TextIO", self.lines)
+            if fmt.skips_bad:
+                self.reader = fmt.reader(lines, bad_lines=self.skip_bad)
+            else:
+                self.reader = fmt.reader(lines)
         elif fmt.kind == "binary" and fmt.compressed:
             self.file = gzip.open(path, "rb")  # noqa: SIM115 (closed in close())
             self.reader = fmt.reader(self.file)
@@ -414,6 +623,33 @@ def decode_message(
         if definition is not None:
             frame = dataclasses.replace(frame, name=definition.name)
     return frame
+
+
+STANDARD_ID_LIMIT = 0x800
+"""11-bit IDs are below this; a lower ID flagged extended may be a standard one padded."""
+
+
+def lookup_extended(
+    arbitration_id: int, is_extended: bool, defines: Callable[[int, bool], bool]
+) -> bool:
+    """The extended flag to look a recorded frame up by, in the databases ``defines`` asks.
+
+    Many candump loggers write every ID with 8 digits, and python-can takes any
+    ID of more than three digits as extended, so an 11-bit frame reads as
+    29-bit. A frame flagged extended whose ID is below 0x800 and that only a
+    standard message defines is taken as that message (as ``cantools decode``
+    does, which ignores the flag); where an extended message of that ID exists,
+    the flag stands. ``harness decode`` and the columnar engine both decide by
+    this function; ``--strict-ids`` skips it.
+    """
+    if (
+        is_extended
+        and arbitration_id < STANDARD_ID_LIMIT
+        and not defines(arbitration_id, True)
+        and defines(arbitration_id, False)
+    ):
+        return False
+    return is_extended
 
 
 def _one_line(exc: BaseException) -> str:

@@ -490,3 +490,8 @@ def test_encode_decode_round_trip(case: tuple[str, dict[str, Any]]) -> None:
         signal = message.get_signal_by_name(signal_name)
         got = decoded[signal_name]
         assert _same(signal, sent, got), f"{name}.{signal_name}: sent {sent!r}, got {got!r}"
+
+
+def test_a_directory_is_not_a_database(tmp_path: Path) -> None:
+    with pytest.raises(DatabaseError, match=r"is a directory, not a database file$"):
+        SignalDatabase.load(tmp_path)

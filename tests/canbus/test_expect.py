@@ -357,3 +357,19 @@ def test_a_sequence_wait_is_woken_by_the_frames_of_every_step(mini_db: SignalDat
     assert [f.name for f in frames] == ["Req", "Status"]
     assert _union([frozenset({1}), frozenset({2})]) == frozenset({1, 2})
     assert _union([frozenset({1}), None]) is None
+
+
+@pytest.mark.parametrize(
+    ("wanted", "matches"),
+    [(pytest.approx(12.34, abs=0.01), True), (pytest.approx(50), False)],
+    ids=["approx-equal", "approx-different"],
+)
+def test_where_accepts_any_value_that_compares_with_eq(
+    mini_db: SignalDatabase, wanted: object, matches: bool
+) -> None:
+    view, mark = recorded(mini_db, status(0.1, "UNLOCKED", 12.34))
+    if matches:
+        assert view.wait_for("Status", where={"Speed": wanted}, since=mark, timeout=0)
+    else:
+        with pytest.raises(ExpectationError):
+            view.wait_for("Status", where={"Speed": wanted}, since=mark, timeout=0)

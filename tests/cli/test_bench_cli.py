@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import click
 import pytest
 from can.interfaces import virtual
 from click.testing import CliRunner
 from clitools import run_main, run_script
 
-from harness.cli import cli
+from harness.cli import COMMANDS, EXIT_CODES, cli
 from harness.cli.bench import bitrate_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,7 +103,7 @@ def test_check_lists_the_other_sections(capsys: pytest.CaptureFixture[str], tmp_
     assert code == 0, err
     assert "  console: kind=console, url=loop://, baudrate=115200" in out
     assert "Power: resource=ASRLloop://::INSTR, switch_on=False" in out
-    assert "Diagnostics: request_id=2016" in out
+    assert "Diagnostics: request_id=0x7E0" in out
 
 
 def test_check_fd_channel_shows_both_bitrates(
@@ -139,7 +140,7 @@ def test_a_broken_channel_does_not_hide_the_others(
         tmp_path, {"body": "virtual", "broken": "no-such-interface", "chassis": "virtual"}
     )
     code, out, err = run_main(capsys, "bench", "check", str(path))
-    assert code == 1
+    assert code == 2  # a bench that does not open is bad input, not a verdict
     assert cells(row(out, "body"))[-1] == "ok"
     assert cells(row(out, "chassis"))[-1] == "ok"
     broken = row(out, "broken")
@@ -158,7 +159,7 @@ def test_a_dut_node_missing_from_the_database_fails_its_channel(
     code, out, err = run_main(
         capsys, "bench", "check", str(path), "--set", 'can.body.dut_node="Ecuu"'
     )
-    assert code == 1
+    assert code == 2  # a bench that does not open is bad input, not a verdict
     assert "dut_node 'Ecuu' is not a node of mini.dbc (did you mean 'Ecu'?)" in row(out, "body")
     assert cells(row(out, "chassis"))[-1] == "ok"
     assert "1 of 2 CAN channels failed: body" in err
@@ -173,7 +174,7 @@ def test_a_database_that_does_not_load_fails_its_channel(
     code, out, err = run_main(
         capsys, "bench", "check", str(path), "--set", f'can.chassis.dbc="{bad}"', "--no-open"
     )
-    assert code == 1
+    assert code == 2  # a bench that does not open is bad input, not a verdict
     assert f"{bad}: cannot load" in row(out, "chassis")
     assert cells(row(out, "body"))[-1] == "valid (not opened)"
     assert "failed: chassis" in err
@@ -189,7 +190,7 @@ def test_an_unknown_seeded_fault_fails_its_simulated_ecu(
         f'\n[simulation.ecus.bcm]\nfile = "{BCM_ECU}"\nfaults = ["no_such_fault"]\n'
     )
     code, out, err = run_main(capsys, "bench", "check", str(path))
-    assert code == 1
+    assert code == 2  # a bench that does not open is bad input, not a verdict
     assert "bcm.toml has no fault 'no_such_fault'" in row(out, "bcm")
     assert cells(row(out, "body"))[-1] == "ok"  # the channel still opened on its own
     assert "1 simulated ECU failed: bcm" in err
@@ -284,10 +285,10 @@ def test_script_invalid_bench_is_one_error_line(
     assert proc.stdout == ""
 
 
-def test_script_exits_1_when_a_channel_fails(tmp_path: Path) -> None:
+def test_script_exits_2_when_a_channel_fails(tmp_path: Path) -> None:
     path = write_bench(tmp_path, {"body": "virtual", "broken": "no-such-interface"})
     proc = run_script("bench", "check", str(path))
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == 2, proc.stderr
     assert cells(row(proc.stdout, "body"))[-1] == "ok"
     assert proc.stderr.splitlines()[-1] == (
         "bench 'cli-test' failed: 1 of 2 CAN channels failed: broken"
@@ -324,3 +325,32 @@ def test_help_has_an_example() -> None:
 )
 def test_bitrate_text(bitrate: int | None, text: str) -> None:
     assert bitrate_text(bitrate) == text
+
+
+def test_every_command_documents_the_exit_codes_in_its_help() -> None:
+    runner = CliRunner()
+    commands: list[list[str]] = [[]]
+    for name in COMMANDS:
+        command = cli.get_command(click.Context(cli), name)
+        assert command is not None
+        commands.append([name])
+        if isinstance(command, click.Group):
+            commands.extend([name, sub] for sub in command.commands)
+    for args in commands:
+        result = runner.invoke(cli, [*args, "--help"], terminal_width=500)
+        assert result.exit_code == 0, args
+        assert EXIT_CODES in " ".join(result.output.split()), args
+
+
+def test_diagnostics_show_ids_and_padding_in_hex_and_no_seed_key_secret(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run_main(capsys, "bench", "check", str(VIRTUAL_BENCH), "--no-open")
+    assert code == 0, err
+    line = next(line for line in out.splitlines() if line.startswith("Diagnostics: "))
+    for shown in ("request_id=0x7E0", "response_id=0x7E8", "functional_id=0x7DF", "padding=0xCC"):
+        assert shown in line
+    assert "params=(1 redacted)" in line
+    assert "mask" not in line
+    assert str(0x5A3CC3A5) not in out
+    assert "5A3CC3A5" not in out.upper()

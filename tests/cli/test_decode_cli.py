@@ -213,7 +213,7 @@ def test_error_mid_trace_keeps_what_was_written(
     path = tmp_path / "bad.log"
     path.write_text("(0.0) vcan0 110#01E2040300000000\n(0.1) vcan0 7FF#00\n(0.2) vcan0 zz#\n")
     code, out, err = run_main(capsys, "decode", str(path), "--dbc", str(TRACE_DBC))
-    assert_one_error_line(code, err, "bad.log", "line 3 (after 2 messages)")
+    assert_one_error_line(code, err, "bad.log", "line 3, column 13 (after 2 messages)")
     rows = table_rows(out)
     assert len(rows) == 2
     assert "Locked=UNLOCKED" in rows[0]
@@ -306,3 +306,57 @@ def test_corpus_trace_decodes_or_fails_in_one_line(
         assert err.startswith(f"{expected} frame")
         if output_format == "jsonl":
             assert all(isinstance(json.loads(line), dict) for line in lines)
+
+
+# --- 11-bit IDs written with 8 digits -------------------------------------------------------
+
+
+@pytest.fixture
+def padded_log(tmp_path: Path) -> Path:
+    """A candump log whose logger wrote the 11-bit DoorStatus ID (0x110) with 8 digits."""
+    path = tmp_path / "padded.log"
+    lines = [f"({T0 + i / 100:.6f}) can0 00000110#01E2040300000000\n" for i in range(421)]
+    path.write_text("".join(lines) + f"({T0 + 5:.6f}) can0 000007FF#0001\n")
+    return path
+
+
+def test_an_11_bit_id_written_with_8_digits_decodes_and_is_counted(padded_log: Path) -> None:
+    code, out, err = invoke(str(padded_log), "--dbc", str(TRACE_DBC), "--format", "jsonl")
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["name"] for r in records[:421]] == ["DoorStatus"] * 421
+    assert records[0]["extended"] is True  # shown as recorded
+    assert records[421]["name"] is None  # no 11-bit message 0x7FF either
+    assert err.startswith("422 frames: 421 decoded (421 by 11-bit ID though flagged extended")
+    assert "1 unknown" in err
+
+
+def test_strict_ids_takes_the_extended_flag_as_recorded(padded_log: Path) -> None:
+    code, _, err = invoke(str(padded_log), "--dbc", str(TRACE_DBC), "--strict-ids")
+    assert code == 0, err
+    assert err.startswith("422 frames: 0 decoded, 422 unknown")
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["lenient", "strict-ids"])
+def test_parquet_reads_8_digit_11_bit_ids_as_decode_does(
+    padded_log: Path, tmp_path: Path, strict: bool
+) -> None:
+    out = tmp_path / "out"
+    args = [str(padded_log), "--dbc", str(TRACE_DBC), "--to", "parquet", str(out)]
+    code, _, err = invoke(*args, *(["--strict-ids"] if strict else []))
+    assert code == 0, err
+    frames = "422 frames: 0 decoded, 422 unknown" if strict else "422 frames: 421 decoded (421 by"
+    assert err.startswith(frames), err
+    assert (out / "DoorStatus").exists() is not strict
+
+
+def test_skip_bad_counts_bad_lines_in_the_summary(tmp_path: Path) -> None:
+    path = tmp_path / "run.log"
+    path.write_text("(0.0) vcan0 110#01E2040300000000\n(oops) vcan0 110#00\n(0.2) vcan0 7FF#00\n")
+    code, out, err = invoke(str(path), "--dbc", str(TRACE_DBC), "--skip-bad")
+    assert code == 0, err
+    assert len(table_rows(out)) == 2
+    assert err.strip().endswith(
+        "; skipped 1 bad line (first: line 2, column 1: expected a time in parentheses, "
+        + "e.g. (1436509052.249713), found '(oops)')"
+    )

@@ -79,7 +79,7 @@ def test_dut_lists_the_part_across_firmware_versions(store_path: Path) -> None:
     assert "2 run(s)" in out
     assert out.index("1.0") < out.index("1.1")
     code, out = invoke("results", "dut", "NOPE", "--store", str(store_path))
-    assert code == 1
+    assert code == 2  # bad input: a part the store does not hold
     assert "no runs of part number 'NOPE'; part numbers in the store: BCM-4711" in out
 
 

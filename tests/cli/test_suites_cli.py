@@ -54,13 +54,15 @@ def test_list_of_one_suite(suites: Path) -> None:
     assert result.stdout.rstrip().endswith("1 test in 1 suite")
 
 
-def test_run_returns_pytests_exit_code(suites: Path) -> None:
+def test_run_exit_codes_follow_the_harness_convention(suites: Path) -> None:
     passed = run_script("run", "alpha", "--suites", str(suites), "-q", "-p", "no:cacheprovider")
     assert passed.returncode == 0, passed.stdout
     assert "2 passed" in passed.stdout
     failed = run_script("run", "all", "--suites", str(suites), "-q", "-p", "no:cacheprovider")
     assert failed.returncode == 1
     assert "1 failed, 2 passed" in failed.stdout
+    usage = run_script("run", "alpha", "--suites", str(suites), "--no-such-pytest-option")
+    assert usage.returncode == 2, usage.stdout + usage.stderr  # pytest's usage error is 4
 
 
 @pytest.mark.parametrize("command", [("run", "alpa"), ("suites", "list", "alpa")])

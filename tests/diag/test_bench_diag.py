@@ -94,8 +94,8 @@ def test_done_when_identity_dtcs_security_and_a_64k_download(
         "<-  ReadDTCInformation positive: B1001-13 DriverDoorMotorOpen status 0x2F",
         "->  ClearDiagnosticInformation all DTCs (0xFFFFFF)",
         "<-  ReadDTCInformation positive: no DTCs",
-        "->  SecurityAccess sendKey level 1: key 4 bytes (redacted)",
-        "<-  SecurityAccess positive: level 1 unlocked",
+        "->  SecurityAccess sendKey level 0x01: key 4 bytes (redacted)",
+        "<-  SecurityAccess positive: level 0x01 unlocked",
         "->  RequestDownload address 0x10000 size 65536",
         "<-  RequestDownload positive: maxNumberOfBlockLength 4095",
         "->  TransferData block 0x11 (48 bytes)",  # 65536 - 16 * 4093

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import can
@@ -17,6 +18,7 @@ from harness.diag.tracedecode import (
     describe_request,
     describe_response,
     parse_uds_spec,
+    timed_conversation,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,9 +65,9 @@ def test_the_conversation_with_names_and_redaction() -> None:
         "    0.005000  <-  ReadDataByIdentifier positive: VIN (0xF190) = 'WDEMO000000000001'",
         "    0.010000  =>  TesterPresent",
         "    0.011000  <-  TesterPresent positive: 00",
-        "    0.020000  ->  SecurityAccess requestSeed level 1",
+        "    0.020000  ->  SecurityAccess requestSeed level 0x01",
         "    0.021000  <-  SecurityAccess positive: seed 11 22 33 44",
-        "    0.030000  ->  SecurityAccess sendKey level 1: key 4 bytes (redacted)",
+        "    0.030000  ->  SecurityAccess sendKey level 0x01: key 4 bytes (redacted)",
         "    0.031000  <-  SecurityAccess negative response 0x35 invalidKey",
         "    0.040000  ->  RoutineControl start SelfTest (0x0201)",
         "    0.041000  <-  RoutineControl responsePending (0x78)",
@@ -146,3 +148,53 @@ def test_harness_decode_uds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         main(["decode", str(trace), "--uds", "7E0"])
     assert caught.value.code == 2
     assert "--uds" in capsys.readouterr().err
+
+
+def test_times_count_from_the_first_frame_of_the_trace_as_the_frame_view() -> None:
+    rows = [(0.0, 0x123, "01"), *RECORDING[:2]]  # other traffic first
+    lines = list(conversation_lines(messages(rows), "7E0:7E8", profile=PROFILE))
+    assert lines[0] == "    0.000000  ->  ReadDataByIdentifier VIN (0xF190)"
+    rows = [(0.0, 0x123, "01"), *[(t + 0.5, i, d) for t, i, d in RECORDING[:1]]]
+    assert next(iter(conversation_lines(messages(rows), "7E0:7E8"))).startswith("    0.500000  ->")
+
+
+def test_answers_from_other_ecus_are_shown_not_dropped() -> None:
+    rows = [
+        (0.010, 0x7DF, "02 3e 00 cc cc cc cc cc"),
+        (0.011, 0x7E8, "02 7e 00 cc cc cc cc cc"),
+        (0.012, 0x7E9, "02 7e 00 cc cc cc cc cc"),  # a second ECU answers the functional request
+        (0.013, 0x7E9, "03 7f 3e 11 cc cc cc cc"),
+    ]
+    lines = list(conversation_lines(messages(rows), "7E0:7E8:7DF", absolute=True))
+    assert lines[2:] == [
+        "  100.012000  <-  [ECU 0x7E9] TesterPresent positive: 00",
+        "  100.013000  <-  [ECU 0x7E9] TesterPresent negative response 0x11 serviceNotSupported",
+    ]
+
+
+def test_a_json_record_never_holds_the_key() -> None:
+    key_request = [
+        m for _, m in timed_conversation(messages(), "7E0:7E8") if m.payload[:1] == b"\x27"
+    ]
+    record = key_request[1].record()
+    assert record["data"] == "2702"
+    assert "deadbeef" not in json.dumps(record)
+
+
+def test_harness_decode_uds_writes_jsonl_and_a_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = tmp_path / "diag.asc"
+    with can.ASCWriter(trace) as writer:
+        for msg in messages([*RECORDING[:5], (0.006, 0x7E9, "02 7e 00 cc cc cc cc cc")]):
+            writer.on_message_received(msg)
+    main(["decode", str(trace), "--uds", "7E0:7E8", "--format", "jsonl"])
+    captured = capsys.readouterr()
+    records = [json.loads(line) for line in captured.out.splitlines()]
+    assert [(r["kind"], r["id"], r["other_ecu"]) for r in records] == [
+        ("request", 0x7E0, False),
+        ("response", 0x7E8, False),
+        ("response", 0x7E9, True),
+    ]
+    assert records[0]["data"] == "22f190"
+    assert captured.err.strip() == "3 UDS messages, 1 from other ECUs"

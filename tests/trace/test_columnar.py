@@ -368,7 +368,8 @@ CANDUMP = """\
 (1436509052.650004) vcan1 0BA#6D97A4F4F6
 
 (1436509053.1) vcan0 12345678#0011223344556677 R
-(1436509053.2) can1 123##1AABBCCDDEEFF0011223344
+(1436509053.2) can1 123##1AABBCCDDEEFF001122334455
+(1436509053.25) can1 124##C00
 (1436509053.3) 0 100#R
 (1436509053.4) 0 100#R5
 (1436509053.5) vcan0 20000080#0000000000000000
@@ -387,7 +388,7 @@ def test_candump_bad_line_names_it_and_keeps_what_came_before(tmp_path: Path) ->
     lines = CANDUMP.splitlines()
     path.write_text("\n".join([*lines[:3], "(1436509052.9) vcan0 zz#00", *lines[3:]]) + "\n")
     got: list[can.Message] = []
-    with pytest.raises(TraceError, match=r"bad\.log: line 4: not a candump frame: '\(14"):
+    with pytest.raises(TraceError, match=r"bad\.log: line 4, column 22: expected a CAN ID"):
         _collect(read_frames(path), got)
     assert [m.arbitration_id for m in got] == [0x044, 0x0F6, 0x0BA]
 

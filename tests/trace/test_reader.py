@@ -20,7 +20,13 @@ import pytest
 
 from harness.canbus.database import SignalDatabase
 from harness.exceptions import TraceError
-from harness.trace.reader import decode_message, read_trace, trace_format
+from harness.trace.reader import (
+    BadLines,
+    decode_message,
+    lookup_extended,
+    read_trace,
+    trace_format,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 TRACE_DBC = ROOT / "tests" / "data" / "trace_test.dbc"
@@ -277,7 +283,7 @@ def test_random_bytes_named_as_text(tmp_path: Path, suffix: str) -> None:
         (".asc", "// a comment\nhello\n", "line 2: no frames found"),
         (".csv", "not,the,header\n", "line 1: no frames found"),
         (".csv", "timestamp,arbitration_id,extended,remote,error,dlc,data\n1,2\n", "line 2 "),
-        (".log", "hello world\n", "line 1 "),
+        (".log", "hello world\n", "line 1, column 1 (after 0 messages): expected '(TIME)"),
         (".trc", "hello world\nnot trc\n", "line 1: no frames found"),
         (".trc", "hello world\nthis is not trc\n", "line 2 "),
         (".asc", "\n  \n\n", "no header and no frames"),
@@ -325,7 +331,10 @@ def test_bad_candump_line_names_line_and_messages_before(tmp_path: Path) -> None
     path.write_text("(0.0) vcan0 123#1122\n(0.1) vcan0 124#33\n(0.2) vcan0 12G#11\n")
     messages = read_trace(path)
     got = [next(messages).arbitration_id, next(messages).arbitration_id]
-    with pytest.raises(TraceError, match=r"run\.log: line 3 \(after 2 messages\): .*12G"):
+    with pytest.raises(
+        TraceError,
+        match=r"run\.log: line 3, column 13 \(after 2 messages\): expected a CAN ID.*'12G#11'",
+    ):
         next(messages)
     assert got == [0x123, 0x124]  # what came before the bad line was delivered
 
@@ -524,3 +533,115 @@ def test_a_trace_decodes_end_to_end(tmp_path: Path, trace_db: SignalDatabase) ->
     )
     (line,) = frames_of(path, trace_db)
     assert "DoorStatus Locked=LOCKED Speed=100 Counter=5" in line
+
+
+# --- the extended flag of an 11-bit ID written with 8 digits ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("frame_id", "extended", "defined", "looked_up_as_extended"),
+    [
+        (0x110, True, {(0x110, False)}, False),  # only an 11-bit message: taken as that
+        (0x110, True, {(0x110, False), (0x110, True)}, True),  # a 29-bit one too: the flag stands
+        (0x110, True, set(), True),  # nothing defines it: unknown as recorded
+        (0x810, True, {(0x810, False)}, True),  # not an 11-bit ID
+        (0x110, False, {(0x110, True)}, False),  # a standard frame is never widened
+    ],
+    ids=["standard-only", "both", "none", "above-0x7ff", "standard-frame"],
+)
+def test_lookup_extended_takes_a_padded_11_bit_id_only_where_nothing_else_fits(
+    frame_id: int, extended: bool, defined: set[tuple[int, bool]], looked_up_as_extended: bool
+) -> None:
+    def defines(arbitration_id: int, is_extended: bool) -> bool:
+        return (arbitration_id, is_extended) in defined
+
+    assert lookup_extended(frame_id, extended, defines) is looked_up_as_extended
+
+
+# --- malformed lines: line, column and what was expected -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "column", "expected"),
+    [
+        ("(hi) can0 123#00", 1, "expected a time in parentheses"),
+        ("(1.0) can0 12Z#00", 12, "expected a CAN ID of 1 to 8 hex digits"),
+        ("(1.0) can0 123##Z00", 17, "expected one hex digit of CAN FD flags"),
+        ("(1.0) can0 123#00112233445566778899", 16, "expected at most 8 data bytes in a classic"),
+        ("(1.0) can0 123##1R", 18, "expected data (CAN FD has no remote frames)"),
+        ("(1.0) can0 123##1001122334455667788", 18, "expected a CAN FD length"),
+        ("(1.0) can0 123#0G", 16, "expected data bytes as hex digit pairs, found '0G'"),
+        ("(1.0) can0 123#001", 18, "expected a second hex digit"),
+        ("(1.0) can0 123#00 X", 19, "expected R or T"),
+        ("(1.0) can0", 1, "expected '(TIME) CHANNEL ID#DATA'"),
+    ],
+    ids=[
+        "time",
+        "id",
+        "fd-flags",
+        "classic-9-bytes",
+        "fd-remote",
+        "fd-length",
+        "hex",
+        "odd",
+        "direction",
+        "fields",
+    ],
+)
+def test_a_malformed_candump_line_names_line_column_and_what_belongs_there(
+    tmp_path: Path, line: str, column: int, expected: str
+) -> None:
+    path = tmp_path / "bad.log"
+    path.write_text(f"(0.5) can0 100#00\n{line}\n")
+    error = str(read_error(path))
+    assert f"bad.log: line 2, column {column} (after 1 message): {expected}" in error
+    assert "could not convert" not in error
+    assert "invalid literal" not in error
+
+
+def test_candump_fd_flags_are_hex(tmp_path: Path) -> None:
+    path = tmp_path / "fd.log"
+    path.write_text("(1.0) can0 123##C0011\n(1.1) can0 124##30011\n")
+    first, second = read_trace(path)
+    assert first.is_fd
+    assert not first.bitrate_switch
+    assert not first.error_state_indicator
+    assert second.bitrate_switch
+    assert second.error_state_indicator
+
+
+def test_a_malformed_asc_line_names_line_column_and_what_belongs_there(
+    corpus: Path, tmp_path: Path
+) -> None:
+    lines = (corpus / "traces/python-can/logfile.asc").read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if " 6F9 " in line)
+    lines[at] = lines[at].replace("05 0C", "05 ZZ", 1)
+    path = tmp_path / "bad.asc"
+    path.write_text("\n".join(lines) + "\n")
+    column = lines[at].index("ZZ") + 1
+    error = str(read_error(path))
+    assert f"bad.asc: line {at + 1}, column {column} (after " in error
+    assert error.endswith("expected a hex number, found 'ZZ'")
+
+
+@pytest.mark.parametrize("suffix", [".log", ".asc"])
+def test_skip_bad_counts_bad_lines_and_reads_on(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"run{suffix}"
+    if suffix == ".log":
+        path.write_text("(1.0) can0 100#00\n(hi) can0 100#00\n(1.2) can0 100#0G\n(1.3) can0 101#\n")
+    else:
+        path.write_text(
+            "date Thu Nov 26 10:00:00.000 am 2026\nbase hex  timestamps absolute\n"
+            + "   1.0 1  100   Rx   d 1 00\n   1.1 1  100   Rx   d 1 ZZ\n"
+            + "   1.2 1  100   Rx   d\n   1.3 1  101   Rx   d 0\n"
+        )
+    bad = BadLines()
+    assert [m.arbitration_id for m in read_trace(path, skip_bad=bad)] == [0x100, 0x101]
+    assert bad.count == 2
+    assert bad.first.startswith("line ")
+
+
+def test_skip_bad_is_refused_where_the_format_has_no_lines(tmp_path: Path) -> None:
+    path = write_blf(tmp_path / "run.blf", [classic(0)])
+    with pytest.raises(TraceError, match=r"skipping bad lines works for \.log and \.asc"):
+        read_trace(path, skip_bad=BadLines())

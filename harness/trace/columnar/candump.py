@@ -3,12 +3,13 @@
 Lines read as python-can's ``CanutilsLogReader`` reads them
 (``(1436509052.249713) vcan0 12345678#00112233 R``): the same timestamps, IDs
 (extended when written with more than three digits), CAN FD (``##`` and a
-flags digit), remote frames (``R`` and an optional length), error frames
+hex digit of flags), remote frames (``R`` and an optional length), error frames
 (``CAN_ERR_FLAG`` with ``CAN_ERR_BUSERROR``) and the optional ``R``/``T``
 direction. Where python-can would guess at a malformed line (an odd number of
-hex digits), this reader refuses it: a line that is not a frame is a
-:class:`~harness.exceptions.TraceError` naming the file and line, raised
-after the frames before it were yielded.
+hex digits, 9 bytes in a classic frame, an FD frame marked remote), this reader
+refuses it as :func:`~harness.trace.reader.parse_candump_line` does: a line
+that is not a frame is a :class:`~harness.exceptions.TraceError` naming the
+file, line and column, raised after the frames before it were yielded.
 """
 
 from __future__ import annotations
@@ -22,15 +23,20 @@ import numpy as np
 
 from harness.exceptions import TraceError
 from harness.trace.columnar.frames import DEFAULT_CHUNK_FRAMES, ChannelNames, FrameChunk
+from harness.trace.reader import LineError, parse_candump_line
 
 if TYPE_CHECKING:
     import numpy.typing as npt
 
 _LINE = re.compile(
     r"^[ \t]*\(([0-9]+(?:\.[0-9]*)?)\)[ \t]+(\S+)[ \t]+([0-9A-Fa-f]{1,8})#"
-    r"(?:#([0-9]))?((?:[0-9A-Fa-f]{2})*|[Rr][0-9]*)(?:[ \t]+([RrTt]))?[ \t]*\r?$",
+    r"(?:#([0-9A-Fa-f])("
+    + "|".join(f"(?:[0-9A-Fa-f]{{2}}){{{n}}}" for n in (64, 48, 32, 24, 20, 16, 12))
+    + r"|(?:[0-9A-Fa-f]{2}){0,8})|((?:[0-9A-Fa-f]{2}){0,8}|[Rr][0-8]?))"
+    r"(?:[ \t]+([RrTt]))?[ \t]*\r?$",
     re.MULTILINE,
 )
+"""A frame line; a line it refuses gets its error from ``parse_candump_line`` (one grammar)."""
 _BLANK = re.compile(r"^[ \t\r]*$", re.MULTILINE)
 _SNIPPET = 40
 
@@ -59,14 +65,19 @@ def read_candump(
                 good, bad = _first_bad_line(lines)
                 if good:
                     yield _columns(_LINE.findall("".join(lines[:good])), channels)
-                line = lines[bad].strip()
-                raise TraceError(
-                    f"{path}: line {line_number + bad + 1}: not a candump frame: "
-                    + f"{line[:_SNIPPET]!r}"
-                )
+                raise TraceError(f"{path}: line {line_number + bad + 1}, {_why(lines[bad])}")
             line_number += len(lines)
             if matches:
                 yield _columns(matches, channels)
+
+
+def _why(line: str) -> str:
+    """What is wrong with a line the regex refused, in the reader's words."""
+    try:
+        parse_candump_line(line)
+    except LineError as exc:
+        return str(exc)
+    return f"not a candump frame: {line.strip()[:_SNIPPET]!r}"
 
 
 def _first_bad_line(lines: list[str]) -> tuple[int, int]:
@@ -81,7 +92,10 @@ def _first_bad_line(lines: list[str]) -> tuple[int, int]:
 
 
 def _columns(matches: list[tuple[str, ...]], channels: ChannelNames) -> FrameChunk:
-    stamps, names, ids, fd_flags, payloads, directions = zip(*matches, strict=True)
+    stamps, names, ids, fd_flags, fd_payloads, classic_payloads, directions = zip(
+        *matches, strict=True
+    )
+    payloads = tuple(f or c for f, c in zip(fd_payloads, classic_payloads, strict=True))
     can_id = _hex_numbers(ids)
     extended = _lengths(ids) > 3
     remote = np.array([p[:1] in ("R", "r") for p in payloads], dtype=bool)
@@ -92,7 +106,7 @@ def _columns(matches: list[tuple[str, ...]], channels: ChannelNames) -> FrameChu
         for i in np.flatnonzero(remote).tolist():
             dlc[i] = int(payloads[i][1:] or 0)
     is_fd = np.array([bool(f) for f in fd_flags], dtype=bool)
-    flags = np.array([int(f or 0) for f in fd_flags], dtype=np.int64)
+    flags = np.array([int(f or "0", 16) for f in fd_flags], dtype=np.int64)
     error = ((can_id & CAN_ERR_FLAG) != 0) & ((can_id & CAN_ERR_BUSERROR) != 0)
     is_rx = np.array([d in ("", "R", "r") for d in directions], dtype=bool)
     distinct = sorted(set(names))

@@ -45,7 +45,7 @@ from harness.trace.columnar.frames import (
     chunk_from_messages,
 )
 from harness.trace.columnar.signals import MessageDecoder
-from harness.trace.reader import read_trace, trace_format
+from harness.trace.reader import STANDARD_ID_LIMIT, lookup_extended, read_trace, trace_format
 
 if TYPE_CHECKING:
     import os
@@ -72,6 +72,8 @@ class DecodeStats:
     undecodable: int = 0
     errors: int = 0
     remote: int = 0
+    padded: int = 0
+    """Frames flagged extended decoded as an 11-bit message (see ``lookup_extended``)."""
     by_message: Counter[str] = field(default_factory=Counter)
     undecodable_by_message: Counter[str] = field(default_factory=Counter)
 
@@ -108,6 +110,9 @@ class ColumnarDecoder:
     ``messages`` (names), ``ids`` (frame IDs) and ``signals`` (names) narrow
     what is decoded; a message none of whose signals is asked for is left out.
     When several databases define an ID, the first wins (as in ``harness decode``).
+    Unless ``strict_ids``, a frame flagged extended that only an 11-bit message
+    defines decodes as that message, as :func:`~harness.trace.reader.lookup_extended`
+    decides for ``harness decode``.
     """
 
     def __init__(
@@ -119,7 +124,9 @@ class ColumnarDecoder:
         signals: Iterable[str] | None = None,
         labels: bool = False,
         allow_truncated: bool = False,
+        strict_ids: bool = False,
     ) -> None:
+        self.strict_ids = strict_ids
         wanted_names = None if messages is None else set(messages)
         wanted_ids = None if ids is None else set(ids)
         wanted_signals = None if signals is None else set(signals)
@@ -148,6 +155,8 @@ class ColumnarDecoder:
         keys = sorted(self.decoders)
         self._keys = np.array([_key(i, e) for i, e in keys], dtype=np.int64)
         self._entries = [self.decoders[k] for k in keys]
+        self._standard: dict[int, bool] = {}
+        """ID -> whether a frame of it flagged extended decodes as the 11-bit message."""
 
     def schema(self, name: str) -> pa.Schema:
         """The schema of a message's table."""
@@ -166,7 +175,10 @@ class ColumnarDecoder:
         stats.errors += errors
         stats.remote += remote
         data_frames = ~(chunk.is_error_frame | chunk.is_remote_frame)
-        keys = _key(chunk.arbitration_id.astype(np.int64), chunk.is_extended_id)
+        extended = chunk.is_extended_id
+        if not self.strict_ids:
+            extended = self._lookup_extended(chunk.arbitration_id, extended, data_frames, stats)
+        keys = _key(chunk.arbitration_id.astype(np.int64), extended)
         if len(self._keys) == 0:
             stats.unknown += count - errors - remote
             return {}
@@ -196,6 +208,29 @@ class ColumnarDecoder:
             tables[name] = pa.Table.from_arrays(columns, names=names)
         return tables
 
+    def _lookup_extended(
+        self,
+        arbitration_id: npt.NDArray[np.uint32],
+        extended: npt.NDArray[np.bool_],
+        data_frames: npt.NDArray[np.bool_],
+        stats: DecodeStats,
+    ) -> npt.NDArray[np.bool_]:
+        """The extended flags to look frames up by: ``lookup_extended`` once per distinct ID."""
+        low = extended & data_frames & (arbitration_id < STANDARD_ID_LIMIT)
+        if not low.any():
+            return extended
+        for frame_id in np.unique(arbitration_id[low]).tolist():
+            if frame_id not in self._standard:
+                self._standard[frame_id] = not lookup_extended(frame_id, True, self._defines)
+        standard = [i for i, yes in self._standard.items() if yes]
+        padded = low & np.isin(arbitration_id, standard)
+        stats.padded += int(padded.sum())
+        result: npt.NDArray[np.bool_] = extended & ~padded
+        return result
+
+    def _defines(self, arbitration_id: int, is_extended: bool) -> bool:
+        return (arbitration_id, is_extended) in self.decoders
+
 
 def iter_decoded(
     trace_path: str | os.PathLike[str],
@@ -206,6 +241,7 @@ def iter_decoded(
     signals: Iterable[str] | None = None,
     labels: bool = False,
     allow_truncated: bool = False,
+    strict_ids: bool = False,
     stats: DecodeStats | None = None,
 ) -> Iterator[dict[str, pa.Table]]:
     """Per chunk of the trace, one table per message: memory stays flat in trace length."""
@@ -216,6 +252,7 @@ def iter_decoded(
         signals=signals,
         labels=labels,
         allow_truncated=allow_truncated,
+        strict_ids=strict_ids,
     )
     stats = stats if stats is not None else DecodeStats()
     for chunk in read_frames(trace_path):
@@ -231,6 +268,7 @@ def decode_columns(
     signals: Iterable[str] | None = None,
     labels: bool = False,
     allow_truncated: bool = False,
+    strict_ids: bool = False,
     stats: DecodeStats | None = None,
 ) -> dict[str, pa.Table]:
     """The whole trace as one table per message (name -> table); see :func:`iter_decoded`."""
@@ -243,6 +281,7 @@ def decode_columns(
         signals=signals,
         labels=labels,
         allow_truncated=allow_truncated,
+        strict_ids=strict_ids,
         stats=stats,
     ):
         for name, table in tables.items():
@@ -280,6 +319,7 @@ def write_parquet(
     signals: Iterable[str] | None = None,
     labels: bool = False,
     allow_truncated: bool = False,
+    strict_ids: bool = False,
     part: str = "part-0",
 ) -> ParquetResult:
     """Decode a trace into ``directory/<message>/<part>.parquet``, a row group per chunk.
@@ -298,6 +338,7 @@ def write_parquet(
             signals=signals,
             labels=labels,
             allow_truncated=allow_truncated,
+            strict_ids=strict_ids,
             stats=result.stats,
         ):
             for name, table in tables.items():
