@@ -192,6 +192,10 @@ def _attach_services(ecu: SimulatedEcu, channels: Mapping[str, Channel]) -> None
         from harness.sim.gateway import Gateway  # noqa: PLC0415 - only benches with a gateway
 
         ecu.attach(Gateway(ecu, channels))
+    if ecu.definition.j1939:
+        from harness.sim.j1939 import J1939Service  # noqa: PLC0415 - only J1939 benches
+
+        ecu.attach(J1939Service(ecu))
 
 
 def _check_gateway(config: BenchConfig) -> None:

@@ -87,6 +87,15 @@ MODEM_FAULTS: dict[str, str] = {
 :class:`harness.sim.modem.ModemReport`."""
 
 
+J1939_FAULTS: dict[str, str] = {
+    "claims_taken_address": "claims the address its [j1939] taken_address names (another "
+    "node's) instead of its own",
+    "tp_timing_wrong": "TP.BAM data packets go out 5 ms apart (J1939-21: 50 to 200 ms)",
+    "dm1_lamp_wrong": "DM1 reports every lamp off while it carries active DTCs",
+}
+"""J1939 fault primitives (``j1939 = [...]``), honoured by :mod:`harness.sim.j1939`."""
+
+
 def _num(value: Any) -> float:
     return float(getattr(value, "value", value))
 
@@ -140,6 +149,8 @@ class SeededFault:
     """Modem-report fault primitives (:data:`MODEM_FAULTS`)."""
     routing: tuple[Mapping[str, Any], ...] = ()
     """Gateway routing faults, as written (validated by :mod:`harness.sim.gateway`)."""
+    j1939: tuple[str, ...] = ()
+    """J1939 fault primitives (:data:`J1939_FAULTS`)."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +169,8 @@ class EcuDefinition:
     """The ``[diagnostics]`` table, as written (the UDS server validates it)."""
     gateway: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     """The ``[gateway]`` table, as written (:mod:`harness.sim.gateway` validates it)."""
+    j1939: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """The ``[j1939]`` table, as written (:mod:`harness.sim.j1939` validates it)."""
 
 
 class Service(Protocol):
@@ -204,6 +217,7 @@ def load_ecu(path: str | Path) -> EcuDefinition:
     faults_table.finish()
     diagnostics = doc.free_form("diagnostics")
     gateway = doc.free_form("gateway")
+    j1939 = doc.free_form("j1939")
     doc.finish()
     definition = EcuDefinition(
         path,
@@ -216,11 +230,16 @@ def load_ecu(path: str | Path) -> EcuDefinition:
         MappingProxyType(faults),
         diagnostics,
         gateway=gateway,
+        j1939=j1939,
     )
     if gateway or any(fault.routing for fault in faults.values()):
         from harness.sim.gateway import gateway_config  # noqa: PLC0415 - it imports this module
 
         gateway_config(definition)  # a gateway file is validated whole on loading
+    if j1939 or any(fault.j1939 for fault in faults.values()):
+        from harness.sim.j1939 import j1939_config  # noqa: PLC0415 - it imports this module
+
+        j1939_config(definition)
     return definition
 
 
@@ -348,6 +367,14 @@ def _seeded_fault(table: Table, name: str, rule_ids: set[str], own: set[str]) ->
                 f"known: {', '.join(MODEM_FAULTS)}",
             )
     routing = tuple(MappingProxyType(dict(entry.data)) for entry in table.tables("routing"))
+    j1939 = table.str_list("j1939")
+    for primitive in j1939:
+        if primitive not in J1939_FAULTS:
+            raise table.error(
+                "j1939",
+                f"unknown J1939 fault {primitive!r}{suggest(primitive, list(J1939_FAULTS))}; "
+                f"known: {', '.join(J1939_FAULTS)}",
+            )
     table.finish()
     return SeededFault(
         name,
@@ -359,6 +386,7 @@ def _seeded_fault(table: Table, name: str, rule_ids: set[str], own: set[str]) ->
         tuple(diagnostic),
         tuple(modem),
         routing,
+        tuple(j1939),
     )
 
 

@@ -25,6 +25,7 @@ import j1939
 
 from harness import clock
 from harness.canbus.j1939.addressing import GLOBAL_ADDRESS, NULL_ADDRESS, is_pdu1
+from harness.canbus.j1939.transport import BAM_GAP_MIN
 from harness.closing import Closing
 from harness.exceptions import ExpectationError, HarnessError
 
@@ -81,9 +82,14 @@ class J1939Node(Closing):
     """One controller application on a channel: claims ``address`` for ``name``,
     answers requests from :meth:`answer`, sends with :meth:`send`."""
 
-    def __init__(self, channel: Channel, node_name: Any, address: int) -> None:
+    def __init__(
+        self, channel: Channel, node_name: Any, address: int, *, bam_gap: float = BAM_GAP_MIN
+    ) -> None:
         self.channel = channel
         self._ecu = j1939.ElectronicControlUnit(send_message=self._send_frame)
+        # can-j1939 2.0.12 leaves the BAM gap unset when one is passed to it (only its
+        # default, Tb = 50 ms, is assigned), so a simulated fault sets it after the fact
+        self._ecu.j1939_dll._minimum_tp_bam_dt_interval = bam_gap
         self._ca = j1939.ControllerApplication(node_name, address)
         self._ecu.add_ca(controller_application=self._ca)
         self._ca.subscribe(self._on_message)
@@ -107,6 +113,15 @@ class J1939Node(Closing):
     def answer(self, pgn: int, payload: Callable[[], bytes]) -> None:
         """Answer requests for ``pgn`` with ``payload()`` (sent by TP when longer than 8)."""
         self._answers[pgn] = payload
+
+    def every(self, period: float, callback: Callable[[], object]) -> None:
+        """Call ``callback`` every ``period`` seconds on the stack's own timer thread."""
+
+        def tick(cookie: object) -> bool:
+            callback()
+            return True  # can-j1939: call again
+
+        self._ecu.add_timer(period, tick)
 
     def request(self, pgn: int, destination: int = GLOBAL_ADDRESS) -> None:
         """Send a request (PGN 59904) for ``pgn`` to ``destination``."""
