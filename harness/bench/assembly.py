@@ -80,7 +80,7 @@ class Bench(Closing):
         self.config = config
         self._stack = ExitStack()
         self.can = Channels({}, config.name)
-        self.databases: dict[Path, SignalDatabase] = {}
+        self.databases: dict[tuple[Path, bool], SignalDatabase] = {}
         self.sims: dict[str, SimulatedEcu] = {}
         self.doip: dict[str, DoipEntity] = {}
         """The simulated ECUs' DoIP entities (ECU files with ``[doip]``), by ECU name."""
@@ -109,16 +109,18 @@ class Bench(Closing):
     def name(self) -> str:
         return self.config.name
 
-    def database(self, path: Path, strict: bool = True) -> SignalDatabase:
-        """Load each database once per bench, however many channels share it."""
-        if path not in self.databases:
-            self.databases[path] = SignalDatabase.load(path, strict=strict)
-        return self.databases[path]
+    def database(self, path: Path, strict: bool = True, j1939: bool = False) -> SignalDatabase:
+        """Load each database once per bench, however many channels share it (a channel
+        that reads it as J1939 gets its own copy)."""
+        key = (path, j1939)
+        if key not in self.databases:
+            self.databases[key] = SignalDatabase.load(path, strict=strict, j1939=j1939)
+        return self.databases[key]
 
     def _open_channels(self) -> None:
         channels: dict[str, Channel] = {}
         for name, cfg in self.config.can.items():
-            db = self.database(cfg.dbc, cfg.strict_dbc) if cfg.dbc else None
+            db = self.database(cfg.dbc, cfg.strict_dbc, cfg.j1939) if cfg.dbc else None
             if db is not None and cfg.dut_node is not None and cfg.dut_node not in db.nodes:
                 raise ConfigError(
                     str(self.config.path),

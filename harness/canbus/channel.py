@@ -29,6 +29,7 @@ from harness.canbus.database import NOT_DECODED
 from harness.canbus.expect import Matcher, TrafficView, Where, require_db
 from harness.canbus.frame import Frame
 from harness.canbus.history import History
+from harness.canbus.j1939.addressing import parse_id
 from harness.closing import Closing
 from harness.exceptions import BusError, EncodeError
 
@@ -64,7 +65,7 @@ def decode_frame(
         name, signals, error = NOT_DECODED
     else:
         name, signals, error = db.decode_payload(msg.arbitration_id, msg.is_extended_id, data)
-    return Frame(
+    frame = Frame(
         timestamp,
         msg.arbitration_id,
         data,
@@ -79,6 +80,13 @@ def decode_frame(
         error,
         msg.timestamp,
     )
+    if msg.is_extended_id and db is not None and db.is_j1939:
+        j1939 = parse_id(msg.arbitration_id)
+        frame.priority = j1939.priority
+        frame.pgn = j1939.pgn
+        frame.source_address = j1939.source
+        frame.destination_address = j1939.destination
+    return frame
 
 
 class _Receiver(can.Listener):

@@ -10,6 +10,7 @@
     dbc = "../../dbc/demo_vehicle.dbc" # relative to the bench file; DBC, ARXML, KCD or SYM
     dut_node = "BCM"                   # the database node that is the device under test
     strict_dbc = true                  # cantools' strict loading
+    j1939 = false                      # read extended frames as SAE J1939 (match by PGN)
     history = 100000                   # frames kept for expectations and evidence
     options = { app_name = "CANoe" }   # extra keyword arguments for can.Bus
 """
@@ -42,6 +43,8 @@ class CanChannelConfig:
     dut_node: str | None = None
     strict_dbc: bool = True
     history: int = DEFAULT_HISTORY
+    j1939: bool = False
+    """Extended frames are J1939 even where the database does not declare it."""
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     """Extra keyword arguments for ``can.Bus`` (e.g. ``app_name`` for Vector)."""
 
@@ -72,6 +75,7 @@ def parse_can_channel(table: Table, name: str, path: Path) -> CanChannelConfig:
         dut_node=dut_node,
         strict_dbc=table.boolean("strict_dbc", True),
         history=table.optional_int("history", minimum=16) or DEFAULT_HISTORY,
+        j1939=table.boolean("j1939", False),
         options=table.free_form("options"),
     )
     table.finish()

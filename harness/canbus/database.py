@@ -4,6 +4,11 @@ A thin layer over :mod:`cantools` that turns its many error types into one
 :class:`~harness.exceptions.DatabaseError` naming the file, fills in signals a
 caller left out, and decodes received frames fast enough to keep up with a busy
 bus (repeated payloads, the norm for cyclic traffic, are decoded once).
+
+A J1939 database (``ProtocolType = "J1939"`` on the database, ``VFrameFormat``
+J1939PG on messages, or ``j1939=True`` from the bench) matches extended frames by
+PGN when their exact ID is not in it, so a message decodes from any source address
+and priority.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import cantools
 import cantools.database
 
 from harness.canbus.frame import NO_SIGNALS
+from harness.canbus.j1939.addressing import pgn_of
 from harness.datafile import suggest
 from harness.exceptions import DatabaseError, EncodeError, UnknownNameError
 
@@ -42,13 +48,24 @@ class SignalDatabase:
     >>> db.encode("BCM_Request", {"DoorUnlock": 1})        # doctest: +SKIP
     """
 
-    def __init__(self, db: cantools.database.can.Database, path: Path | None = None) -> None:
+    def __init__(
+        self, db: cantools.database.can.Database, path: Path | None = None, *, j1939: bool = False
+    ) -> None:
         self.cantools = db
         self.path = path
         self._by_name: dict[str, Message] = {m.name: m for m in db.messages}
         self._by_id: dict[tuple[int, bool], Message] = {
             (m.frame_id, m.is_extended_frame): m for m in db.messages
         }
+        whole = j1939 or _declares_j1939(db)
+        self._by_pgn: dict[int, Message] = {}
+        """J1939 messages by PGN: the fallback for extended IDs not in ``_by_id``."""
+        for m in db.messages:
+            if m.is_extended_frame and (whole or m.protocol == "j1939"):
+                self._by_pgn.setdefault(pgn_of(m.frame_id), m)
+        self._j1939_names = frozenset(m.name for m in self._by_pgn.values())
+        self.is_j1939 = whole or bool(self._by_pgn)
+        """Whether extended frames on a channel with this database are read as J1939."""
         self._decode_cache: dict[tuple[int, bytes], dict[str, Any]] = {}
         # arbitration ID (| _EXTENDED) -> message and its payloads: decoded signals or why not
         self._payloads: dict[int, tuple[Message, dict[bytes, Mapping[str, Any] | str]]] = {}
@@ -56,8 +73,11 @@ class SignalDatabase:
         self._layouts_checked: set[tuple[str, frozenset[str]]] = set()
 
     @classmethod
-    def load(cls, path: str | Path, *, strict: bool = True) -> SignalDatabase:
-        """Load a DBC, ARXML, KCD or SYM file; any failure is one DatabaseError line."""
+    def load(cls, path: str | Path, *, strict: bool = True, j1939: bool = False) -> SignalDatabase:
+        """Load a DBC, ARXML, KCD or SYM file; any failure is one DatabaseError line.
+
+        ``j1939`` reads every extended message as J1939 even where the file does not say so.
+        """
         path = Path(path)
         if path.is_dir():
             raise DatabaseError(f"{path}: is a directory, not a database file")
@@ -71,7 +91,7 @@ class SignalDatabase:
             raise DatabaseError(f"{path}: cannot load: {_one_line(exc)}") from exc
         if not isinstance(db, cantools.database.can.Database):
             raise DatabaseError(f"{path}: not a CAN database ({type(db).__name__})")
-        return cls(db, path)
+        return cls(db, path, j1939=j1939)
 
     @property
     def name(self) -> str:
@@ -94,8 +114,22 @@ class SignalDatabase:
             raise UnknownNameError(f"{self.name}: no message {name!r}{hint}") from None
 
     def message_for(self, arbitration_id: int, is_extended: bool) -> Message | None:
-        """The message a frame ID belongs to, or None when the database does not know it."""
-        return self._by_id.get((arbitration_id, is_extended))
+        """The message a frame ID belongs to, or None when the database does not know it.
+
+        An extended ID not in the database finds its J1939 message by PGN.
+        """
+        message = self._by_id.get((arbitration_id, is_extended))
+        if message is None and is_extended and self._by_pgn:
+            return self._by_pgn.get(pgn_of(arbitration_id))
+        return message
+
+    def is_j1939_message(self, message: Message) -> bool:
+        """Whether ``message`` matches by PGN (from any source address and priority)."""
+        return message.name in self._j1939_names
+
+    def message_for_pgn(self, pgn: int) -> Message | None:
+        """The J1939 message of ``pgn``, or None."""
+        return self._by_pgn.get(pgn)
 
     def encode(self, name: str, values: SignalValues | None = None) -> tuple[Message, bytes]:
         """Encode ``name`` from physical values; signals left out take their initial value.
@@ -179,7 +213,7 @@ class SignalDatabase:
         key = arbitration_id | _EXTENDED if is_extended else arbitration_id
         known = self._payloads.get(key)
         if known is None:
-            message = self._by_id.get((arbitration_id, is_extended))
+            message = self.message_for(arbitration_id, is_extended)
             if message is None:
                 return NOT_DECODED
             known = self._payloads[key] = (message, {})
@@ -205,6 +239,15 @@ class SignalDatabase:
         if isinstance(signals, str):
             return message.name, NO_SIGNALS, signals
         return message.name, signals, None
+
+
+def _declares_j1939(db: cantools.database.can.Database) -> bool:
+    """The DBC's database-wide ``ProtocolType`` attribute says J1939."""
+    dbc = db.dbc
+    if dbc is None:
+        return False
+    attribute = dbc.attributes.get("ProtocolType")
+    return attribute is not None and str(attribute.value).upper() == "J1939"
 
 
 def _decode(message: Message, data: bytes) -> dict[str, Any]:

@@ -13,7 +13,9 @@ whose text reads like a bug report.
 (compared with a float tolerance), a value-table name (``"UNLOCKED"``), a
 ``range``, a helper such as :func:`between`, any callable taking the value, or
 any other value that compares with ``==`` (``pytest.approx(50)``);
-``where`` may also be a callable taking the whole :class:`Frame`.
+``where`` may also be a callable taking the whole :class:`Frame`. On a J1939
+channel a dict may also name the frame's ``priority``, ``pgn``, ``source_address``
+and ``destination_address`` (a signal of the same name wins).
 
 >>> since = body.mark()                                             # doctest: +SKIP
 >>> body.send("BCM_Request", DoorUnlock=1)                          # doctest: +SKIP
@@ -35,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from cantools.database.namedsignalvalue import NamedSignalValue
 
 from harness import clock
+from harness.canbus.j1939.addressing import FIELDS as J1939_FIELDS
 from harness.canbus.protection import Protection, check_frames, detect
 from harness.datafile import suggest
 from harness.exceptions import ExpectationError, HarnessError, UnknownNameError
@@ -119,6 +122,15 @@ def value_matches(actual: Any, wanted: Any) -> bool:
     return bool(number == wanted)  # anything else that compares: pytest.approx, Decimal, ...
 
 
+def _value(frame: Frame, key: str) -> Any:
+    """A ``where`` key's value in a frame: its signal, else a J1939 field it carries."""
+    value = frame.signals.get(key, _MISSING)
+    if value is _MISSING and key in J1939_FIELDS:
+        field = getattr(frame, key)
+        return _MISSING if field is None else field
+    return value
+
+
 class Matcher:
     """Which frames an expectation is about (``selects``) and which satisfy it (``accepts``).
 
@@ -142,7 +154,8 @@ class Matcher:
                 raise UnknownNameError(f"no database to look up message {message!r} in")
             definition = db.message(message)
             self.name = definition.name
-            self.ids = frozenset((definition.frame_id,))  # a frame's name comes from its ID
+            if not db.is_j1939_message(definition):  # J1939: any source address, any priority
+                self.ids = frozenset((definition.frame_id,))  # a frame's name comes from its ID
         elif isinstance(message, int):
             self.arbitration_id = message
             self.ids = frozenset((message,))
@@ -156,6 +169,8 @@ class Matcher:
         signals = {s.name: s for s in definition.signals}
         for signal_name, wanted in where.items():
             signal = signals.get(signal_name)
+            if signal is None and signal_name in J1939_FIELDS and db.is_j1939_message(definition):
+                continue
             if signal is None:
                 hint = suggest(signal_name, sorted(signals))
                 raise UnknownNameError(f"message {self.name!r} has no signal {signal_name!r}{hint}")
@@ -185,8 +200,7 @@ class Matcher:
             return True
         if callable(where):
             return bool(where(frame))
-        signals = frame.signals
-        return all(value_matches(signals.get(k, _MISSING), v) for k, v in where.items())
+        return all(value_matches(_value(frame, k), v) for k, v in where.items())
 
     def __call__(self, frame: Frame) -> bool:
         return self.selects(frame) and self.accepts(frame)
@@ -200,7 +214,7 @@ class Matcher:
             return [] if where(frame) else [f"predicate {_callable_name(where)} was false"]
         misses = []
         for name, wanted in where.items():
-            actual = frame.signals.get(name, _MISSING)
+            actual = _value(frame, name)
             if not value_matches(actual, wanted):
                 shown = "missing" if actual is _MISSING else _show(actual)
                 misses.append(f"{name}={shown} (wanted {_show(wanted)})")

@@ -19,7 +19,9 @@ class Frame:
     ``bus_timestamp`` is the interface's own stamp (hardware time where the
     interface has it), the better source for intervals such as cycle times.
     ``name`` is set when the database knows the ID; ``signals`` when the payload
-    also decodes, else ``decode_error`` says why.
+    also decodes, else ``decode_error`` says why. On a J1939 channel an extended
+    frame also carries its ``priority``, ``pgn``, ``source_address`` and
+    ``destination_address`` (255 for broadcast); elsewhere they are None.
     """
 
     timestamp: float
@@ -35,6 +37,10 @@ class Frame:
     signals: Mapping[str, Any] = field(default_factory=lambda: NO_SIGNALS)
     decode_error: str | None = None
     bus_timestamp: float = 0.0
+    priority: int | None = None
+    pgn: int | None = None
+    source_address: int | None = None
+    destination_address: int | None = None
 
     @property
     def dlc(self) -> int:
@@ -57,6 +63,10 @@ class Frame:
         stamp = f"{t:+.4f}s" if since is not None else f"{t:.4f}"
         direction = "rx" if self.is_rx else "tx"
         label = self.name or self.id_text()
+        if self.pgn is not None:
+            label += f" SA=0x{self.source_address:02X}"
+            if self.destination_address != 0xFF:
+                label += f" DA=0x{self.destination_address:02X}"
         if self.signals:
             body = " ".join(f"{k}={_fmt(v)}" for k, v in self.signals.items())
         else:

@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.canbus.database import SignalDatabase
+from harness.canbus.j1939.addressing import parse_id
 from harness.cli.output import make_console
 from harness.exceptions import DatabaseError
 
@@ -64,6 +65,9 @@ def show(file: Path, message_name: str | None, no_strict: bool) -> None:
     length, cycle time (GenMsgCycleTime, or "event"), senders and signal count.
     The signal list gives start bit, length, byte order, sign, scaling, range,
     unit, initial value (GenSigStartValue), value table and multiplexing.
+    For a J1939 database (ProtocolType "J1939" or VFrameFormat J1939PG) the
+    list also gives each message's PGN, priority and default source address
+    (SA), and the signal list each signal's SPN.
 
     \b
     Examples:
@@ -78,9 +82,9 @@ def show(file: Path, message_name: str | None, no_strict: bool) -> None:
         console.print(Text(f"Nodes: {', '.join(db.nodes) or '-'}"))
     else:
         message = db.message(message_name)
-        for line in message_summary(message):
+        for line in message_summary(message, j1939=db.is_j1939_message(message)):
             console.print(Text(line))
-        console.print(signals_table(message))
+        console.print(signals_table(message, j1939=db.is_j1939_message(message)))
 
 
 def load(path: Path, *, strict: bool) -> SignalDatabase:
@@ -115,24 +119,33 @@ def messages_table(db: SignalDatabase) -> Table:
         ("Senders", "left"),
         ("Signals", "right"),
     )
+    if db.is_j1939:
+        columns = (*columns[:2], ("PGN", "right"), ("Prio", "right"), ("SA", "right"), *columns[2:])
     for header, justify in columns:
         table.add_column(header, justify=justify)
     for message in sorted(db.messages, key=lambda m: (m.is_extended_frame, m.frame_id)):
-        table.add_row(
-            *_texts(
-                message.name,
-                id_text(message),
-                frame_type(message),
-                str(message.length),
-                cycle_text(message),
-                ", ".join(message.senders) or "-",
-                str(len(message.signals)),
-            )
-        )
+        cells = [
+            message.name,
+            id_text(message),
+            frame_type(message),
+            str(message.length),
+            cycle_text(message),
+            ", ".join(message.senders) or "-",
+            str(len(message.signals)),
+        ]
+        if db.is_j1939:
+            cells[2:2] = j1939_cells(message) if db.is_j1939_message(message) else ["-"] * 3
+        table.add_row(*_texts(*cells))
     return table
 
 
-def message_summary(message: Message) -> list[str]:
+def j1939_cells(message: Message) -> list[str]:
+    """PGN (decimal and hex), priority and default source address of a J1939 message."""
+    j1939 = parse_id(message.frame_id)
+    return [f"{j1939.pgn} (0x{j1939.pgn:05X})", str(j1939.priority), f"0x{j1939.source:02X}"]
+
+
+def message_summary(message: Message, *, j1939: bool = False) -> list[str]:
     """The header lines above a message's signal table."""
     senders = ", ".join(message.senders) or "-"
     receivers = ", ".join(sorted(message.receivers)) or "-"
@@ -141,13 +154,17 @@ def message_summary(message: Message) -> list[str]:
         + f"{message.length} bytes  cycle {cycle_text(message)}",
         f"Senders: {senders}  Receivers: {receivers}",
     ]
+    if j1939:
+        pgn, priority, source = j1939_cells(message)
+        lines.insert(1, f"J1939 PGN {pgn}  priority {priority}  default SA {source}")
     if message.comment:
         lines.append(" ".join(str(message.comment).split()))
     return lines
 
 
-def signals_table(message: Message) -> Table:
-    """One row per signal: layout, scaling, range, initial value, value table, mux."""
+def signals_table(message: Message, *, j1939: bool = False) -> Table:
+    """One row per signal: layout, scaling, range, initial value, value table, mux
+    (and the SPN of a J1939 message's signals)."""
     multiplexed = message.is_multiplexed()
     headers = [
         "Signal", "Start", "Len", "Order", "Type", "Scale", "Offset",
@@ -155,6 +172,8 @@ def signals_table(message: Message) -> Table:
     ]  # fmt: skip
     if multiplexed:
         headers.append("Mux")
+    if j1939:
+        headers.append("SPN")
     count = len(message.signals)
     table = Table(title=Text(f"{count} signal{'' if count == 1 else 's'}"), title_justify="left")
     for header in headers:
@@ -177,6 +196,8 @@ def signals_table(message: Message) -> Table:
         ]
         if multiplexed:
             cells.append(mux_text(signal))
+        if j1939:
+            cells.append("" if signal.spn is None else str(signal.spn))
         table.add_row(*_texts(*cells))
     return table
 

@@ -25,9 +25,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TextIO
 
+import can
 import click
 from cantools.database.namedsignalvalue import NamedSignalValue
 
+from harness.canbus.j1939.addressing import GLOBAL_ADDRESS, build_id, is_pdu1
+from harness.canbus.j1939.dm import DM1, DM2, DmError, Dtc, parse_dm
+from harness.canbus.j1939.transport import TP_CM, TP_DT, Reassembler
 from harness.cli.dbc import load
 from harness.trace.reader import (
     BadLines,
@@ -41,7 +45,6 @@ from harness.trace.reader import (
 if TYPE_CHECKING:
     from collections.abc import Generator, Mapping
 
-    import can
     from cantools.database.can import Message
 
     from harness.canbus.database import SignalDatabase
@@ -255,6 +258,11 @@ def _stream(
                 frame, definition = decoder.decode(msg)
                 writer.write(msg, frame, frame.timestamp - origin, definition)
                 tally.count(frame)
+                long = decoder.reassemble(msg, frame)
+                if long is not None:  # the message a transport-protocol transfer carried
+                    frame, definition = decoder.decode(long)
+                    writer.write(long, frame, frame.timestamp - origin, definition)
+                    tally.reassembled += 1
                 if limit is not None and tally.frames >= limit:
                     tally.limited = True
                     break
@@ -265,7 +273,8 @@ def _stream(
 
 
 class _Decoder:
-    """Decodes each frame with the first database that defines its ID.
+    """Decodes each frame with the first database that defines its ID; on J1939
+    databases also rebuilds transport-protocol transfers (BAM and RTS/CTS).
 
     Unless ``strict_ids``, a frame flagged extended that only an 11-bit message
     defines decodes as that message (:func:`~harness.trace.reader.lookup_extended`);
@@ -276,13 +285,38 @@ class _Decoder:
         self.databases = databases
         self.strict_ids = strict_ids
         self.padded = 0
+        self.j1939 = next((db for db in databases if db.is_j1939), None)
+        self.transfers: dict[str, Reassembler] | None = {} if self.j1939 else None
+        """One reassembler per channel of the trace."""
+
+    def reassemble(self, msg: can.Message, frame: Frame) -> can.Message | None:
+        """The long message this TP.DT frame completes, as one frame of its PGN."""
+        if self.transfers is None or frame.pgn not in (TP_CM, TP_DT):
+            return None
+        reassembler = self.transfers.setdefault(frame.channel, Reassembler())
+        done = reassembler.feed(frame.arbitration_id, frame.data, frame.timestamp)
+        if done is None:
+            return None
+        destination = done.destination if is_pdu1(done.pgn) else GLOBAL_ADDRESS
+        return can.Message(
+            timestamp=done.timestamp,
+            arbitration_id=build_id(
+                done.pgn, source=done.source, destination=destination, priority=done.priority
+            ),
+            is_extended_id=True,
+            data=done.data,
+            dlc=len(done.data),
+            channel=msg.channel,
+            is_rx=msg.is_rx,
+            check=False,
+        )
 
     def defines(self, arbitration_id: int, is_extended: bool) -> bool:
         return any(db.message_for(arbitration_id, is_extended) for db in self.databases)
 
     def decode(self, msg: can.Message) -> tuple[Frame, Message | None]:
         if msg.is_error_frame:
-            return decode_message(msg), None
+            return decode_message(msg, self.j1939), None  # J1939 fields even where no PGN is known
         extended = msg.is_extended_id
         if not self.strict_ids:
             extended = lookup_extended(msg.arbitration_id, extended, self.defines)
@@ -297,7 +331,7 @@ class _Decoder:
             as_standard.is_extended_id = False
             frame = decode_message(as_standard, db)
             return dataclasses.replace(frame, is_extended_id=True), definition
-        return decode_message(msg), None
+        return decode_message(msg, self.j1939), None  # J1939 fields even where no PGN is known
 
 
 class _Writer:
@@ -347,7 +381,7 @@ class _Table(_Writer):
         elif frame.is_remote:
             kind, name, body = "RTR", frame.name or "?", "remote request"
         else:
-            kind, name = ("FD" if frame.is_fd else ""), frame.name or "?"
+            kind, name = _kind(frame), frame.name or "?"
             if frame.signals and definition is not None:
                 key = (id(definition), frame.data)
                 body = self.bodies.get(key, "")
@@ -359,6 +393,17 @@ class _Table(_Writer):
                 body = frame.data.hex(" ") or "(no data)"
                 if frame.decode_error:
                     body += f"  [undecodable: {frame.decode_error}]"
+        if frame.pgn is not None:
+            body = (
+                f"SA=0x{frame.source_address:02X} "
+                + (
+                    f"DA=0x{frame.destination_address:02X} "
+                    if frame.destination_address != GLOBAL_ADDRESS
+                    else ""
+                )
+                + f"P{frame.priority} {body}"
+                + "".join(f" DTC=({d})" for d in _dtcs(frame))
+            )
         self.out.write(
             f"{t:12.6f}  {frame.channel:<4} {self.direction(frame) or '-':<3} "
             + f"{frame.id_text():>10} {kind:<3} {msg.dlc:>3}  {name:<{self.name_width}}  {body}\n"
@@ -432,7 +477,35 @@ class _Jsonl(_Writer):
             "signals": {name: _json_value(v) for name, v in frame.signals.items()},
             "decode_error": frame.decode_error,
         }
+        if frame.pgn is not None:
+            record |= {
+                "pgn": frame.pgn,
+                "priority": frame.priority,
+                "source_address": frame.source_address,
+                "destination_address": frame.destination_address,
+            }
+            dtcs = _dtcs(frame)
+            if dtcs:
+                record["dtcs"] = [str(dtc) for dtc in dtcs]
         self.out.write(json.dumps(record) + "\n")
+
+
+def _kind(frame: Frame) -> str:
+    """``FD``, ``TP`` for a message rebuilt from a J1939 transfer (no classic frame
+    holds more than 8 bytes), or nothing."""
+    if frame.is_fd:
+        return "FD"
+    return "TP" if len(frame.data) > 8 else ""
+
+
+def _dtcs(frame: Frame) -> list[Dtc]:
+    """Every DTC of a DM1 or DM2 (a database declares only the first one)."""
+    if frame.pgn not in (DM1, DM2):
+        return []
+    try:
+        return list(parse_dm(frame.data).dtcs)
+    except DmError:
+        return []
 
 
 _WRITERS: dict[str, type[_Writer]] = {"table": _Table, "csv": _Csv, "jsonl": _Jsonl}
@@ -448,6 +521,7 @@ class _Tally:
     undecodable: int = 0
     errors: int = 0
     remote: int = 0
+    reassembled: int = 0
     limited: bool = False
 
     def count(self, frame: Frame) -> None:
@@ -473,6 +547,8 @@ class _Tally:
         )
         if self.remote:
             text += f", {self.remote} remote"
+        if self.reassembled:
+            text += f", {self.reassembled} reassembled by J1939 TP"
         if self.limited:
             text += " (stopped at --limit)"
         if bad_lines is not None and bad_lines.count:

@@ -98,6 +98,14 @@ DOIP_FAULTS: dict[str, str] = {
 """Fault primitives of an ECU's DoIP entity (``doip = [...]``), honoured by
 :class:`harness.sim.doip.DoipEntity`."""
 
+J1939_FAULTS: dict[str, str] = {
+    "claims_taken_address": "claims the address its [j1939] taken_address names (another "
+    "node's) instead of its own",
+    "tp_timing_wrong": "TP.BAM data packets go out 5 ms apart (J1939-21: 50 to 200 ms)",
+    "dm1_lamp_wrong": "DM1 reports every lamp off while it carries active DTCs",
+}
+"""J1939 fault primitives (``j1939 = [...]``), honoured by :mod:`harness.sim.j1939`."""
+
 
 def _num(value: Any) -> float:
     return float(getattr(value, "value", value))
@@ -154,6 +162,8 @@ class SeededFault:
     """Gateway routing faults, as written (validated by :mod:`harness.sim.gateway`)."""
     doip: tuple[str, ...] = ()
     """DoIP entity fault primitives (:data:`DOIP_FAULTS`)."""
+    j1939: tuple[str, ...] = ()
+    """J1939 fault primitives (:data:`J1939_FAULTS`)."""
 
 
 @dataclass(frozen=True)
@@ -185,6 +195,11 @@ class EcuDefinition:
     doip: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     """The ``[doip]`` table, as written (:mod:`harness.sim.doip` validates it)."""
 
+    @property
+    def j1939(self) -> Mapping[str, Any]:
+        """The ``[j1939]`` table (:mod:`harness.sim.j1939`'s), empty without one."""
+        return self.services.get("j1939", MappingProxyType({}))
+
 
 class Service(Protocol):
     """Something that runs while a simulated ECU is powered (a UDS server, a console)."""
@@ -206,6 +221,7 @@ SERVICES: Registry[AttachService] = Registry(
     {
         "diagnostics": "harness.sim.uds.server:attach_server",
         "gateway": "harness.sim.gateway:attach_gateway",
+        "j1939": "harness.sim.j1939:attach_j1939",
     },
 )
 """ECU-file tables that give a simulated ECU a service, by table name: ``[diagnostics]``
@@ -277,6 +293,10 @@ def load_ecu(path: str | Path) -> EcuDefinition:
         from harness.sim.gateway import gateway_config  # noqa: PLC0415 - it imports this module
 
         gateway_config(definition)  # a gateway file is validated whole on loading
+    if definition.j1939 or any(fault.j1939 for fault in faults.values()):
+        from harness.sim.j1939 import j1939_config  # noqa: PLC0415 - it imports this module
+
+        j1939_config(definition)
     return definition
 
 
@@ -412,6 +432,14 @@ def _seeded_fault(table: Table, name: str, rule_ids: set[str], own: set[str]) ->
                 f"known: {', '.join(DOIP_FAULTS)}",
             )
     routing = tuple(MappingProxyType(dict(entry.data)) for entry in table.tables("routing"))
+    j1939 = table.str_list("j1939")
+    for primitive in j1939:
+        if primitive not in J1939_FAULTS:
+            raise table.error(
+                "j1939",
+                f"unknown J1939 fault {primitive!r}{suggest(primitive, list(J1939_FAULTS))}; "
+                f"known: {', '.join(J1939_FAULTS)}",
+            )
     table.finish()
     return SeededFault(
         name,
@@ -424,6 +452,7 @@ def _seeded_fault(table: Table, name: str, rule_ids: set[str], own: set[str]) ->
         tuple(modem),
         routing,
         tuple(doip),
+        tuple(j1939),
     )
 
 
