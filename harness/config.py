@@ -32,6 +32,7 @@ from harness.canbus.routing import GatewayConfig, RoutingTable, check_routing, p
 from harness.datafile import Table, apply_override, read_toml, suggest
 from harness.devices.config import PowerConfig, SerialDeviceConfig, parse_power, parse_serial_device
 from harness.diag.config import DiagConfig, parse_diagnostics
+from harness.exceptions import ConfigError
 from harness.sim.device import fault_table
 
 BENCH_ENV = "HARNESS_BENCH"
@@ -113,6 +114,23 @@ class BenchConfig:
     def of_kind(self, kind: str) -> list[SerialDeviceConfig]:
         """The serial devices of ``kind`` ("console", "modem", "power")."""
         return [device for device in self.serial.values() if device.kind == kind]
+
+
+TESTABLE_SECTIONS = ("can", "serial", "power", "diagnostics")
+"""The sections that give a test something to talk to; a bench naming none of them
+would let every suite skip its way to a green run."""
+
+
+def require_something_to_test(config: BenchConfig) -> BenchConfig:
+    """``config`` itself; a :class:`ConfigError` when it names nothing to test."""
+    if not any(config.has(kind) for kind in TESTABLE_SECTIONS):
+        raise ConfigError(
+            str(config.path),
+            "",
+            "names nothing to test (no CAN channel, serial device, power supply or "
+            "diagnostics: add a [can.NAME], [serial.NAME], [power] or [diagnostics] table)",
+        )
+    return config
 
 
 def resolve_bench_path(path: str | Path | None = None, root: Path | None = None) -> Path:

@@ -34,9 +34,9 @@ from typing import TYPE_CHECKING, Any
 from cantools.database.namedsignalvalue import NamedSignalValue
 
 from harness import clock
-from harness.canbus.protection import Protection, check_frames, detect
+from harness.canbus.protection import Protection, check_frames, declared
 from harness.datafile import suggest
-from harness.exceptions import ExpectationError, HarnessError, UnknownNameError
+from harness.exceptions import ExpectationError, HarnessError, NotVerifiedError, UnknownNameError
 
 if TYPE_CHECKING:
     from harness.canbus.database import SignalDatabase
@@ -572,13 +572,14 @@ class TrafficView:
         since: Mark | None = None,
     ) -> tuple[Frame, ...]:
         """Receive ``samples`` frames of ``message`` and fail if any rolling counter or
-        checksum is wrong. ``protection`` defaults to signals named like counters and
-        checksums (``*_Counter``, ``*_Checksum``/``*_CRC`` as SAE J1850 CRC8)."""
+        checksum is wrong. ``protection`` defaults to what the database declares
+        (:func:`~harness.canbus.protection.declared`); with nothing declared, raises
+        :class:`~harness.exceptions.NotVerifiedError`: names are never guessed."""
         __tracebackhide__ = True  # failures point at the test, not here
         definition = require_db(self).message(message)
-        protection = protection or detect(definition)
-        if protection.counter is None and protection.algorithm is None:
-            raise ExpectationError(f"{message} has no counter or checksum to check")
+        protection = protection or declared(definition)
+        if not protection.declared:
+            raise NotVerifiedError(f"{message}: no counter or checksum declared")
         measured = self.cycle_time(
             message, samples=max(1, samples - 1), timeout=timeout, since=since
         )

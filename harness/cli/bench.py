@@ -25,7 +25,7 @@ from harness.bench import Bench
 from harness.canbus.channel import Channel
 from harness.canbus.database import SignalDatabase
 from harness.cli.output import make_console
-from harness.config import load_bench, overrides_from_env
+from harness.config import load_bench, overrides_from_env, require_something_to_test
 from harness.datafile import suggest
 from harness.exceptions import HarnessError
 from harness.sim.ecu import load_ecu
@@ -231,7 +231,7 @@ def check(file: Path, overrides: tuple[str, ...], no_open: bool) -> None:
     Exit codes:
       0  everything validated and opened
       1  the file is valid, but a channel, database or simulated ECU failed
-      2  the file (or an override) is invalid
+      2  the file (or an override) is invalid, or names nothing to test
 
     \b
     Examples:
@@ -239,7 +239,7 @@ def check(file: Path, overrides: tuple[str, ...], no_open: bool) -> None:
       harness bench check lab.toml --set can.body.channel=can1
       harness bench check lab.toml --no-open
     """
-    config = load_bench(file, [*overrides_from_env(), *overrides])
+    config = require_something_to_test(load_bench(file, [*overrides_from_env(), *overrides]))
     report = check_bench(config, open_resources=not no_open)
     out = make_console()
     for renderable in render_check(report):

@@ -35,7 +35,7 @@ from harness.canbus.expect import require_db
 from harness.canbus.protection import (
     Protection,
     counter_modulo,
-    detect,
+    declared,
     protect,
     validate,
 )
@@ -238,7 +238,7 @@ class ResidualBus(Closing):
     def _simulate(
         self, message: Message, settings: MessageSettings, autostart: bool, source: str
     ) -> SimulatedMessage:
-        protection = settings.protection or detect(message)
+        protection = settings.protection or declared(message)
         validate(protection, message, source, f"messages.{message.name}")
         cycle = message.cycle_time / 1000 if message.cycle_time else None
         return SimulatedMessage(

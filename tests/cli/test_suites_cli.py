@@ -28,6 +28,19 @@ def test_fails():
 """
 
 
+NEEDS_A_POWERTRAIN = """
+import pytest
+
+@pytest.mark.requires("can:powertrain")
+def test_dials():
+    pass
+
+@pytest.mark.requires("can:powertrain")
+def test_hangs_up():
+    pass
+"""
+
+
 @pytest.fixture
 def suites(tmp_path: Path) -> Path:
     folder = tmp_path / "suites"
@@ -58,9 +71,38 @@ def test_run_returns_pytests_exit_code(suites: Path) -> None:
     passed = run_script("run", "alpha", "--suites", str(suites), "-q", "-p", "no:cacheprovider")
     assert passed.returncode == 0, passed.stdout
     assert "2 passed" in passed.stdout
-    failed = run_script("run", "all", "--suites", str(suites), "-q", "-p", "no:cacheprovider")
+    failed = run_script("run", "beta", "--suites", str(suites), "-q", "-p", "no:cacheprovider")
     assert failed.returncode == 1
-    assert "1 failed, 2 passed" in failed.stdout
+    assert "1 failed" in failed.stdout
+
+
+def test_a_run_where_every_test_skipped_is_not_a_pass(suites: Path) -> None:
+    (suites / "gamma").mkdir()
+    (suites / "gamma" / "test_gamma.py").write_text(NEEDS_A_POWERTRAIN)
+    result = run_script("run", "gamma", "--suites", str(suites), "-q", "-p", "no:cacheprovider")
+    assert result.returncode == 1, result.stdout
+    assert "2 skipped" in result.stdout
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: no test ran: 2 skipped (bench 'virtual' ")
+    assert last.endswith("has no can 'powertrain')")
+
+
+def test_a_run_that_collects_nothing_is_not_a_pass(suites: Path) -> None:
+    args = ("--suites", str(suites), "-q", "-p", "no:cacheprovider", "-k", "no_such_test")
+    result = run_script("run", "alpha", *args)
+    assert result.returncode == 1, result.stdout
+    assert (
+        result.stderr.strip().splitlines()[-1] == "error: no test ran: the suite collected no test"
+    )
+
+
+def test_allow_empty_makes_a_run_with_nothing_tested_exit_0(suites: Path) -> None:
+    (suites / "gamma").mkdir()
+    (suites / "gamma" / "test_gamma.py").write_text(NEEDS_A_POWERTRAIN)
+    args = ("--suites", str(suites), "-q", "-p", "no:cacheprovider", "--allow-empty")
+    result = run_script("run", "gamma", *args)
+    assert result.returncode == 0, result.stderr
+    assert "error" not in result.stderr
 
 
 @pytest.mark.parametrize("command", [("run", "alpa"), ("suites", "list", "alpa")])

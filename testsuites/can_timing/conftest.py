@@ -8,7 +8,8 @@ the DBC of each is loaded and the messages that node sends become the parameters
 ``cyclic_message``
     each message the DUT sends with a ``GenMsgCycleTime`` (cyclic messages);
 ``protected_message``
-    each message the DUT sends with a rolling counter or a checksum;
+    each message the DUT sends: one whose counter and checksum nothing declares
+    (DBC attributes, see harness.canbus.protection) is reported "not verified";
 ``input_message``
     each cyclic message other nodes send to the DUT (a signal names the DUT node as a
     receiver): the inputs the DUT's verdicts depend on.
@@ -28,7 +29,6 @@ from cantools.database.can import Message
 from harness.bench import Channels
 from harness.canbus.channel import Channel
 from harness.canbus.database import SignalDatabase
-from harness.canbus.protection import detect
 from harness.config import BenchConfig
 from harness.exceptions import HarnessError
 from harness.pytest_plugin.hooks import get_bench_config
@@ -86,16 +86,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         cyclic = [m for m, _ in messages if m.cycle_time is not None]
         metafunc.parametrize("cyclic_message", cyclic, ids=str, indirect=True)
     if "protected_message" in wanted:
-        protected = [m for m, d in messages if _is_protected(d)]
-        metafunc.parametrize("protected_message", protected, ids=str, indirect=True)
+        sent = [m for m, _ in messages]
+        metafunc.parametrize("protected_message", sent, ids=str, indirect=True)
     if "input_message" in wanted:
         cyclic_inputs = [m for m, _ in inputs if m.cycle_time is not None]
         metafunc.parametrize("input_message", cyclic_inputs, ids=str, indirect=True)
-
-
-def _is_protected(message: Message) -> bool:
-    protection = detect(message)
-    return protection.counter is not None or protection.algorithm is not None
 
 
 def _message_on(can: Channels, param: DutMessage) -> tuple[Channel, Message]:
