@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from cantools.database.namedsignalvalue import NamedSignalValue
 
 from harness import clock
-from harness.canbus.protection import Protection, check_frames, declared
+from harness.canbus.protection import Protection, check_frames
 from harness.datafile import suggest
 from harness.exceptions import ExpectationError, HarnessError, NotVerifiedError, UnknownNameError
 
@@ -572,12 +572,13 @@ class TrafficView:
         since: Mark | None = None,
     ) -> tuple[Frame, ...]:
         """Receive ``samples`` frames of ``message`` and fail if any rolling counter or
-        checksum is wrong. ``protection`` defaults to what the database declares
-        (:func:`~harness.canbus.protection.declared`); with nothing declared, raises
+        checksum is wrong. ``protection`` defaults to what the bench or the database
+        declares (:meth:`SignalDatabase.protection`); with nothing declared, raises
         :class:`~harness.exceptions.NotVerifiedError`: names are never guessed."""
         __tracebackhide__ = True  # failures point at the test, not here
-        definition = require_db(self).message(message)
-        protection = protection or declared(definition)
+        db = require_db(self)
+        definition = db.message(message)
+        protection = protection or db.protection(message)
         if not protection.declared:
             raise NotVerifiedError(f"{message}: no counter or checksum declared")
         measured = self.cycle_time(

@@ -143,6 +143,11 @@ def _prepare_channel(
         check.problem = loaded
         return check
     check.db = loaded
+    try:
+        loaded.declare(cfg.protection, cfg.cycle_ms, "bench file", f"can.{cfg.name}")
+    except HarnessError as exc:
+        check.problem = str(exc)
+        return check
     if cfg.dut_node is not None:
         if cfg.dut_node not in loaded.nodes:
             check.problem = (

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from harness.canbus.protection import counter_modulo, declared
+from harness.canbus.protection import counter_modulo
 from harness.exceptions import ExpectationError
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ class LossMeter:
     def _counter_of(self, name: str) -> tuple[str, int] | None:
         if name not in self._counters:
             message = self.db.message(name)
-            protection = declared(message)
+            protection = self.db.protection(name)
             self._counters[name] = (
                 (protection.counter, counter_modulo(message, protection))
                 if protection.counter

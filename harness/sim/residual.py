@@ -35,7 +35,6 @@ from harness.canbus.expect import require_db
 from harness.canbus.protection import (
     Protection,
     counter_modulo,
-    declared,
     protect,
     validate,
 )
@@ -238,7 +237,7 @@ class ResidualBus(Closing):
     def _simulate(
         self, message: Message, settings: MessageSettings, autostart: bool, source: str
     ) -> SimulatedMessage:
-        protection = settings.protection or declared(message)
+        protection = settings.protection or require_db(self.channel).protection(message.name)
         validate(protection, message, source, f"messages.{message.name}")
         cycle = message.cycle_time / 1000 if message.cycle_time else None
         return SimulatedMessage(

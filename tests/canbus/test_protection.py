@@ -22,6 +22,7 @@ from harness.canbus.protection import (
     validate,
     verify,
 )
+from harness.config import load_bench
 from harness.exceptions import ConfigError
 
 PROFILES = [
@@ -196,3 +197,38 @@ def test_a_lab_adds_a_checksum_by_module_function_or_registration(
     registered = Protection(checksum="Guarded_Crc", algorithm="always_5a")
     assert verify(bytes(7) + b"\x5a", message, registered) is None
     assert "always_5a" in CHECKSUMS.names()
+
+
+def test_a_bench_declares_what_the_database_does_not(tmp_path: Path, prius: SignalDatabase) -> None:
+    bench = tmp_path / "bench.toml"
+    bench.write_text(
+        f'[bench]\nname = "prius"\n[can.pt]\ninterface = "virtual"\nchannel = "pt"\n'
+        f'dbc = "{PRIUS}"\nstrict_dbc = false\ncycle_ms = {{ SPEED = 20 }}\n'
+        '[can.pt.protection.SPEED]\nalgorithm = "toyota"\nchecksum = "CHECKSUM"\n'
+    )
+    channel = load_bench(bench).can["pt"]
+    prius.declare(channel.protection, channel.cycle_ms, str(bench), "can.pt")
+    assert prius.protection("SPEED") == TOYOTA
+    assert prius.message("SPEED").cycle_time == 20
+    assert verify(bytes(7) + b"\xbc", prius.message("SPEED"), prius.protection("SPEED")) is None
+    assert not prius.protection("GEAR_PACKET").declared
+
+
+@pytest.mark.parametrize(
+    ("protection", "key", "problem"),
+    [
+        ({"SPEDE": TOYOTA}, "can.pt.protection.SPEDE", "no such message (did you mean 'SPEED'?)"),
+        (
+            {"SPEED": Protection(checksum="CHECKSUM", algorithm="honda")},
+            "can.pt.protection.SPEED.checksum",
+            "CHECKSUM must be 4 bits in one byte, aligned, for honda",
+        ),
+    ],
+)
+def test_a_wrong_bench_declaration_names_the_key(
+    prius: SignalDatabase, protection: dict[str, Protection], key: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError) as failure:
+        prius.declare(protection, {}, "bench.toml", "can.pt")
+    assert failure.value.key == key
+    assert problem in str(failure.value)

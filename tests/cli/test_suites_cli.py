@@ -197,3 +197,44 @@ def test_bite_verdicts() -> None:
     assert BiteResult(quirk, (), 0).verdict_ok
     assert not BiteResult(quirk, ("t",), 1).verdict_ok
     assert not BiteResult(baseline, (), 2).verdict_ok  # e.g. a collection error
+
+
+def _no_cycle_times_bench(tmp_path: Path, cycle_ms: str = "") -> Path:
+    """The demo network with every GenMsgCycleTime removed; the BCM simulated, sending
+    BCM_Lights every 100 ms as its ECU file says."""
+    demo = Path("dbc/demo_vehicle.dbc").read_text()
+    lines = [line for line in demo.splitlines() if '"GenMsgCycleTime" BO_' not in line]
+    dbc = tmp_path / "no_cycles.dbc"
+    dbc.write_text("\n".join(lines) + "\n")
+    ecu = tmp_path / "bcm.toml"
+    ecu.write_text(
+        f'[ecu]\nname = "BCM"\nnode = "BCM"\ndbc = "{dbc}"\n'
+        "[messages.BCM_Lights]\nperiod_ms = 100\n"
+    )
+    bench = tmp_path / "bench.toml"
+    bench.write_text(
+        '[bench]\nname = "no-cycles"\n'
+        f'[can.body]\ninterface = "virtual"\nchannel = "no-cycles"\ndbc = "{dbc}"\n'
+        f'dut_node = "BCM"\n{cycle_ms}\n'
+        f'[simulation.ecus.bcm]\nfile = "{ecu}"\nchannel = "body"\n'
+    )
+    return bench
+
+
+def test_a_message_without_a_cycle_time_is_not_tested(tmp_path: Path) -> None:
+    bench = _no_cycle_times_bench(tmp_path)
+    args = ("-q", "-p", "no:cacheprovider", "-rs", "-k", "test_cycle_time_within_tolerance")
+    result = run_script("run", "can_timing", "--bench", str(bench), *args, timeout=120)
+    for message in ("BCM_DoorStatus", "BCM_Lights"):
+        assert f"not tested: no cycle time declared for {message}" in result.stdout
+    assert result.returncode == 1, result.stdout
+    assert result.stderr.strip().splitlines()[-1].startswith("error: no test ran: 2 skipped")
+
+
+def test_the_bench_declares_a_cycle_time_the_database_lacks(tmp_path: Path) -> None:
+    bench = _no_cycle_times_bench(tmp_path, "cycle_ms = { BCM_Lights = 100 }")
+    args = ("-q", "-p", "no:cacheprovider", "-rs", "-k", "test_cycle_time_within_tolerance")
+    result = run_script("run", "can_timing", "--bench", str(bench), *args, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed, 1 skipped" in result.stdout
+    assert "not tested: no cycle time declared for BCM_DoorStatus" in result.stdout
