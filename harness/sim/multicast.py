@@ -128,7 +128,14 @@ class LossMeter:
         return self._counters[name]
 
     @property
-    def loss(self) -> float:
-        """Fraction of counted frames that went missing."""
+    def loss(self) -> float | None:
+        """Fraction of counted frames that went missing; None when no frame with a
+        declared rolling counter arrived, so there was nothing to count."""
         total = self.received + self.lost
-        return self.lost / total if total else 0.0
+        return self.lost / total if total else None
+
+    def summary(self) -> str:
+        """One status line: frames counted and lost, or that loss was not measured."""
+        if self.loss is None:
+            return "loss not measured (no frame with a declared rolling counter heard back)"
+        return f"{self.received} counted frames heard back, {self.lost} lost ({self.loss:.3%})"
