@@ -218,4 +218,5 @@ def test_figures_go_to_junit_without_a_warning(project: pytest.Pytester) -> None
     result.assert_outcomes(passed=1)
     assert "PytestWarning" not in result.stdout.str()  # an error here with -W error::
     text = (project.path / "junit.xml").read_text()
-    assert '<property name="latency_s" value="0.0123"' in text
+    nodeid = "test_figures_go_to_junit_without_a_warning.py::test_measures"
+    assert f'<property name="{nodeid} latency_s" value="0.0123"' in text
