@@ -117,6 +117,23 @@ class BenchConfig:
         return [device for device in self.serial.values() if device.kind == kind]
 
 
+TESTABLE_SECTIONS = ("can", "serial", "power", "diagnostics")
+"""The sections that give a test something to talk to; a bench naming none of them
+would let every suite skip its way to a green run."""
+
+
+def require_something_to_test(config: BenchConfig) -> BenchConfig:
+    """``config`` itself; a :class:`ConfigError` when it names nothing to test."""
+    if not any(config.has(kind) for kind in TESTABLE_SECTIONS):
+        raise ConfigError(
+            str(config.path),
+            "",
+            "names nothing to test (no CAN channel, serial device, power supply or "
+            "diagnostics: add a [can.NAME], [serial.NAME], [power] or [diagnostics] table)",
+        )
+    return config
+
+
 def resolve_bench_path(path: str | Path | None = None, root: Path | None = None) -> Path:
     """The bench file to use: the one given, else ``$HARNESS_BENCH``, else the virtual bench
     under ``root`` (the project root; default the working directory)."""

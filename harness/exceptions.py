@@ -81,6 +81,12 @@ class HistoryOverflowError(HarnessError, BufferError):
     """Frames a wait needed were dropped from a channel's bounded history."""
 
 
+class NotVerifiedError(HarnessError):
+    """A check could not run because nothing declares what to check (no protection,
+    no cycle time): neither passed nor failed. The pytest plugin reports it as a skip
+    whose reason starts with "not verified: "."""
+
+
 class ExpectationError(HarnessError, AssertionError):
     """An expectation on the traffic failed.
 

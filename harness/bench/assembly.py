@@ -121,6 +121,8 @@ class Bench(Closing):
         channels: dict[str, Channel] = {}
         for name, cfg in self.config.can.items():
             db = self.database(cfg.dbc, cfg.strict_dbc, cfg.j1939) if cfg.dbc else None
+            if db is not None:
+                db.declare(cfg.protection, cfg.cycle_ms, str(self.config.path), f"can.{name}")
             if db is not None and cfg.dut_node is not None and cfg.dut_node not in db.nodes:
                 raise ConfigError(
                     str(self.config.path),

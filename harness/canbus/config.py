@@ -13,6 +13,12 @@
     j1939 = false                      # read extended frames as SAE J1939 (match by PGN)
     history = 100000                   # frames kept for expectations and evidence
     options = { app_name = "CANoe" }   # extra keyword arguments for can.Bus
+    cycle_ms = { BCM_Lights = 100 }    # cycle times the database does not declare
+
+    [can.body.protection.SPEED]        # counter/checksum the database does not declare
+    algorithm = "toyota"               # see harness.canbus.protection.CHECKSUMS
+    checksum = "CHECKSUM"
+    counter = "COUNTER"                # optional; E2E profiles: data_id, offset
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from harness.canbus.protection import Protection
 from harness.datafile import Table
 
 DEFAULT_HISTORY = 100_000
@@ -47,6 +54,10 @@ class CanChannelConfig:
     """Extended frames are J1939 even where the database does not declare it."""
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     """Extra keyword arguments for ``can.Bus`` (e.g. ``app_name`` for Vector)."""
+    protection: Mapping[str, Protection] = field(default_factory=lambda: MappingProxyType({}))
+    """Counter and checksum per message name, over what the database declares."""
+    cycle_ms: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    """Cycle time in ms per message name, over the database's GenMsgCycleTime."""
 
 
 def parse_can_channel(table: Table, name: str, path: Path) -> CanChannelConfig:
@@ -77,6 +88,30 @@ def parse_can_channel(table: Table, name: str, path: Path) -> CanChannelConfig:
         history=table.optional_int("history", minimum=16) or DEFAULT_HISTORY,
         j1939=table.boolean("j1939", False),
         options=table.free_form("options"),
+        protection=_protections(table.table("protection")),
+        cycle_ms=_cycle_times(table),
     )
     table.finish()
     return channel
+
+
+def _protections(table: Table) -> Mapping[str, Protection]:
+    """``[can.NAME.protection.MESSAGE]`` tables; checked against the database on opening."""
+    found = {}
+    for message in table.data:
+        entry = table.table(message)
+        found[message] = Protection(
+            counter=entry.optional_str("counter"),
+            checksum=entry.optional_str("checksum"),
+            algorithm=entry.optional_str("algorithm"),
+            data_id=entry.optional_int("data_id", minimum=0) or 0,
+            offset=entry.optional_int("offset", minimum=0) or 0,
+        )
+        entry.finish()
+    return MappingProxyType(found)
+
+
+def _cycle_times(table: Table) -> Mapping[str, int]:
+    cycles = table.table("cycle_ms")
+    found = {name: int(cycles.optional_int(name) or 0) for name in cycles.data}
+    return MappingProxyType(found)

@@ -23,8 +23,9 @@ import cantools.database
 
 from harness.canbus.frame import NO_SIGNALS
 from harness.canbus.j1939.addressing import pgn_of
+from harness.canbus.protection import Protection, declared, validate
 from harness.datafile import suggest
-from harness.exceptions import DatabaseError, EncodeError, UnknownNameError
+from harness.exceptions import ConfigError, DatabaseError, EncodeError, UnknownNameError
 
 if TYPE_CHECKING:
     from cantools.database.can import Message, Signal
@@ -71,6 +72,7 @@ class SignalDatabase:
         self._payloads: dict[int, tuple[Message, dict[bytes, Mapping[str, Any] | str]]] = {}
         self._payloads_cached = 0
         self._layouts_checked: set[tuple[str, frozenset[str]]] = set()
+        self._protections: dict[str, Protection] = {}
 
     @classmethod
     def load(cls, path: str | Path, *, strict: bool = True, j1939: bool = False) -> SignalDatabase:
@@ -92,6 +94,31 @@ class SignalDatabase:
         if not isinstance(db, cantools.database.can.Database):
             raise DatabaseError(f"{path}: not a CAN database ({type(db).__name__})")
         return cls(db, path, j1939=j1939)
+
+    def declare(
+        self,
+        protection: Mapping[str, Protection],
+        cycle_ms: Mapping[str, int],
+        source: str,
+        key: str,
+    ) -> None:
+        """Add what a bench declares and the database does not: protections and cycle
+        times by message name (``key`` is where they were written, for errors)."""
+        for kind, names in (("protection", protection), ("cycle_ms", cycle_ms)):
+            for name in names:
+                if name not in self._by_name:
+                    hint = suggest(name, list(self._by_name))
+                    raise ConfigError(source, f"{key}.{kind}.{name}", f"no such message{hint}")
+        for name, declared_protection in protection.items():
+            validate(declared_protection, self._by_name[name], source, f"{key}.protection.{name}")
+            self._protections[name] = declared_protection
+        for name, milliseconds in cycle_ms.items():
+            self._by_name[name].cycle_time = milliseconds
+
+    def protection(self, name: str) -> Protection:
+        """The counter and checksum of message ``name``: as a bench declared them, else as
+        the database's attributes do; ``Protection()`` (not verified) when neither does."""
+        return self._protections.get(name) or declared(self.message(name))
 
     @property
     def name(self) -> str:

@@ -38,9 +38,9 @@ from cantools.database.namedsignalvalue import NamedSignalValue
 
 from harness import clock
 from harness.canbus.j1939.addressing import FIELDS as J1939_FIELDS
-from harness.canbus.protection import Protection, check_frames, detect
+from harness.canbus.protection import Protection, check_frames
 from harness.datafile import suggest
-from harness.exceptions import ExpectationError, HarnessError, UnknownNameError
+from harness.exceptions import ExpectationError, HarnessError, NotVerifiedError, UnknownNameError
 
 if TYPE_CHECKING:
     from harness.canbus.database import SignalDatabase
@@ -587,13 +587,15 @@ class TrafficView:
         since: Mark | None = None,
     ) -> tuple[Frame, ...]:
         """Receive ``samples`` frames of ``message`` and fail if any rolling counter or
-        checksum is wrong. ``protection`` defaults to signals named like counters and
-        checksums (``*_Counter``, ``*_Checksum``/``*_CRC`` as SAE J1850 CRC8)."""
+        checksum is wrong. ``protection`` defaults to what the bench or the database
+        declares (:meth:`SignalDatabase.protection`); with nothing declared, raises
+        :class:`~harness.exceptions.NotVerifiedError`: names are never guessed."""
         __tracebackhide__ = True  # failures point at the test, not here
-        definition = require_db(self).message(message)
-        protection = protection or detect(definition)
-        if protection.counter is None and protection.algorithm is None:
-            raise ExpectationError(f"{message} has no counter or checksum to check")
+        db = require_db(self)
+        definition = db.message(message)
+        protection = protection or db.protection(message)
+        if not protection.declared:
+            raise NotVerifiedError(f"{message}: no counter or checksum declared")
         measured = self.cycle_time(
             message, samples=max(1, samples - 1), timeout=timeout, since=since
         )

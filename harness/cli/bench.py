@@ -28,7 +28,7 @@ from harness.canbus.channel import Channel
 from harness.canbus.database import SignalDatabase
 from harness.cli import EXIT_BAD_INPUT
 from harness.cli.output import make_console
-from harness.config import load_bench, overrides_from_env
+from harness.config import load_bench, overrides_from_env, require_something_to_test
 from harness.datafile import suggest
 from harness.exceptions import HarnessError
 from harness.sim.ecu import load_ecu
@@ -146,6 +146,11 @@ def _prepare_channel(
         check.problem = loaded
         return check
     check.db = loaded
+    try:
+        loaded.declare(cfg.protection, cfg.cycle_ms, "bench file", f"can.{cfg.name}")
+    except HarnessError as exc:
+        check.problem = str(exc)
+        return check
     if cfg.dut_node is not None:
         if cfg.dut_node not in loaded.nodes:
             check.problem = (
@@ -233,8 +238,9 @@ def check(file: Path, overrides: tuple[str, ...], no_open: bool) -> None:
     \b
     Exit codes:
       0  everything validated and opened
-      2  the file (or an override) is invalid, or a channel, database or
-         simulated ECU named in it failed (a bench check judges no DUT: never 1)
+      2  the file (or an override) is invalid or names nothing to test, or a
+         channel, database or simulated ECU named in it failed (a bench check
+         judges no DUT: never 1)
 
     \b
     Examples:
@@ -242,7 +248,7 @@ def check(file: Path, overrides: tuple[str, ...], no_open: bool) -> None:
       harness bench check lab.toml --set can.body.channel=can1
       harness bench check lab.toml --no-open
     """
-    config = load_bench(file, [*overrides_from_env(), *overrides])
+    config = require_something_to_test(load_bench(file, [*overrides_from_env(), *overrides]))
     report = check_bench(config, open_resources=not no_open)
     out = make_console()
     for renderable in render_check(report):

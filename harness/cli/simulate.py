@@ -154,7 +154,4 @@ def _run(meters: dict[str, LossMeter], duration: float | None, report_every: flo
 
 def _report(meters: dict[str, LossMeter], elapsed: float) -> None:
     for name, meter in meters.items():
-        click.echo(
-            f"t={elapsed:6.1f}s {name}: {meter.received} counted frames heard back, "
-            f"{meter.lost} lost ({meter.loss:.3%})"
-        )
+        click.echo(f"t={elapsed:6.1f}s {name}: {meter.summary()}")

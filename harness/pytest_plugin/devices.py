@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from harness.devices.log import SerialLog
+from harness.pytest_plugin.support import junit_property
 
 if TYPE_CHECKING:
     from harness.bench import Bench
@@ -63,7 +64,7 @@ def serial_log(bench: Bench, request: pytest.FixtureRequest, tmp_path: Path) -> 
     mark = log.mark()
     path = _log_path(request, tmp_path)
     request.node.stash[serial_log_key] = (log, mark, path)
-    request.node.user_properties.append(("serial_log", str(path)))
+    junit_property(request.node, "serial_log", str(path))
     yield log
     log.write(path, mark, title=request.node.nodeid)
 

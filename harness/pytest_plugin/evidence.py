@@ -16,8 +16,12 @@ touches a bench records nothing). From then on:
 - each test's result goes to the results store when it ends (SQLite at
   ``RESULTS/harness.sqlite`` unless ``--harness-store`` names another file or a
   ``postgresql://`` URL), with its requirement IDs, evidence and files;
-- the JUnit XML (``--junitxml``) gets properties: requirement IDs and clauses, trace
-  paths per test; DUT identity, bench and run per suite;
+- the JUnit XML gets properties: requirement IDs and clauses, trace paths per test;
+  DUT identity, bench and run per suite. The schema of the ``junit_family`` in force
+  decides where per-test ones go: under xunit2 (pytest's default) a testcase may not
+  carry ``<properties>``, so they are testsuite properties named ``NODEID NAME``;
+  under xunit1/legacy they are the testcase's. Without ``--junitxml`` the run still
+  writes one, into its folder beside the report;
 - at the end the HTML report is written to ``RESULTS/runs/RUN/report.html``
   (``RESULTS/latest`` points at the newest run).
 
@@ -46,12 +50,14 @@ from types import FrameType
 from typing import Any
 
 import pytest
+from _pytest.junitxml import xml_key  # pytest's own JUnit writer, for suite properties
 
 from harness import clock
 from harness.bench import Bench
 from harness.canbus.history import Mark
 from harness.exceptions import ExpectationError, HarnessError
 from harness.pytest_plugin.hooks import bench_key
+from harness.pytest_plugin.support import junit_property
 from harness.report.environment import environment
 from harness.report.identity import IdentityReading, changes, read_identity
 from harness.report.requirements import (
@@ -81,6 +87,8 @@ session_key = pytest.StashKey["EvidenceSession"]()
 test_key = pytest.StashKey["TestEvidence"]()
 artifacts_key = pytest.StashKey[list[Artifact]]()
 figures_key = pytest.StashKey[dict[str, float]]()
+own_junit_key = pytest.StashKey[bool]()
+"""Set when the harness chose the JUnit path because no --junitxml was given."""
 """Per-test files any layer wants linked in the reports: append with :func:`add_artifact`."""
 
 
@@ -168,9 +176,19 @@ def _store_target(config: pytest.Config, results: Path) -> str:
     return str(results / DEFAULT_STORE)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    """Before pytest's JUnit writer is set up: a recorded run without ``--junitxml``
+    gets one (in the results folder; :meth:`EvidenceSession.finish` moves it into the
+    run's folder)."""
     config.addinivalue_line("markers", MARKER_HELP)
-    config.stash[session_key] = EvidenceSession(config, Settings.from_config(config))
+    settings = Settings.from_config(config)
+    config.stash[session_key] = EvidenceSession(config, settings)
+    recorded = settings.store is not None and settings.results is not None
+    if recorded and not getattr(config.option, "xmlpath", None):
+        assert settings.results is not None
+        config.option.xmlpath = str(settings.results / f".junit-{os.getpid()}.xml")
+        config.stash[own_junit_key] = True
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -250,7 +268,7 @@ def record_figure(request: pytest.FixtureRequest) -> Callable[[str, float], None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise TypeError(f"record_figure({name!r}, {value!r}): a figure is a number")
         item.stash.setdefault(figures_key, {})[name] = float(value)
-        item.user_properties.append((name, value))
+        junit_property(item, name, value)
 
     return record
 
@@ -368,10 +386,6 @@ class EvidenceSession:
             self.problem(str(exc))
 
     def _suite_property(self, name: str, value: str) -> None:
-        try:
-            from _pytest.junitxml import xml_key  # noqa: PLC0415 - pytest's own JUnit writer
-        except ImportError:  # pragma: no cover - a pytest without it
-            return
         xml = self.config.stash.get(xml_key, None)
         if xml is not None:
             xml.add_global_property(name, value)
@@ -468,7 +482,7 @@ class EvidenceSession:
                 extra = [a for a in extra if Path(a.path).exists()]
         evidence.files = list(extra)
         for artifact in [*evidence.traces, *extra]:
-            item.user_properties.append((f"{artifact.kind}.{artifact.label}", artifact.path))
+            junit_property(item, f"{artifact.kind}.{artifact.label}", artifact.path)
 
     def _serial_log(self, item: pytest.Item, evidence: TestEvidence) -> Artifact | None:
         """The serial log the ``serial_log`` fixture wrote for this test, copied beside
@@ -587,7 +601,10 @@ class EvidenceSession:
         source = Path(xmlpath)
         target = self.run_dir / "junit.xml"
         try:
-            shutil.copyfile(source, target)
+            if self.config.stash.get(own_junit_key, False):
+                shutil.move(source, target)
+            else:
+                shutil.copyfile(source, target)
         except OSError as exc:
             self.problem(f"JUnit XML not kept with the run: {exc}")
             return None
@@ -758,9 +775,9 @@ def pytest_fixture_setup(
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     for requirement in _requirements(item):
-        item.user_properties.append(("requirement", requirement.id))
+        junit_property(item, "requirement", requirement.id)
         if requirement.clause:
-            item.user_properties.append(("clause", f"{requirement.id}: {requirement.clause}"))
+            junit_property(item, "clause", f"{requirement.id}: {requirement.clause}")
     session = _session(item.config)
     if session is not None:
         session.current = item

@@ -21,10 +21,14 @@ from harness.config import (
     BenchConfig,
     load_bench,
     overrides_from_env,
+    require_something_to_test,
     resolve_bench_path,
 )
 from harness.datafile import suggest
-from harness.exceptions import ExpectationError, HarnessError
+from harness.exceptions import ExpectationError, HarnessError, NotVerifiedError
+
+NOT_VERIFIED = "not verified: "
+"""How a skip reason starts when a check had nothing declared to verify."""
 
 RESOURCE_KINDS = ("can", "serial", "power", "diagnostics", "simulation")
 EVIDENCE_LINES = 40
@@ -86,7 +90,9 @@ def get_bench_config(config: pytest.Config) -> BenchConfig:
     cached = config.stash.get(config_key, None)
     if cached is None:
         try:
-            cached = load_bench(bench_path(config), bench_overrides(config))
+            cached = require_something_to_test(
+                load_bench(bench_path(config), bench_overrides(config))
+            )
         except HarnessError as exc:
             cached = exc
         config.stash[config_key] = cached
@@ -129,11 +135,15 @@ def _missing(bench: BenchConfig, spec: str) -> str | None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    """Mark every open channel as the test body starts, for the failure evidence."""
+    """Mark every open channel as the test body starts, for the failure evidence; a
+    check that could not run (NotVerifiedError) makes the test a "not verified" skip."""
     bench = item.config.stash.get(bench_key, None)
     if bench is not None:
         item.stash[marks_key] = {name: channel.mark() for name, channel in bench.can.items()}
-    return (yield)
+    try:
+        return (yield)
+    except NotVerifiedError as exc:
+        raise pytest.skip.Exception(f"{NOT_VERIFIED}{exc}", _use_item_location=True) from None
 
 
 @pytest.hookimpl(wrapper=True)

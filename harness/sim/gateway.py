@@ -24,7 +24,7 @@ from cantools.database import DecodeError
 from cantools.database.namedsignalvalue import NamedSignalValue
 
 from harness.canbus.database import SignalDatabase
-from harness.canbus.protection import detect, protect
+from harness.canbus.protection import protect
 from harness.canbus.routing import (
     Route,
     RoutingTable,
@@ -409,7 +409,7 @@ class Gateway:
             buffer = bytearray(db.encode(route.message, values)[1])
         except HarnessError:
             return data
-        protection = detect(definition)
+        protection = db.protection(route.message)
         counter = int(values[protection.counter]) if protection.counter else 0
         protect(buffer, definition, protection, counter)
         return bytes(buffer)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from harness.canbus.protection import counter_modulo, detect
+from harness.canbus.protection import counter_modulo
 from harness.exceptions import ExpectationError
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ class LossMeter:
     def _counter_of(self, name: str) -> tuple[str, int] | None:
         if name not in self._counters:
             message = self.db.message(name)
-            protection = detect(message)
+            protection = self.db.protection(name)
             self._counters[name] = (
                 (protection.counter, counter_modulo(message, protection))
                 if protection.counter
@@ -121,7 +121,14 @@ class LossMeter:
         return self._counters[name]
 
     @property
-    def loss(self) -> float:
-        """Fraction of counted frames that went missing."""
+    def loss(self) -> float | None:
+        """Fraction of counted frames that went missing; None when no frame with a
+        declared rolling counter arrived, so there was nothing to count."""
         total = self.received + self.lost
-        return self.lost / total if total else 0.0
+        return self.lost / total if total else None
+
+    def summary(self) -> str:
+        """One status line: frames counted and lost, or that loss was not measured."""
+        if self.loss is None:
+            return "loss not measured (no frame with a declared rolling counter heard back)"
+        return f"{self.received} counted frames heard back, {self.lost} lost ({self.loss:.3%})"

@@ -37,7 +37,6 @@ from harness.canbus.expect import require_db
 from harness.canbus.protection import (
     Protection,
     counter_modulo,
-    detect,
     protect,
     validate,
 )
@@ -240,7 +239,7 @@ class SimulatedNodes(Closing):
     def _simulate(
         self, message: Message, settings: MessageSettings, autostart: bool, source: str
     ) -> SimulatedMessage:
-        protection = settings.protection or detect(message)
+        protection = settings.protection or require_db(self.channel).protection(message.name)
         validate(protection, message, source, f"messages.{message.name}")
         cycle = message.cycle_time / 1000 if message.cycle_time else None
         return SimulatedMessage(

@@ -27,7 +27,7 @@ from harness.canbus.expect import (
 )
 from harness.canbus.frame import Frame
 from harness.canbus.history import History, Mark
-from harness.exceptions import ExpectationError, HarnessError, UnknownNameError
+from harness.exceptions import ExpectationError, HarnessError, NotVerifiedError, UnknownNameError
 
 
 def status(t: float, locked: str = "LOCKED", speed: float = 0.0, rx: bool = True) -> Frame:
@@ -338,7 +338,7 @@ def test_check_protection_passes_on_good_frames_and_lists_bad_ones(
             ExpectationError, match=r"Guarded on 'tester': \d+ counter/checksum problem"
         ):
             tester.check_protection("Guarded", samples=5)
-        with pytest.raises(ExpectationError, match="Req has no counter or checksum"):
+        with pytest.raises(NotVerifiedError, match="Req: no counter or checksum declared"):
             tester.check_protection("Req")
 
 

@@ -199,6 +199,19 @@ def test_an_unknown_seeded_fault_fails_its_simulated_ecu(
 # --- overrides and --no-open -----------------------------------------------------------
 
 
+def test_a_bench_naming_nothing_to_test_is_an_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "empty.toml"
+    path.write_text('[bench]\nname = "empty"\n[dut]\nname = "BCM"\n')
+    code, out, err = run_main(capsys, "bench", "check", str(path))
+    assert code == 2, out
+    assert err.strip() == (
+        f"error: {path}: names nothing to test (no CAN channel, serial device, power supply "
+        "or diagnostics: add a [can.NAME], [serial.NAME], [power] or [diagnostics] table)"
+    )
+
+
 def test_set_overrides_a_key(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = write_bench(tmp_path, {"body": "virtual"})
     code, out, err = run_main(

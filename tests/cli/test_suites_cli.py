@@ -28,6 +28,19 @@ def test_fails():
 """
 
 
+NEEDS_A_POWERTRAIN = """
+import pytest
+
+@pytest.mark.requires("can:powertrain")
+def test_dials():
+    pass
+
+@pytest.mark.requires("can:powertrain")
+def test_hangs_up():
+    pass
+"""
+
+
 @pytest.fixture
 def suites(tmp_path: Path) -> Path:
     folder = tmp_path / "suites"
@@ -58,11 +71,40 @@ def test_run_exit_codes_follow_the_harness_convention(suites: Path) -> None:
     passed = run_script("run", "alpha", "--suites", str(suites), "-q", "-p", "no:cacheprovider")
     assert passed.returncode == 0, passed.stdout
     assert "2 passed" in passed.stdout
-    failed = run_script("run", "all", "--suites", str(suites), "-q", "-p", "no:cacheprovider")
+    failed = run_script("run", "beta", "--suites", str(suites), "-q", "-p", "no:cacheprovider")
     assert failed.returncode == 1
-    assert "1 failed, 2 passed" in failed.stdout
+    assert "1 failed" in failed.stdout
     usage = run_script("run", "alpha", "--suites", str(suites), "--no-such-pytest-option")
     assert usage.returncode == 2, usage.stdout + usage.stderr  # pytest's usage error is 4
+
+
+def test_a_run_where_every_test_skipped_is_not_a_pass(suites: Path) -> None:
+    (suites / "gamma").mkdir()
+    (suites / "gamma" / "test_gamma.py").write_text(NEEDS_A_POWERTRAIN)
+    result = run_script("run", "gamma", "--suites", str(suites), "-q", "-p", "no:cacheprovider")
+    assert result.returncode == 1, result.stdout
+    assert "2 skipped" in result.stdout
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: no test ran: 2 skipped (bench 'virtual' ")
+    assert last.endswith("has no can 'powertrain')")
+
+
+def test_a_run_that_collects_nothing_is_not_a_pass(suites: Path) -> None:
+    args = ("--suites", str(suites), "-q", "-p", "no:cacheprovider", "-k", "no_such_test")
+    result = run_script("run", "alpha", *args)
+    assert result.returncode == 1, result.stdout
+    assert (
+        result.stderr.strip().splitlines()[-1] == "error: no test ran: the suite collected no test"
+    )
+
+
+def test_allow_empty_makes_a_run_with_nothing_tested_exit_0(suites: Path) -> None:
+    (suites / "gamma").mkdir()
+    (suites / "gamma" / "test_gamma.py").write_text(NEEDS_A_POWERTRAIN)
+    args = ("--suites", str(suites), "-q", "-p", "no:cacheprovider", "--allow-empty")
+    result = run_script("run", "gamma", *args)
+    assert result.returncode == 0, result.stderr
+    assert "error" not in result.stderr
 
 
 @pytest.mark.parametrize("command", [("run", "alpa"), ("suites", "list", "alpa")])
@@ -157,3 +199,44 @@ def test_bite_verdicts() -> None:
     assert BiteResult(quirk, (), 0).verdict_ok
     assert not BiteResult(quirk, ("t",), 1).verdict_ok
     assert not BiteResult(baseline, (), 2).verdict_ok  # e.g. a collection error
+
+
+def _no_cycle_times_bench(tmp_path: Path, cycle_ms: str = "") -> Path:
+    """The demo network with every GenMsgCycleTime removed; the BCM simulated, sending
+    BCM_Lights every 100 ms as its ECU file says."""
+    demo = Path("dbc/demo_vehicle.dbc").read_text()
+    lines = [line for line in demo.splitlines() if '"GenMsgCycleTime" BO_' not in line]
+    dbc = tmp_path / "no_cycles.dbc"
+    dbc.write_text("\n".join(lines) + "\n")
+    ecu = tmp_path / "bcm.toml"
+    ecu.write_text(
+        f'[ecu]\nname = "BCM"\nnode = "BCM"\ndbc = "{dbc}"\n'
+        "[messages.BCM_Lights]\nperiod_ms = 100\n"
+    )
+    bench = tmp_path / "bench.toml"
+    bench.write_text(
+        '[bench]\nname = "no-cycles"\n'
+        f'[can.body]\ninterface = "virtual"\nchannel = "no-cycles"\ndbc = "{dbc}"\n'
+        f'dut_node = "BCM"\n{cycle_ms}\n'
+        f'[simulation.ecus.bcm]\nfile = "{ecu}"\nchannel = "body"\n'
+    )
+    return bench
+
+
+def test_a_message_without_a_cycle_time_is_not_tested(tmp_path: Path) -> None:
+    bench = _no_cycle_times_bench(tmp_path)
+    args = ("-q", "-p", "no:cacheprovider", "-rs", "-k", "test_cycle_time_within_tolerance")
+    result = run_script("run", "can_timing", "--bench", str(bench), *args, timeout=120)
+    for message in ("BCM_DoorStatus", "BCM_Lights"):
+        assert f"not tested: no cycle time declared for {message}" in result.stdout
+    assert result.returncode == 1, result.stdout
+    assert result.stderr.strip().splitlines()[-1].startswith("error: no test ran: 2 skipped")
+
+
+def test_the_bench_declares_a_cycle_time_the_database_lacks(tmp_path: Path) -> None:
+    bench = _no_cycle_times_bench(tmp_path, "cycle_ms = { BCM_Lights = 100 }")
+    args = ("-q", "-p", "no:cacheprovider", "-rs", "-k", "test_cycle_time_within_tolerance")
+    result = run_script("run", "can_timing", "--bench", str(bench), *args, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed, 1 skipped" in result.stdout
+    assert "not tested: no cycle time declared for BCM_DoorStatus" in result.stdout

@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import xmlschema
 from click.testing import CliRunner
 
 from harness.cli import cli
@@ -85,6 +86,16 @@ def only_run(project: pytest.Pytester) -> tuple[Path, ResultsStore]:
     return runs[0], ResultsStore.open(project.path / "results" / "harness.sqlite", create=False)
 
 
+def _junit_properties(root: ET.Element, nodeid: str) -> list[tuple[str, str]]:
+    """A test's JUnit properties: under xunit2 testsuite properties named ``NODEID NAME``."""
+    prefix = f"{nodeid} "
+    return [
+        (str(p.get("name")).removeprefix(prefix), str(p.get("value")))
+        for p in root.iter("property")
+        if str(p.get("name")).startswith(prefix)
+    ]
+
+
 def test_a_run_leaves_traces_junit_report_and_store(project: pytest.Pytester) -> None:
     project.makepyfile(test_ecu=TESTS)
     result = project.runpytest_subprocess("--junitxml=junit.xml")
@@ -143,18 +154,14 @@ def test_a_run_leaves_traces_junit_report_and_store(project: pytest.Pytester) ->
         "dut.name": "Mini ECU",
         "harness_run": run.summary.id,
     }
-    cases = {c.get("name"): c for c in root.iter("testcase")}
-    props = [
-        (p.get("name"), p.get("value")) for p in cases["test_request_is_answered"].iter("property")
-    ]
+    assert not [c for c in root.iter("testcase") if c.find("properties") is not None]
+    props = _junit_properties(root, "test_ecu.py::test_request_is_answered")
     assert props == [
         ("requirement", "REQ-ECU-001"),
         ("clause", "REQ-ECU-001: ISO 14229-1 10.3"),
         ("requirement", "REQ-SUITE"),
     ]
-    failing = {
-        p.get("name"): p.get("value") for p in cases["test_unlock_is_confirmed"].iter("property")
-    }
+    failing = dict(_junit_properties(root, "test_ecu.py::test_unlock_is_confirmed"))
     assert str(failing["trace.body"]).endswith("test_ecu.test_unlock_is_confirmed.body.blf")
     assert (run_dir / "junit.xml").is_file()  # kept with the run
 
@@ -209,7 +216,9 @@ def test_keep_all_in_asc_to_a_store_of_its_own(project: pytest.Pytester) -> None
         ("scope", "csv"),
     ]
     root = ET.parse(project.path / "junit.xml").getroot()
-    assert "scope.csv" in [p.get("name") for p in root.iter("property")]
+    assert "scope.csv" in dict(
+        _junit_properties(root, "test_files.py::test_with_a_file_of_its_own")
+    )
 
 
 def test_results_none_records_nothing(project: pytest.Pytester) -> None:
@@ -359,8 +368,33 @@ def test_measured_figures_reach_store_report_and_junit(project: pytest.Pytester)
     }
     report = (run_dir / "report.html").read_text()
     assert "frames = 12<br>start_up_s = 0.0425" in report  # by name
-    cases = {
-        c.get("name"): c for c in ET.parse(project.path / "junit.xml").getroot().iter("testcase")
-    }
-    props = {p.get("name"): p.get("value") for p in cases["test_start_up"].iter("property")}
+    root = ET.parse(project.path / "junit.xml").getroot()
+    props = dict(_junit_properties(root, "test_figures.py::test_start_up"))
     assert (props["start_up_s"], props["frames"]) == ("0.0425", "12")
+
+
+JUNIT_XSD = Path(__file__).parent.parent / "data" / "junit-10.xsd"
+
+
+def test_every_run_folder_holds_a_junit_that_validates(project: pytest.Pytester) -> None:
+    """No --junitxml: the run still writes one beside its report, valid under pytest's
+    default xunit2 (no testcase <properties>), the requirements still in it."""
+    project.makepyfile(test_ecu=TESTS)
+    project.runpytest_subprocess().assert_outcomes(passed=2, failed=1)
+    junit = project.path / "results" / "latest" / "junit.xml"
+    assert junit.is_file()
+    assert not list((project.path / "results").glob(".junit-*.xml"))  # moved, not copied
+    xmlschema.XMLSchema(str(JUNIT_XSD)).validate(str(junit))
+    root = ET.parse(junit).getroot()
+    props = _junit_properties(root, "test_ecu.py::test_request_is_answered")
+    assert ("requirement", "REQ-ECU-001") in props
+
+
+def test_under_xunit1_the_properties_are_the_testcases(project: pytest.Pytester) -> None:
+    project.makepyfile(test_ecu=TESTS)
+    result = project.runpytest_subprocess("-o", "junit_family=xunit1")
+    result.assert_outcomes(passed=2, failed=1)
+    root = ET.parse(project.path / "results" / "latest" / "junit.xml").getroot()
+    case = next(c for c in root.iter("testcase") if c.get("name") == "test_request_is_answered")
+    names = [p.get("name") for p in case.iter("property")]
+    assert names == ["requirement", "clause", "requirement"]

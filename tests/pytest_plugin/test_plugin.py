@@ -142,6 +142,15 @@ def test_a_broken_bench_file_fails_each_test_with_one_line(project: pytest.Pytes
     assert "During handling" not in result.stdout.str()
 
 
+def test_a_bench_naming_nothing_to_test_is_an_error(project: pytest.Pytester) -> None:
+    (project.path / "empty.toml").write_text('[bench]\nname = "empty"\n')
+    project.makepyfile("def test_a(bench):\n    pass\n")
+    result = project.runpytest_subprocess("--bench", "empty.toml")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*harness: empty.toml: names nothing to test (no CAN channel*"])
+    assert "Traceback" not in result.stdout.str()
+
+
 def test_a_bench_that_cannot_open_says_why(project: pytest.Pytester) -> None:
     (project.path / "bad.toml").write_text(
         bench_text("bad", "x").replace('"virtual"', '"no-such-interface"')
@@ -209,4 +218,5 @@ def test_figures_go_to_junit_without_a_warning(project: pytest.Pytester) -> None
     result.assert_outcomes(passed=1)
     assert "PytestWarning" not in result.stdout.str()  # an error here with -W error::
     text = (project.path / "junit.xml").read_text()
-    assert '<property name="latency_s" value="0.0123"' in text
+    nodeid = "test_figures_go_to_junit_without_a_warning.py::test_measures"
+    assert f'<property name="{nodeid} latency_s" value="0.0123"' in text

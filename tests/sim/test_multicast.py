@@ -48,6 +48,14 @@ def test_the_loss_meter_counts_gaps_in_rolling_counters(mini_db: SignalDatabase)
     assert meter.received == 6
     assert meter.lost == 2 + 15
     assert meter.loss == pytest.approx(17 / 23)
+    assert meter.summary() == "6 counted frames heard back, 17 lost (73.913%)"
+
+
+def test_without_a_declared_counter_loss_is_not_measured(mini_db: SignalDatabase) -> None:
+    meter = LossMeter(mini_db)
+    meter.feed(Frame(0.0, 0x100, b"", name="Req", signals={"Unlock": 1}))  # no counter
+    assert meter.loss is None
+    assert meter.summary().startswith("loss not measured")
 
 
 def test_the_handshake_names_what_was_never_heard(tester: Channel, ecu: Channel) -> None:

@@ -6,11 +6,15 @@ the DBC of each is loaded and the messages that node sends become the parameters
 ``dut_channel``
     the name of each bench channel with a ``dut_node``;
 ``cyclic_message``
-    each message the DUT sends with a ``GenMsgCycleTime`` (cyclic messages);
+    each message the DUT sends that is not event-triggered (``GenMsgSendType``); one
+    whose cycle time nothing declares (``GenMsgCycleTime``, or ``cycle_ms`` in the
+    bench's ``[can.NAME]``) is reported "not tested: no cycle time declared";
 ``protected_message``
-    each message the DUT sends with a rolling counter or a checksum;
+    each message the DUT sends: one whose counter and checksum nothing declares
+    (DBC attributes, see harness.canbus.protection) is reported "not verified";
 ``input_message``
-    each cyclic message other nodes send to the DUT (a signal names the DUT node as a
+    each message other nodes send to the DUT (not event-triggered; "not tested" without
+    a cycle time, as above) (a signal names the DUT node as a
     receiver): the inputs the DUT's verdicts depend on.
 
 A bench without such a channel (or a DUT without such messages) gives an empty
@@ -28,7 +32,6 @@ from cantools.database.can import Message
 from harness.bench import Channels
 from harness.canbus.channel import Channel
 from harness.canbus.database import SignalDatabase
-from harness.canbus.protection import detect
 from harness.config import BenchConfig
 from harness.exceptions import HarnessError
 from harness.pytest_plugin.hooks import get_bench_config
@@ -42,7 +45,9 @@ class DutMessage:
     channel: str
     name: str
     cycle_time: float | None
-    """GenMsgCycleTime in seconds, None for event-triggered messages."""
+    """The declared cycle time in seconds, None when nothing declares one."""
+    event: bool = False
+    """Declared event-triggered (``GenMsgSendType``): no cycle to check."""
 
     def __str__(self) -> str:
         return f"{self.channel}/{self.name}"
@@ -60,12 +65,14 @@ def dut_messages(bench: BenchConfig, *, received: bool = False) -> list[tuple[Du
         if db is None:
             db = SignalDatabase.load(channel.dbc, strict=channel.strict_dbc)
             databases[channel.dbc] = db
+        db.declare(channel.protection, channel.cycle_ms, str(bench.path), f"can.{name}")
         for message in db.messages:
             sent = channel.dut_node in message.senders
             heard = any(channel.dut_node in s.receivers for s in message.signals)
             if (heard and not sent) if received else sent:
                 cycle = message.cycle_time / 1000 if message.cycle_time else None
-                found.append((DutMessage(name, message.name, cycle), message))
+                event = str(message.send_type or "").lower().startswith("event")
+                found.append((DutMessage(name, message.name, cycle, event), message))
     return found
 
 
@@ -83,19 +90,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         channels = [n for n, c in bench.can.items() if c.dut_node is not None and c.dbc]
         metafunc.parametrize("dut_channel", channels, indirect=True)
     if "cyclic_message" in wanted:
-        cyclic = [m for m, _ in messages if m.cycle_time is not None]
+        cyclic = [m for m, _ in messages if not m.event]
         metafunc.parametrize("cyclic_message", cyclic, ids=str, indirect=True)
     if "protected_message" in wanted:
-        protected = [m for m, d in messages if _is_protected(d)]
-        metafunc.parametrize("protected_message", protected, ids=str, indirect=True)
+        sent = [m for m, _ in messages]
+        metafunc.parametrize("protected_message", sent, ids=str, indirect=True)
     if "input_message" in wanted:
-        cyclic_inputs = [m for m, _ in inputs if m.cycle_time is not None]
+        cyclic_inputs = [m for m, _ in inputs if not m.event]
         metafunc.parametrize("input_message", cyclic_inputs, ids=str, indirect=True)
 
 
-def _is_protected(message: Message) -> bool:
-    protection = detect(message)
-    return protection.counter is not None or protection.algorithm is not None
+def _cyclic_on(can: Channels, param: DutMessage) -> tuple[Channel, Message]:
+    if param.cycle_time is None:
+        pytest.skip(
+            f"not tested: no cycle time declared for {param.name} (GenMsgCycleTime in the "
+            f"database, or cycle_ms in the bench's [can.{param.channel}])"
+        )
+    return _message_on(can, param)
 
 
 def _message_on(can: Channels, param: DutMessage) -> tuple[Channel, Message]:
@@ -115,16 +126,17 @@ def dut_channel(request: pytest.FixtureRequest, can: Channels) -> Channel:
 @pytest.fixture
 def cyclic_message(request: pytest.FixtureRequest, can: Channels) -> tuple[Channel, Message]:
     """A cyclic message the DUT sends: its open channel and its DBC definition."""
-    return _message_on(can, request.param)
+    return _cyclic_on(can, request.param)
 
 
 @pytest.fixture
 def protected_message(request: pytest.FixtureRequest, can: Channels) -> tuple[Channel, Message]:
-    """A message the DUT sends with a counter or checksum: its channel and DBC definition."""
+    """A message the DUT sends (its counter and checksum as declared, if any): its
+    channel and DBC definition."""
     return _message_on(can, request.param)
 
 
 @pytest.fixture
 def input_message(request: pytest.FixtureRequest, can: Channels) -> tuple[Channel, Message]:
     """A cyclic message the DUT receives: its open channel and its DBC definition."""
-    return _message_on(can, request.param)
+    return _cyclic_on(can, request.param)

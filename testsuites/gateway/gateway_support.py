@@ -23,7 +23,7 @@ from harness.canbus.channel import Channel
 from harness.canbus.database import SignalDatabase, default_value
 from harness.canbus.expect import require_db
 from harness.canbus.frame import Frame
-from harness.canbus.protection import counter_modulo, detect, protect, verify
+from harness.canbus.protection import counter_modulo, declared, protect, verify
 from harness.canbus.routing import Blocked, Route, RoutingTable
 
 LEAK_PAYLOAD = b"GW-LEAK!"
@@ -107,7 +107,7 @@ def probe_signal(definition: Message, values: Mapping[str, Any]) -> Signal:
     """The signal a probe moves: the widest that is neither counter, checksum nor
     multiplexer, and in the multiplexed branch ``values`` select (the last of equals,
     which tends to be the least consequential)."""
-    protection = detect(definition)
+    protection = declared(definition)
     reserved = {protection.counter, protection.checksum}
     selectors = {
         s.name: int(plain(values.get(s.name, default_value(s))))
@@ -138,7 +138,7 @@ def probe_payload(channel: Channel, definition: Message) -> bytes:
         values = {name: plain(value) for name, value in latest.signals.items()}
     signal = probe_signal(definition, values)
     values[signal.name] = nudged(signal, values.get(signal.name, default_value(signal)))
-    protection = detect(definition)
+    protection = declared(definition)
     counter = 0
     if protection.counter is not None and protection.counter in values:
         counter = (int(values[protection.counter]) + 1) % counter_modulo(definition, protection)
@@ -191,7 +191,7 @@ def explain_mismatch(route: RouteUnderTest, sent: Frame, arrived: list[Frame]) -
     )
     if not arrived:
         return f"{head}\n  no frame of {route.route.message} arrived at all"
-    checksum = detect(route.definition).checksum
+    checksum = declared(route.definition).checksum
 
     def distance(frame: Frame) -> tuple[int, int]:
         """Signals that differ (the checksum aside: it follows the rest), then bits."""
@@ -216,7 +216,7 @@ def explain_mismatch(route: RouteUnderTest, sent: Frame, arrived: list[Frame]) -
     ]
     if changed:
         lines.append("  changed signals: " + "; ".join(changed))
-    problem = verify(closest.data, route.definition, detect(route.definition))
+    problem = verify(closest.data, route.definition, declared(route.definition))
     if problem:
         lines.append(f"  checksum: {problem}")
     lines.append(f"  ({len(arrived)} frame(s) of {route.route.message} arrived in all)")

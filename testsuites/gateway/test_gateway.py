@@ -33,7 +33,7 @@ from harness.bench import Channels
 from harness.canbus.database import default_value
 from harness.canbus.expect import between, require_db
 from harness.canbus.frame import Frame
-from harness.canbus.protection import detect, verify
+from harness.canbus.protection import declared, verify
 from harness.canbus.routing import SnapshotRoute
 from harness.exceptions import ExpectationError, UnknownNameError
 from harness.sim.residual_bus import ResidualBus
@@ -115,7 +115,7 @@ def test_route_latency_within_limit(
 def test_route_keeps_signals_intact(route: RouteUnderTest) -> None:
     sent, arrived = _exchange(route)
     assert arrived.signals == sent.signals, explain_mismatch(route, sent, [arrived])
-    problem = verify(arrived.data, route.definition, detect(route.definition))
+    problem = verify(arrived.data, route.definition, declared(route.definition))
     assert problem is None, f"route {route.route}: forwarded frame's checksum: {problem}"
 
 
@@ -212,9 +212,6 @@ def test_snapshot_follows_its_sources(
 )
 def test_snapshot_counter_and_checksum_valid(snapshot: SnapshotRoute, can: Channels) -> None:
     target = can[snapshot.target]
-    protection = detect(require_db(target).message(snapshot.message))
-    if protection.counter is None and protection.algorithm is None:
-        pytest.skip(f"{snapshot.message} has no counter or checksum")
     target.check_protection(snapshot.message, samples=SNAPSHOT_SAMPLES)
 
 

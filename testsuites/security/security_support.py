@@ -23,7 +23,7 @@ from harness.bench import Bench
 from harness.bench.diagnostics import simulated_server
 from harness.canbus.channel import Channel
 from harness.canbus.frame import Frame
-from harness.canbus.protection import counter_modulo, detect
+from harness.canbus.protection import counter_modulo, declared
 from harness.diag.client import UdsClient
 from harness.diag.conformance import MARGIN, DutTiming
 from harness.diag.profile import DutProfile
@@ -106,9 +106,9 @@ class ResetSignal:
         cyclic = [m for m in channel.dut_messages if m.cycle_time]
         if not cyclic:
             return None
-        counted = [m for m in cyclic if detect(m).counter is not None]
+        counted = [m for m in cyclic if declared(m).counter is not None]
         message = min(counted or cyclic, key=lambda m: m.cycle_time or 0)
-        protection = detect(message)
+        protection = declared(message)
         cycle = (message.cycle_time or 0) / 1000
         if protection.counter is None:
             return cls(channel, message, None, 1, max(5 * cycle, 0.3))
