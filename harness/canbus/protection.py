@@ -17,20 +17,21 @@ Algorithms (``Protection.algorithm``):
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import e2e.crc
 import e2e.p01
 import e2e.p02
 import e2e.p05
+import numpy as np
 
 from harness.exceptions import ConfigError
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
     from cantools.database.can import Message, Signal
 
     from harness.canbus.frame import Frame
@@ -162,13 +163,17 @@ def verify(data: bytes, message: Message, protection: Protection) -> str | None:
 
 
 def counter_errors(values: Sequence[int], modulo: int) -> list[str]:
-    """Where a sequence of counter values does not step by one (mod ``modulo``)."""
+    """Where a sequence of counter values does not step by one (mod ``modulo``); the rule
+    is :func:`harness.canbus.rules.counter_steps`."""
+    from harness.canbus.rules import counter_steps  # noqa: PLC0415 - rules uses this module
+
+    steps = counter_steps(values, modulo)
     errors = []
-    for index, (before, after) in enumerate(itertools.pairwise(values), start=1):
+    for index in sorted([*steps.repeated.tolist(), *steps.jumped.tolist()]):
+        before, after = values[index - 1], values[index]
         expected = (before + 1) % modulo
-        if after != expected:
-            kind = "repeated" if after == before else "jumped"
-            errors.append(f"frame {index}: counter {kind} {before} -> {after} (wanted {expected})")
+        kind = "repeated" if after == before else "jumped"
+        errors.append(f"frame {index}: counter {kind} {before} -> {after} (wanted {expected})")
     return errors
 
 
@@ -197,13 +202,72 @@ def check_frames(frames: Sequence[Frame], message: Message, protection: Protecti
 
 
 def _checksum(algorithm: str | None, data: bytes | bytearray, index: int) -> int:
-    covered = bytes(data[:index]) + bytes(data[index + 1 :])
+    row = np.zeros((1, max(len(data), index + 1)), dtype=np.uint8)
+    row[0, : len(data)] = np.frombuffer(bytes(data), dtype=np.uint8)
+    return int(checksums(row, len(data), index, str(algorithm))[0])
+
+
+def checksums(
+    data: npt.NDArray[np.uint8], length: int, index: int, algorithm: str
+) -> npt.NDArray[np.uint8]:
+    """The ``crc8_j1850`` or ``xor`` checksum of many payloads at once: rows of ``data``
+    (each ``length`` bytes long), every byte but ``index``. One byte column at a time,
+    so a million frames cost a handful of numpy operations per byte."""
+    result = np.full(len(data), 0xFF if algorithm == "crc8_j1850" else 0, dtype=np.uint8)
+    for column in range(length):
+        if column == index:
+            continue
+        if algorithm == "crc8_j1850":
+            result = _CRC8_J1850_TABLE[result ^ data[:, column]]
+        else:
+            result ^= data[:, column]
     if algorithm == "crc8_j1850":
-        return int(e2e.crc.calculate_crc8(covered))
-    result = 0
-    for byte in covered:
-        result ^= byte
+        result ^= 0xFF
     return result
+
+
+def checksum_failures(
+    data: npt.NDArray[np.uint8],
+    lengths: npt.NDArray[Any],
+    message: Message,
+    protection: Protection,
+) -> npt.NDArray[np.bool_]:
+    """Which payloads' checksum or E2E CRC is wrong (:func:`verify` over many frames;
+    the byte-wise checksums in bulk, E2E profiles frame by frame through autosar-e2e)."""
+    count = len(data)
+    if protection.algorithm in CHECKSUM_ALGORITHMS:
+        index = _checksum_byte(message, protection)
+        failed = np.asarray(lengths) <= index
+        for length in np.unique(np.asarray(lengths)).tolist():
+            rows = np.flatnonzero(np.asarray(lengths) == length)
+            if length > index:
+                computed = checksums(data[rows], int(length), index, protection.algorithm)
+                failed[rows] = computed != data[rows, index]
+        return failed
+    if protection.is_e2e:
+        return np.fromiter(
+            (
+                verify(data[i, : int(lengths[i])].tobytes(), message, protection) is not None
+                for i in range(count)
+            ),
+            dtype=bool,
+            count=count,
+        )
+    return np.zeros(count, dtype=bool)
+
+
+def _crc8_table(polynomial: int) -> npt.NDArray[np.uint8]:
+    table = np.zeros(256, dtype=np.uint8)
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ polynomial) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+        table[byte] = crc
+    return table
+
+
+_CRC8_J1850_TABLE = _crc8_table(0x1D)
+"""SAE J1850 CRC8: polynomial 0x1D, initial value and final XOR 0xFF."""
 
 
 def _checksum_byte(message: Message, protection: Protection) -> int:
