@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from cantools.database.namedsignalvalue import NamedSignalValue
 
 from harness import clock
+from harness.canbus import rules
 from harness.canbus.j1939.addressing import FIELDS as J1939_FIELDS
 from harness.canbus.protection import Protection, check_frames
 from harness.datafile import suggest
@@ -298,10 +299,10 @@ class CycleTime:
                 f"{self.message} has no GenMsgCycleTime in the database; "
                 "pass expected= to cycle_time()"
             )
-        low, high = self.expected * (1 - tolerance), self.expected * (1 + tolerance)
-        bad = [i for i in self.intervals if not low <= i <= high] if each else []
-        if low <= self.mean <= high and not bad:
+        verdict = rules.check_cycle(self.intervals, self.expected, tolerance, each=each)
+        if verdict.passed:
             return self
+        low, high, bad = verdict.low, verdict.high, verdict.outside.tolist()
         what = "every interval" if each else "mean interval"
         headline = (
             f"expected {what} of {self.message} on {self.channel!r} within "
@@ -313,7 +314,7 @@ class CycleTime:
             f"measured over {len(self.intervals)} intervals: {self.summary()}",
         ]
         if bad:
-            worst = sorted(bad, key=lambda i: abs(i - self.expected), reverse=True)[:5]  # type: ignore[operator]
+            worst = sorted(bad, key=lambda i: abs(i - self.expected), reverse=True)[:5]
             lines.append("worst: " + ", ".join(f"{i * 1000:.3f} ms" for i in worst))
         raise ExpectationError("\n".join(lines), evidence=self.frames)
 

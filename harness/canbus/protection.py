@@ -30,7 +30,6 @@ in the byte after it).
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -39,11 +38,13 @@ import e2e.crc
 import e2e.p01
 import e2e.p02
 import e2e.p05
+import numpy as np
 
 from harness.exceptions import ConfigError, PluginError
 from harness.plugins import Registry, load_object
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
     from cantools.database.can import Message, Signal
 
     from harness.canbus.frame import Frame
@@ -248,13 +249,17 @@ def verify(data: bytes, message: Message, protection: Protection) -> str | None:
 
 
 def counter_errors(values: Sequence[int], modulo: int) -> list[str]:
-    """Where a sequence of counter values does not step by one (mod ``modulo``)."""
+    """Where a sequence of counter values does not step by one (mod ``modulo``); the rule
+    is :func:`harness.canbus.rules.counter_steps`."""
+    from harness.canbus.rules import counter_steps  # noqa: PLC0415 - rules uses this module
+
+    steps = counter_steps(values, modulo)
     errors = []
-    for index, (before, after) in enumerate(itertools.pairwise(values), start=1):
+    for index in sorted([*steps.repeated.tolist(), *steps.jumped.tolist()]):
+        before, after = values[index - 1], values[index]
         expected = (before + 1) % modulo
-        if after != expected:
-            kind = "repeated" if after == before else "jumped"
-            errors.append(f"frame {index}: counter {kind} {before} -> {after} (wanted {expected})")
+        kind = "repeated" if after == before else "jumped"
+        errors.append(f"frame {index}: counter {kind} {before} -> {after} (wanted {expected})")
     return errors
 
 
@@ -292,6 +297,25 @@ def _algorithm(name: str) -> ChecksumFunction:
 
 def _bits(function: ChecksumFunction) -> int:
     return int(getattr(function, "bits", 8))
+
+
+def checksum_failures(
+    data: npt.NDArray[np.uint8],
+    lengths: npt.NDArray[Any],
+    message: Message,
+    protection: Protection,
+) -> npt.NDArray[np.bool_]:
+    """Which payloads' checksum or E2E CRC is wrong: :func:`verify` over many frames (the
+    declared algorithm, whichever the registry holds, frame by frame)."""
+    count = len(data)
+    return np.fromiter(
+        (
+            verify(data[i, : int(lengths[i])].tobytes(), message, protection) is not None
+            for i in range(count)
+        ),
+        dtype=bool,
+        count=count,
+    )
 
 
 def _checksum(

@@ -37,6 +37,7 @@ class BadInput(click.ClickException):
 
 
 COMMANDS: dict[str, tuple[str, str]] = {
+    "analyze": ("harness.cli.analyze", "Check a recorded trace as the CAN timing suite would."),
     "bench": ("harness.cli.bench", "Check bench files and what they open."),
     "dbc": ("harness.cli.dbc", "Show what a signal database contains."),
     "decode": ("harness.cli.decode", "Decode a recorded CAN trace with a database."),

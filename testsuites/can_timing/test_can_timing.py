@@ -9,22 +9,19 @@ against any bench whose CAN channel names a ``dut_node`` and a ``dbc``.
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections.abc import Callable
-from typing import Any
 
 import pytest
-from cantools.database.can import Message, Signal
-from cantools.database.namedsignalvalue import NamedSignalValue
+from cantools.database.can import Message
 
+from harness.canbus import rules
 from harness.canbus.channel import Channel
 from harness.canbus.frame import Frame
 from harness.devices.power import PowerSupply
 
 pytestmark = pytest.mark.requires("can")
 
-CYCLE_TOLERANCE = 0.10
+CYCLE_TOLERANCE = rules.CYCLE_TOLERANCE
 """Allowed deviation of the mean interval from GenMsgCycleTime (a fraction)."""
 CYCLE_SAMPLES = 10
 """Intervals measured per cycle-time check."""
@@ -35,7 +32,7 @@ START_UP_BUDGET = 0.5
 DBC gives the message a ``GenMsgStartDelayTime`` (ms)."""
 RUN_WINDOW = 3.0
 """Seconds after power-on during which every cyclic message must keep coming."""
-MAX_GAP_CYCLES = 2.0
+MAX_GAP_CYCLES = rules.MAX_GAP_CYCLES
 """The longest gap allowed between two frames of a cyclic message, in cycle times."""
 UNDECLARED_WINDOW = 1.0
 """Seconds of bus traffic searched for undeclared IDs."""
@@ -66,7 +63,9 @@ def test_cycle_time_within_tolerance(cyclic_message: tuple[Channel, Message]) ->
 @pytest.mark.requirement("CAN-002", clause="DBC message length (BO_ DLC); ISO 11898-1 DLC field")
 def test_frame_length_as_in_the_dbc(cyclic_message: tuple[Channel, Message]) -> None:
     channel, definition = cyclic_message
-    wrong = [f for f in _receive(channel, definition) if f.dlc != definition.length]
+    frames = _receive(channel, definition)
+    mask = rules.wrong_length([f.dlc for f in frames], definition.length)
+    wrong = [f for f, bad in zip(frames, mask.tolist(), strict=True) if bad]
     assert not wrong, (
         f"{len(wrong)} frame(s) of {definition.name} with a length other than the DBC's "
         f"{definition.length} bytes, e.g. {wrong[0].dlc} bytes: {wrong[0].describe()}"
@@ -83,30 +82,10 @@ def test_signals_within_dbc_range(cyclic_message: tuple[Channel, Message]) -> No
             continue
         for signal in definition.signals:
             if signal.name in frame.signals:
-                problem = _out_of_range(signal, frame.signals[signal.name])
+                problem = rules.range_problem(signal, frame.signals[signal.name])
                 if problem:
                     problems.append(f"{problem} in {frame.describe()}")
     assert not problems, f"{definition.name} on {channel.name!r}:\n  " + "\n  ".join(problems[:10])
-
-
-def _out_of_range(signal: Signal, value: Any) -> str | None:
-    """Why ``value`` breaks the signal's DBC range, or None. Value-table entries
-    (e.g. 99 "UNKNOWN") are allowed outside the range."""
-    if isinstance(value, NamedSignalValue | str):
-        return None  # a named value of the signal's value table
-    if not isinstance(value, int | float):
-        return None
-    if signal.choices and value in signal.choices:
-        return None
-    slack = abs(float(signal.scale)) * 1e-6
-    low, high = signal.minimum, signal.maximum
-    if low is not None and value < low - slack:
-        return f"{signal.name}={value:g} below the DBC minimum {low:g}"
-    if high is not None and value > high + slack:
-        return f"{signal.name}={value:g} above the DBC maximum {high:g}"
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"{signal.name}={value} is not a finite number"
-    return None
 
 
 @pytest.mark.requirement(
@@ -212,9 +191,7 @@ def test_messages_keep_coming_after_power_on(dut_channel: Channel, power: PowerS
         if not stamps:
             problems.append(f"{definition.name}: never sent within {RUN_WINDOW:g} s of power-on")
             continue
-        gaps = [(b - a, a) for a, b in itertools.pairwise(stamps)]
-        gaps.append((end - stamps[-1], stamps[-1]))  # still coming at the end of the window
-        worst, at = max(gaps)
+        worst, at = rules.longest_gap(stamps, end=end)  # still coming at the window's end
         if worst > max_gap:
             problems.append(
                 f"{definition.name}: no frame for {worst * 1000:.0f} ms from "
