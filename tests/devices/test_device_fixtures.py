@@ -64,7 +64,7 @@ def test_a_failure_reports_the_serial_traffic_and_the_log_file(project: pytest.P
     assert "tx AT+CGMI\\r" in text
     assert "psu" not in text  # only this test's traffic
     junit = (project.path / "junit.xml").read_text()
-    assert 'property name="serial_log"' in junit
+    assert 'property name="test_devices.py::test_fails serial_log"' in junit  # xunit2: suite level
 
 
 def test_serial_log_dir_collects_every_test_s_log(project: pytest.Pytester) -> None:
@@ -78,7 +78,8 @@ def test_serial_log_dir_collects_every_test_s_log(project: pytest.Pytester) -> N
 
 
 def test_fixtures_skip_on_a_bench_without_the_device(pytester: pytest.Pytester) -> None:
-    (pytester.path / "bench.toml").write_text('[bench]\nname = "bare"\n')
+    bare = '[bench]\nname = "bare"\n[can.body]\ninterface = "virtual"\nchannel = "bare-body"\n'
+    (pytester.path / "bench.toml").write_text(bare)  # a CAN channel: something to test
     pytester.makeini("[pytest]\nbench = bench.toml\n")
     pytester.makepyfile(
         "def test_console(console): pass\n"
