@@ -220,8 +220,9 @@ def protect(data: bytearray, message: Message, protection: Protection, counter: 
         )
 
 
-def verify(data: bytes, message: Message, protection: Protection) -> str | None:
-    """Why a payload's checksum is wrong, or None when it is right."""
+def checksum_problem(data: bytes, message: Message, protection: Protection) -> str | None:
+    """Why a payload's checksum or E2E CRC is wrong; None when it is right, or when no
+    algorithm is declared (then nothing was verified: ``protection.algorithm`` says so)."""
     algorithm = protection.algorithm
     if algorithm is None:
         return None
@@ -267,7 +268,7 @@ def check_frames(frames: Sequence[Frame], message: Message, protection: Protecti
     """Every counter and checksum problem in a run of received frames of ``message``."""
     problems = []
     for index, frame in enumerate(frames):
-        problem = verify(frame.data, message, protection)
+        problem = checksum_problem(frame.data, message, protection)
         if problem:
             problems.append(f"frame {index} at {frame.timestamp:.4f}: {problem}")
     counter_of: Callable[[Frame], int] | None = None
@@ -305,12 +306,12 @@ def checksum_failures(
     message: Message,
     protection: Protection,
 ) -> npt.NDArray[np.bool_]:
-    """Which payloads' checksum or E2E CRC is wrong: :func:`verify` over many frames (the
+    """Which payloads' checksum or E2E CRC is wrong: :func:`checksum_problem` over many frames (the
     declared algorithm, whichever the registry holds, frame by frame)."""
     count = len(data)
     return np.fromiter(
         (
-            verify(data[i, : int(lengths[i])].tobytes(), message, protection) is not None
+            checksum_problem(data[i, : int(lengths[i])].tobytes(), message, protection) is not None
             for i in range(count)
         ),
         dtype=bool,

@@ -15,12 +15,12 @@ from harness.canbus.protection import (
     CHECKSUMS,
     Protection,
     check_frames,
+    checksum_problem,
     counter_errors,
     counter_modulo,
     declared,
     protect,
     validate,
-    verify,
 )
 from harness.config import load_bench
 from harness.exceptions import ConfigError
@@ -37,13 +37,13 @@ payloads = st.binary(min_size=8, max_size=8)
 
 @pytest.mark.parametrize("protection", PROFILES, ids=lambda p: str(p.algorithm))
 @given(payload=payloads, counter=st.integers(0, 255))
-def test_what_protect_writes_verify_accepts(
+def test_what_protect_writes_the_check_accepts(
     mini_db: SignalDatabase, protection: Protection, payload: bytes, counter: int
 ) -> None:
     message = mini_db.message("Guarded")
     data = bytearray(payload)
     protect(data, message, protection, counter % counter_modulo(message, protection))
-    assert verify(bytes(data), message, protection) is None
+    assert checksum_problem(bytes(data), message, protection) is None
 
 
 @pytest.mark.parametrize("protection", PROFILES, ids=lambda p: str(p.algorithm))
@@ -55,16 +55,16 @@ def test_a_single_flipped_bit_is_caught(
     data = bytearray(payload)
     protect(data, message, protection, 3)
     data[bit // 8] ^= 1 << (bit % 8)
-    assert verify(bytes(data), message, protection) is not None
+    assert checksum_problem(bytes(data), message, protection) is not None
 
 
-def test_verify_explains_a_wrong_checksum(mini_db: SignalDatabase) -> None:
+def test_checksum_problem_explains_a_wrong_checksum(mini_db: SignalDatabase) -> None:
     message = mini_db.message("Guarded")
     data = bytearray(8)
     protect(data, message, PROFILES[0], 0)
     data[7] ^= 0xFF
-    assert verify(bytes(data), message, PROFILES[0]).startswith("Guarded_Crc=0x")  # type: ignore[union-attr]
-    assert "no checksum byte 7" in str(verify(b"\x00", message, PROFILES[0]))
+    assert checksum_problem(bytes(data), message, PROFILES[0]).startswith("Guarded_Crc=0x")  # type: ignore[union-attr]
+    assert "no checksum byte 7" in str(checksum_problem(b"\x00", message, PROFILES[0]))
 
 
 @given(start=st.integers(0, 15), length=st.integers(2, 40))
@@ -138,8 +138,8 @@ def test_a_correct_toyota_checksum_is_reported_correct(
 ) -> None:
     speed = prius.message("SPEED")  # 0xB4, CHECKSUM in byte 7
     validate(TOYOTA, speed, "bench.toml", "protection.SPEED")
-    assert verify(data + bytes([checksum]), speed, TOYOTA) is None
-    wrong = verify(data + bytes([checksum ^ 1]), speed, TOYOTA)
+    assert checksum_problem(data + bytes([checksum]), speed, TOYOTA) is None
+    wrong = checksum_problem(data + bytes([checksum ^ 1]), speed, TOYOTA)
     assert wrong == f"CHECKSUM=0x{checksum ^ 1:02X}, toyota gives 0x{checksum:02X}"
 
 
@@ -147,7 +147,7 @@ def test_a_checksum_named_signal_declares_nothing(prius: SignalDatabase) -> None
     """opendbc's DBCs declare no protection: a signal named CHECKSUM is not a guess of J1850."""
     protection = declared(prius.message("SPEED"))
     assert not protection.declared
-    assert verify(bytes(8), prius.message("SPEED"), protection) is None
+    assert checksum_problem(bytes(8), prius.message("SPEED"), protection) is None
 
 
 def test_the_demo_database_declares_its_protection() -> None:
@@ -176,14 +176,14 @@ def test_the_honda_nibble_checksum_sits_in_the_low_nibble_of_the_last_byte() -> 
     message = db.message("STEER_STATUS")  # 0x1A6: nibbles 1 + 10 + 6 = 17
     honda_crc = Protection(checksum="CHECKSUM", algorithm="honda")
     validate(honda_crc, message, "bench.toml", "protection.STEER_STATUS")
-    assert verify(bytes(7) + bytes([0x07]), message, honda_crc) is None  # (8 - 17) & 0xF
+    assert checksum_problem(bytes(7) + bytes([0x07]), message, honda_crc) is None  # (8 - 17) & 0xF
     # the counter nibble above the checksum counts: 0x30 adds 3, so 8 - 20 -> 4
-    assert verify(bytes(7) + bytes([0x34]), message, honda_crc) is None
-    assert verify(bytes(7) + bytes([0x35]), message, honda_crc) is not None
+    assert checksum_problem(bytes(7) + bytes([0x34]), message, honda_crc) is None
+    assert checksum_problem(bytes(7) + bytes([0x35]), message, honda_crc) is not None
     data = bytearray([1, 2, 3, 4, 5, 6, 7, 0x20])
     protect(data, message, honda_crc, 0)
     assert data[7] >> 4 == 2, "protect writes the checksum nibble only"
-    assert verify(bytes(data), message, honda_crc) is None
+    assert checksum_problem(bytes(data), message, honda_crc) is None
 
 
 def test_a_lab_adds_a_checksum_by_module_function_or_registration(
@@ -197,7 +197,7 @@ def test_a_lab_adds_a_checksum_by_module_function_or_registration(
     assert data[7] == 0x01 ^ 0x02 ^ 0x03
     CHECKSUMS.register("always_5a", lambda data, index, frame_id: 0x5A)
     registered = Protection(checksum="Guarded_Crc", algorithm="always_5a")
-    assert verify(bytes(7) + b"\x5a", message, registered) is None
+    assert checksum_problem(bytes(7) + b"\x5a", message, registered) is None
     assert "always_5a" in CHECKSUMS.names()
 
 
@@ -212,7 +212,8 @@ def test_a_bench_declares_what_the_database_does_not(tmp_path: Path, prius: Sign
     prius.declare(channel.protection, channel.cycle_ms, str(bench), "can.pt")
     assert prius.protection("SPEED") == TOYOTA
     assert prius.message("SPEED").cycle_time == 20
-    assert verify(bytes(7) + b"\xbc", prius.message("SPEED"), prius.protection("SPEED")) is None
+    speed = prius.message("SPEED")
+    assert checksum_problem(bytes(7) + b"\xbc", speed, prius.protection("SPEED")) is None
     assert not prius.protection("GEAR_PACKET").declared
 
 

@@ -12,7 +12,7 @@ from harness.bench import Bench
 from harness.canbus.channel import Channel
 from harness.canbus.database import SignalDatabase
 from harness.canbus.frame import Frame
-from harness.canbus.protection import declared, protect, verify
+from harness.canbus.protection import checksum_problem, declared, protect
 from harness.canbus.routing import load_routing
 from harness.config import bench_routing, load_bench
 from harness.exceptions import ConfigError, UnknownNameError
@@ -487,7 +487,7 @@ def test_corrupt_signal_changes_the_signal_and_keeps_the_checksum_right(bench: B
     assert got["CoolantTemp"] == 92
     assert got["ECM_Counter"] == 3
     definition = bench.can.chassis.db.message("ECM_EngineData")  # type: ignore[union-attr]
-    assert verify(got.data, definition, declared(definition)) is None
+    assert checksum_problem(got.data, definition, declared(definition)) is None
 
 
 def test_corrupt_byte_flips_bits_of_every_selected_route(bench: Bench) -> None:
@@ -498,7 +498,7 @@ def test_corrupt_byte_flips_bits_of_every_selected_route(bench: Bench) -> None:
     assert got.data[2] == sent.data[2] ^ 0xFF
     assert got.data[:2] == sent.data[:2]
     definition = bench.can.chassis.db.message("ECM_EngineData")  # type: ignore[union-attr]
-    assert verify(got.data, definition, declared(definition)) is not None
+    assert checksum_problem(got.data, definition, declared(definition)) is not None
 
 
 def test_wrong_id_sends_on_another_id(bench: Bench) -> None:

@@ -23,7 +23,7 @@ from harness.canbus.channel import Channel
 from harness.canbus.database import SignalDatabase, default_value
 from harness.canbus.expect import require_db
 from harness.canbus.frame import Frame
-from harness.canbus.protection import counter_modulo, declared, protect, verify
+from harness.canbus.protection import checksum_problem, counter_modulo, declared, protect
 from harness.canbus.routing import Blocked, Route, RoutingTable
 
 LEAK_PAYLOAD = b"GW-LEAK!"
@@ -216,7 +216,7 @@ def explain_mismatch(route: RouteUnderTest, sent: Frame, arrived: list[Frame]) -
     ]
     if changed:
         lines.append("  changed signals: " + "; ".join(changed))
-    problem = verify(closest.data, route.definition, declared(route.definition))
+    problem = checksum_problem(closest.data, route.definition, declared(route.definition))
     if problem:
         lines.append(f"  checksum: {problem}")
     lines.append(f"  ({len(arrived)} frame(s) of {route.route.message} arrived in all)")

@@ -33,7 +33,7 @@ from harness.bench import Channels
 from harness.canbus.database import default_value
 from harness.canbus.expect import between, require_db
 from harness.canbus.frame import Frame
-from harness.canbus.protection import declared, verify
+from harness.canbus.protection import checksum_problem, declared
 from harness.canbus.routing import SnapshotRoute
 from harness.exceptions import ExpectationError, UnknownNameError
 from harness.sim.residual_bus import ResidualBus
@@ -115,7 +115,7 @@ def test_route_latency_within_limit(
 def test_route_keeps_signals_intact(route: RouteUnderTest) -> None:
     sent, arrived = _exchange(route)
     assert arrived.signals == sent.signals, explain_mismatch(route, sent, [arrived])
-    problem = verify(arrived.data, route.definition, declared(route.definition))
+    problem = checksum_problem(arrived.data, route.definition, declared(route.definition))
     assert problem is None, f"route {route.route}: forwarded frame's checksum: {problem}"
 
 
