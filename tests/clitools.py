@@ -68,3 +68,19 @@ def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, 
         code = returned if isinstance(returned, int) else 0
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def record_virtual_body(path: Path, faults: list[str]) -> Path:
+    """Record the virtual bench's body channel until 16 BCM_DoorStatus frames have come."""
+    import json
+
+    from harness.bench import Bench
+    from harness.trace.recorder import TraceRecorder
+
+    bench_file = Path(__file__).resolve().parents[1] / "fixtures" / "benches" / "virtual.toml"
+    overrides = [f"simulation.ecus.bcm.faults={json.dumps(faults)}"]
+    with Bench.open(bench_file, overrides) as bench:
+        channel = bench.can["body"]
+        with TraceRecorder(channel, path):
+            channel.cycle_time("BCM_DoorStatus", samples=15)  # returns on the 16th frame
+    return path

@@ -9,16 +9,18 @@ tested), 2 on bad input.
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
 from rich.text import Text
 
 from harness.cli.dbc import load
-from harness.cli.output import make_console
+from harness.cli.options import scheduler_option, workers_option
+from harness.cli.output import fleet_errors, fleet_progress, make_console
 from harness.exceptions import ConfigError
 
 if TYPE_CHECKING:
@@ -43,18 +45,24 @@ cover the messages the DUT sends (as the live suite does) unless
 --all-messages, and a simulated ECU's period_ms overrides count as
 declared periods.
 
-Exit code 1 when any check failed, 0 otherwise, 2 on bad input.
+Several traces, a folder (searched recursively) or a quoted glob are
+separate recordings, analysed one per Dask task (a local cluster, or
+--scheduler) into one summary whose subjects name the recording.
+
+Exit code 1 when any check failed, 0 otherwise, 2 on bad input (also when
+one trace of several could not be read; the others are analysed).
 
 \b
 Examples:
   harness analyze run.blf --dbc dbc/demo_vehicle.dbc
   harness analyze run.blf --bench fixtures/benches/virtual.toml --junitxml out/analyze.xml
   harness analyze drive.log --dbc body.dbc --message BCM_DoorStatus --html out/analyze.html
+  harness analyze 'fleet/**/*.blf' --dbc dbc/demo_vehicle.dbc --workers 2
 """
 
 
 @click.command(name="analyze", help=_HELP)
-@click.argument("trace", type=click.Path(path_type=Path))
+@click.argument("traces", nargs=-1, required=True, metavar="TRACE...")
 @click.option(
     "--dbc",
     "dbc_files",
@@ -90,11 +98,13 @@ Examples:
     metavar="FILE",
     help="Write an HTML report.",
 )
+@scheduler_option
+@workers_option
 @click.pass_context
 def analyze(
     ctx: click.Context,
     *,
-    trace: Path,
+    traces: Sequence[str],
     dbc_files: Sequence[Path],
     bench_file: Path | None,
     channel: str | None,
@@ -103,8 +113,11 @@ def analyze(
     no_strict: bool,
     junitxml: Path | None,
     html_file: Path | None,
+    scheduler: str | None,
+    workers: int | None,
 ) -> None:
-    from harness.trace.analysis import analyze_trace  # noqa: PLC0415 - numpy when it runs
+    from harness.trace.analysis import Analysis, analyze_file  # noqa: PLC0415 - numpy
+    from harness.trace.fleet import expand_traces, names_several, part_names, run_per_file  # noqa: PLC0415
 
     databases = [load(path, strict=not no_strict) for path in dbc_files]
     periods: dict[str, float] = {}
@@ -128,14 +141,28 @@ def analyze(
             raise click.BadParameter(
                 f"no message {name!r} in the databases{hint}", param_hint="--message"
             )
-    result = analyze_trace(
-        trace,
-        databases,
-        periods=periods,
-        bitrate=bitrate,
-        data_bitrate=data_bitrate,
-        messages=only,
-    )
+    options: dict[str, Any] = {
+        "databases": databases,
+        "periods": periods,
+        "bitrate": bitrate,
+        "data_bitrate": data_bitrate,
+        "messages": only,
+    }
+    outcomes = []
+    if names_several(traces):
+        paths = expand_traces(traces)
+        task = functools.partial(analyze_file, plots=html_file is not None, **options)
+        outcomes = run_per_file(
+            task, paths, scheduler=scheduler, workers=workers, progress=fleet_progress
+        )
+        names = part_names(paths)
+        result = Analysis.combined(
+            (names[outcome.path], outcome.result) for outcome in outcomes if outcome.result
+        )
+    elif scheduler or workers:
+        raise click.UsageError("--scheduler and --workers go with several traces")
+    else:
+        result = analyze_file(Path(traces[0]), **options)
     _print(result)
     if junitxml is not None or html_file is not None:
         from harness.report.analysis import write_html, write_junit  # noqa: PLC0415
@@ -144,6 +171,7 @@ def analyze(
             write_junit(result, junitxml)
         if html_file is not None:
             write_html(result, html_file)
+    fleet_errors(outcomes, "analysed")
     if result.failed:
         ctx.exit(1)
 
@@ -186,9 +214,8 @@ class _BenchSetup:
 
 def _print(result: Analysis) -> None:
     console = make_console()
-    table = Table(
-        title=Text(f"{result.frames} frame(s): {', '.join(result.traces)}"), title_justify="left"
-    )
+    traces = ", ".join(result.traces) if len(result.traces) <= 3 else f"{len(result.traces)} traces"
+    table = Table(title=Text(f"{result.frames} frame(s): {traces}"), title_justify="left")
     for column in ("Check", "Message / channel", "Verdict", "Figure"):
         table.add_column(column)
     for finding in result.findings:

@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -33,6 +34,9 @@ from harness.canbus.j1939.addressing import GLOBAL_ADDRESS, build_id, is_pdu1
 from harness.canbus.j1939.dm import DM1, DM2, DmError, Dtc, parse_dm
 from harness.canbus.j1939.transport import TP_CM, TP_DT, Reassembler
 from harness.cli.dbc import load
+from harness.cli.options import scheduler_option, workers_option
+from harness.cli.output import fleet_errors, fleet_progress
+from harness.trace.fleet import expand_traces, names_several
 from harness.trace.reader import (
     BadLines,
     decode_message,
@@ -49,6 +53,7 @@ if TYPE_CHECKING:
 
     from harness.canbus.database import SignalDatabase
     from harness.canbus.frame import Frame
+    from harness.trace.columnar import DecodeStats
 
 OUTPUT_FORMATS = ("table", "csv", "jsonl")
 
@@ -86,6 +91,7 @@ Examples:
   harness decode run.blf --dbc dbc/demo_vehicle.dbc --format csv > run.csv
   harness decode run.trc --format jsonl | jq 'select(.name == "BCM_DoorStatus")'
   harness decode run.blf --dbc dbc/demo_vehicle.dbc --to parquet out/ --message ECM_EngineData
+  harness decode 'fleet/**/*.blf' --dbc dbc/demo_vehicle.dbc --to parquet out/ --workers 2
 
 With --to parquet DIR the trace is decoded in bulk (numpy, not frame by frame)
 into one Parquet file per message, DIR/<message>/part-0.parquet: columns
@@ -93,11 +99,17 @@ timestamp, channel, direction, arbitration_id, then one per signal (physical
 values; null where a multiplexer selects another branch). Frames that do not
 decode are counted in the summary, not written. --message, --id and --signal
 narrow what is written.
+
+Several traces, a folder (searched recursively) or a quoted glob decode with
+--to parquet into one dataset, one Dask task and one part per trace
+(DIR/<message>/<trace>.parquet), on a local cluster (--workers) or an
+existing one (--scheduler). A trace that cannot be read stops only itself;
+the run then ends with exit code 2.
 """
 
 
 @click.command(name="decode", help=_HELP)
-@click.argument("trace", type=click.Path(path_type=Path))
+@click.argument("traces", nargs=-1, required=True, metavar="TRACE...")
 @click.option(
     "--dbc",
     "dbc_files",
@@ -171,9 +183,11 @@ narrow what is written.
     "--signal", "signal_names", multiple=True, metavar="NAME", help="With --to: only this signal."
 )
 @click.option("--labels", is_flag=True, help="With --to: value-table names as <signal>_label.")
+@scheduler_option
+@workers_option
 def decode(
     *,
-    trace: Path,
+    traces: Sequence[str],
     dbc_files: Sequence[Path],
     output_format: str,
     limit: int | None,
@@ -188,16 +202,28 @@ def decode(
     frame_ids: Sequence[str],
     signal_names: Sequence[str],
     labels: bool,
+    scheduler: str | None,
+    workers: int | None,
 ) -> None:
     bad_lines = BadLines() if skip_bad else None
+    fleet = names_several(traces)
+    if fleet and to is None:
+        raise click.UsageError(
+            "several traces (a folder or glob) decode into one dataset: add --to parquet DIR"
+        )
+    if not fleet and (scheduler or workers):
+        raise click.UsageError("--scheduler and --workers go with several traces")
     if to is not None:
         if skip_bad:
             raise click.UsageError("--skip-bad does not go with --to parquet")
         databases = [load(path, strict=not no_strict) for path in dbc_files]
         _decode_to_parquet(
-            trace,
+            expand_traces(traces) if fleet else [Path(traces[0])],
             databases,
             to[1],
+            fleet=fleet,
+            scheduler=scheduler,
+            workers=workers,
             messages=message_names,
             ids=frame_ids,
             signals=signal_names,
@@ -207,6 +233,7 @@ def decode(
         return
     if message_names or frame_ids or signal_names or labels:
         raise click.UsageError("--message, --id, --signal and --labels go with --to parquet DIR")
+    trace = Path(traces[0])
     if uds_ids is not None:
         if output_format == "csv":
             raise click.UsageError("--uds writes table or jsonl, not csv")
@@ -666,18 +693,23 @@ def _decode_uds(
 
 
 def _decode_to_parquet(
-    trace: Path,
+    traces: list[Path],
     databases: list[SignalDatabase],
     directory: Path,
     *,
+    fleet: bool,
+    scheduler: str | None,
+    workers: int | None,
     messages: Sequence[str],
     ids: Sequence[str],
     signals: Sequence[str],
     labels: bool,
     strict_ids: bool,
 ) -> None:
-    """``--to parquet DIR``: the columnar engine, one dataset per message."""
+    """``--to parquet DIR``: the columnar engine, one dataset per message; several traces
+    on Dask, one part per trace (``DIR/<message>/<trace>.parquet``)."""
     from harness.trace.columnar import write_parquet  # noqa: PLC0415 - numpy/pyarrow when asked
+    from harness.trace.fleet import parquet_task, run_per_file, total_stats  # noqa: PLC0415
 
     if not databases:
         raise click.UsageError("--to parquet needs at least one --dbc")
@@ -688,27 +720,38 @@ def _decode_to_parquet(
                 f"no message {name!r} in the databases{_close(name, known)}",
                 param_hint="--message",
             )
-    frame_ids = [_hex_id(text) for text in ids]
-    result = write_parquet(
-        trace,
-        databases,
-        directory,
-        messages=messages or None,
-        ids=frame_ids or None,
-        signals=signals or None,
-        labels=labels,
-        strict_ids=strict_ids,
+    options: dict[str, Any] = {
+        "messages": messages or None,
+        "ids": [_hex_id(text) for text in ids] or None,
+        "signals": signals or None,
+        "labels": labels,
+        "strict_ids": strict_ids,
+    }
+    if not fleet:
+        result = write_parquet(traces[0], databases, directory, **options)
+        click.echo(_parquet_summary(result.stats, directory, result.rows), err=True)
+        return
+    task = parquet_task(traces, databases, directory, **options)
+    outcomes = run_per_file(
+        task, traces, scheduler=scheduler, workers=workers, progress=fleet_progress
     )
-    stats = result.stats
-    written = ", ".join(f"{name} {rows}" for name, rows in sorted(result.rows.items()))
-    click.echo(
+    done = [outcome.result for outcome in outcomes if outcome.result is not None]
+    stats = total_stats(result.stats for result in done)
+    rows: Counter[str] = sum((result.rows for result in done), Counter())
+    summary = _parquet_summary(stats, directory, rows)
+    click.echo(f"{_plural(len(done), 'trace')}: {summary}", err=True)
+    fleet_errors(outcomes, "written")
+
+
+def _parquet_summary(stats: DecodeStats, directory: Path, rows: Counter[str]) -> str:
+    written = ", ".join(f"{name} {count}" for name, count in sorted(rows.items()))
+    return (
         f"{_plural(stats.frames, 'frame')}: {stats.decoded} decoded{_padded_note(stats.padded)}, "
         + f"{stats.unknown} unknown, "
         + f"{stats.undecodable} undecodable, {_plural(stats.errors, 'error frame')}"
         + (f", {stats.remote} remote" if stats.remote else "")
-        + f"; {_plural(len(result.files), 'message')} written to {directory}"
-        + (f" ({written})" if written else ""),
-        err=True,
+        + f"; {_plural(len(rows), 'message')} written to {directory}"
+        + (f" ({written})" if written else "")
     )
 
 

@@ -19,3 +19,18 @@ suites_option = click.option(
     type=click.Path(path_type=Path, file_okay=False),
     help="Folder of suites (default: $HARNESS_SUITES, else ./testsuites).",
 )
+
+scheduler_option = click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="With several traces: the Dask scheduler to run on (tcp://host:8786); its workers "
+    "must see the same paths. Default: a local cluster.",
+)
+
+workers_option = click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="With several traces and no --scheduler: worker processes of the local cluster "
+    "(default: one per core, at most one per trace).",
+)

@@ -24,11 +24,12 @@ False
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -47,6 +48,7 @@ from harness.trace.columnar.signals import MessageDecoder
 
 if TYPE_CHECKING:
     import os
+    from pathlib import Path
 
     import numpy.typing as npt
     from cantools.database.can import Message
@@ -153,6 +155,22 @@ class Analysis:
 
     def counts(self) -> Counter[str]:
         return Counter(f.verdict for f in self.findings)
+
+    @classmethod
+    def combined(cls, named: Iterable[tuple[str, Analysis]]) -> Analysis:
+        """Analyses of separate recordings as one: each subject led by its recording's
+        name (``drive3.blf: BCM_DoorStatus``), since a gap between two files is no gap."""
+        result = cls([])
+        for name, analysis in named:
+            result.traces += analysis.traces
+            result.frames += analysis.frames
+            result.findings += [
+                dataclasses.replace(f, subject=f"{name}: {f.subject}") for f in analysis.findings
+            ]
+            result.intervals.update(
+                (f"{name}: {subject}", drawn) for subject, drawn in analysis.intervals.items()
+            )
+        return result
 
 
 class TraceAnalyzer:
@@ -477,6 +495,15 @@ def analyze_trace(
         for chunk in read_frames(path):
             analyzer.feed(chunk)
     return analyzer.finish([str(p) for p in paths])
+
+
+def analyze_file(path: Path, *, plots: bool = True, **options: Any) -> Analysis:
+    """:func:`analyze_trace` of one file, as a fleet task: without ``plots`` the intervals
+    kept for the HTML report's plots (16 bytes a frame) stay on the worker."""
+    result = analyze_trace(path, **options)
+    if not plots:
+        result.intervals.clear()
+    return result
 
 
 def _floats(column: pa.Array) -> npt.NDArray[np.float64]:

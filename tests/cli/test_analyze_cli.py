@@ -3,30 +3,17 @@ timing fault; JUnit XML and HTML out; bad input is one error line and exit code 
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import can
 import pytest
 from clitools import assert_one_error_line, run_main
-
-from harness.bench import Bench
-from harness.trace.recorder import TraceRecorder
+from clitools import record_virtual_body as record
 
 ROOT = Path(__file__).resolve().parents[2]
 VIRTUAL = ROOT / "fixtures" / "benches" / "virtual.toml"
 DEMO_DBC = ROOT / "dbc" / "demo_vehicle.dbc"
-
-
-def record(path: Path, faults: list[str]) -> Path:
-    """Record the virtual bench's body channel until 16 BCM_DoorStatus frames have come."""
-    overrides = [f"simulation.ecus.bcm.faults={json.dumps(faults)}"]
-    with Bench.open(VIRTUAL, overrides) as bench:
-        channel = bench.can["body"]
-        with TraceRecorder(channel, path):
-            channel.cycle_time("BCM_DoorStatus", samples=15)  # returns on the 16th frame
-    return path
 
 
 @pytest.fixture(scope="module")
