@@ -42,6 +42,15 @@ def scheduler() -> Iterator[str]:
         yield cluster.scheduler_address
 
 
+def decode_to_parquet(
+    capsys: pytest.CaptureFixture[str], folder: Path, out: Path, scheduler: str
+) -> tuple[int, str]:
+    """``harness decode FOLDER --to parquet OUT`` on the cluster: exit code and stderr."""
+    args = ["decode", str(folder), "--dbc", str(DEMO_DBC), "--to", "parquet", str(out)]
+    code, _, err = run_main(capsys, *args, "--scheduler", scheduler)
+    return code, err
+
+
 def test_folders_globs_and_files_expand_in_order_once(tmp_path: Path) -> None:
     for name in ("b/2.blf", "b/1.asc", "a/x.log", "a/notes.txt", "c.blf"):
         (tmp_path / name).parent.mkdir(exist_ok=True)
@@ -78,18 +87,7 @@ def test_a_folder_decodes_into_one_dataset_equal_to_each_file_alone(
     fleet: Path, scheduler: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out"
-    code, _, err = run_main(
-        capsys,
-        "decode",
-        str(fleet),
-        "--dbc",
-        str(DEMO_DBC),
-        "--to",
-        "parquet",
-        str(out),
-        "--scheduler",
-        scheduler,
-    )
+    code, err = decode_to_parquet(capsys, fleet, out, scheduler)
     assert code == 0, err
     assert "[2/2]" in err
     assert "2 traces:" in err
@@ -117,18 +115,7 @@ def test_a_damaged_file_stops_only_itself_and_the_run_ends_in_one_error(
     ok = (folder / "day1" / "ok.blf").read_bytes()
     (folder / "day1" / "cut.blf").write_bytes(ok[: len(ok) // 2])
     out = tmp_path / "out"
-    code, _, err = run_main(
-        capsys,
-        "decode",
-        str(folder),
-        "--dbc",
-        str(DEMO_DBC),
-        "--to",
-        "parquet",
-        str(out),
-        "--scheduler",
-        scheduler,
-    )
+    code, err = decode_to_parquet(capsys, folder, out, scheduler)
     *progress, summary, last = err.splitlines()
     assert_one_error_line(code, last, "1 of 3 traces stopped with an error")
     assert "2 traces:" in summary
