@@ -8,11 +8,16 @@ from pathlib import Path
 
 import can
 import pytest
+from hypothesis import settings
 
 from harness.canbus.channel import Channel
 from harness.canbus.database import SignalDatabase
 
 pytest_plugins = ["pytester", "uds_rig"]
+
+settings.register_profile("harness", deadline=None)
+settings.load_profile("harness")
+"""No per-example deadline: a time limit inside a test fails on a loaded machine, not on a bug."""
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
