@@ -393,6 +393,7 @@ class Modem(Closing):
             line_ending=config.line_ending,
             timeout=config.timeout,
             command_timeouts=config.command_timeouts,
+            urc_patterns=config.urc_patterns,
         )
         receiver.attach(modem)
         return modem
