@@ -114,16 +114,24 @@ class ModemError(DeviceError):
 
     ``code`` is the numeric ``+CME ERROR`` / ``+CMS ERROR`` code (None for plain
     ``ERROR`` or a verbose text), ``kind`` one of ``"ERROR"``, ``"CME"``, ``"CMS"``,
-    ``"reboot"``; ``command`` the command that failed.
+    ``"reboot"`` (``"PIN"``/``"PUK"`` from ``enter_pin``); ``command`` the command that
+    failed, ``result`` the final result line it got (``+CME ERROR: 10``).
     """
 
     def __init__(
-        self, message: str, *, command: str = "", kind: str = "ERROR", code: int | None = None
+        self,
+        message: str,
+        *,
+        command: str = "",
+        kind: str = "ERROR",
+        code: int | None = None,
+        result: str = "",
     ) -> None:
         super().__init__(message)
         self.command = command
         self.kind = kind
         self.code = code
+        self.result = result
 
 
 class DiagnosticError(HarnessError):

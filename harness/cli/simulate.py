@@ -54,14 +54,19 @@ def simulate(
     machine, so `harness monitor --multicast` or a test run with
     `--bench-set` pointing at the same channels sees the traffic. Delivery is
     verified at start (every simulated ECU must be heard back) and loss is
-    counted from the rolling counters while it runs. Each simulated DoIP entity is
-    printed as `doip NAME HOST:PORT LOGICAL_ADDRESS`; connect a DoIP tester there
-    (`[diagnostics.doip] host`/`port`, no `simulation`).
+    counted from the rolling counters while it runs. Each simulated serial device
+    (modem, supply, console) gets a port of its own for other processes, printed as
+    `serial NAME ADDRESS` (a pty path, or `socket://127.0.0.1:PORT` for a device with
+    `transport = "socket"`): open it with a terminal program or PyVISA. Each simulated
+    DoIP entity is printed as `doip NAME HOST:PORT LOGICAL_ADDRESS`; connect a DoIP
+    tester there (`[diagnostics.doip] host`/`port`, no `simulation`). Every endpoint is
+    printed before `ready`.
 
     \b
     Example:
       harness simulate --bench fixtures/benches/virtual.toml
       harness monitor  --bench fixtures/benches/virtual.toml --multicast   # second terminal
+      python -m serial.tools.miniterm /dev/pts/N 115200   # the modem line it printed
     """
     path = resolve_bench_path(bench_path)
     config = load_bench(path, [*overrides_from_env(), *overrides])
@@ -88,6 +93,9 @@ def simulate(
             click.echo(
                 f"channel {name}: {cfg.interface} {cfg.channel} port {cfg.options.get('port')}"
             )
+        for name, simulation in bench.devices.simulations.items():
+            link = simulation.serve(config.serial[name].transport)  # a port of its own
+            click.echo(f"serial {name} {link.url}")
         for name, entity in bench.doip.items():
             host, port = entity.address
             click.echo(f"doip {name} {host}:{port} 0x{entity.config.logical_address:04X}")

@@ -16,6 +16,7 @@ checked there against the simulation's file:
     line_ending = "CR"               # what send() appends: CR, LF, CRLF or the characters
     timeout = 5.0                    # default wait (expect, AT command, SCPI query), seconds
     command_timeouts = { "+COPS=?" = 180, "+CMGS" = 60 }   # modem only: per command
+    urc_patterns = ['\\+STIN:']      # modem only: further URCs (regexes at a line's start)
     can = "body"                     # the ECU the device is built into: its CAN channel
     node = "TCU"                     # ... and its DBC node (a suite checks its CAN reports)
 
@@ -38,6 +39,7 @@ checked there against the simulation's file:
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -81,6 +83,8 @@ class SerialDeviceConfig:
     """A simulation's data file (virtual bench), resolved against the bench file."""
     transport: str = "pty"
     command_timeouts: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    urc_patterns: tuple[str, ...] = ()
+    """Regular expressions of a modem's further URCs (beyond the driver's own list)."""
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     """Extra keyword arguments for ``serial.serial_for_url``."""
     can: str | None = None
@@ -197,6 +201,7 @@ def parse_serial_device(table: Table, name: str, bench_path: Path) -> SerialDevi
         simulation=simulation,
         transport=transport,
         command_timeouts=MappingProxyType(per_command),
+        urc_patterns=_urc_patterns(table, kind),
         options=table.free_form("options"),
         can=table.optional_str("can"),
         node=table.optional_str("node"),
@@ -294,6 +299,21 @@ def _parity(table: Table) -> str:
         f"expected one of {', '.join(PARITIES)} (or N/E/O/M/S), got {value!r}"
         f"{suggest(value.lower(), list(PARITIES))}",
     )
+
+
+def _urc_patterns(table: Table, kind: str) -> tuple[str, ...]:
+    """A modem's ``urc_patterns``: regular expressions, each checked."""
+    patterns = tuple(table.str_list("urc_patterns"))
+    if kind != "modem" and patterns:
+        raise table.error("urc_patterns", "only for modems (kind = 'modem')")
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise table.error(
+                "urc_patterns", f"{pattern!r} is not a regular expression: {exc}"
+            ) from None
+    return patterns
 
 
 def _line_ending(table: Table, kind: str) -> str:

@@ -14,10 +14,12 @@ The port's reader thread parses every line as it arrives:
 - final result codes (``OK``, ``ERROR``, ``+CME ERROR: n``, ``+CMS ERROR: n``,
   ``NO CARRIER``...) complete the running command, the lines before them are its
   intermediate response;
-- unsolicited result codes (``RING``, ``+CMTI:``, ``+CREG:``...) go to their own
-  numbered list, whether a command is running or not, and :meth:`Modem.wait_urc` waits
-  on them. ``+CREG: 1,"00C3",...`` during ``AT+CREG?`` is told apart from the answer
-  ``+CREG: 2,1,"00C3",...`` by its shape; ``+CMT:`` takes its next line as its body;
+- unsolicited result codes (``RING``, ``+CMTI:``, ``+CREG:``..., vendors' ``^RSSI:``,
+  ``^BOOT:``, ``+QIND:``, ``Call Ready`` and whatever ``urc_patterns`` adds) go to their
+  own numbered list, never into an answer, whether a command is running or not, and
+  :meth:`Modem.wait_urc` waits on them. ``+CREG: 1,"00C3",...`` during ``AT+CREG?`` is
+  told apart from the answer ``+CREG: 2,1,"00C3",...`` by its shape; ``+CMT:`` takes its
+  next line as its body;
 - empty lines are skipped, so ``\\r\\r\\n`` and missing blank lines do no harm; lines of
   line noise (control characters, undecodable bytes) are set aside as ``noise``;
 - a boot URC (``RDY``, ``^SYSSTART``) while a command runs fails it with a
@@ -25,15 +27,18 @@ The port's reader thread parses every line as it arrives:
 
 A command that gets no final result within its timeout raises
 :class:`~harness.exceptions.DeviceTimeoutError` showing what did arrive; one whose
-modem never sends the final ``OK`` can be run with ``final_optional=True``.
+modem never sends the final ``OK`` can be run with ``final_optional=True``, and
+``send_sms`` keeps the reference of a ``+CMGS:`` whose ``OK`` never comes, with a
+:class:`MissingFinalResult` warning.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import warnings
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -80,13 +85,22 @@ URC_PREFIXES = (
     "+CPIN:",
     "+CFUN:",
     "+QIND:",
+    "+QUSIM:",
+    "+UUSTS:",
+    "+WIND:",
+    "CALL READY",
+    "SMS READY",
     "RDY",
     "^SYSSTART",
     "+SYSSTART",
     "POWERED DOWN",
 )
 """Lines a modem sends unasked. One that the running command asked for (``+CPIN:``
-during ``AT+CPIN?``) is its response instead."""
+during ``AT+CPIN?``) is its response instead. Vendor URCs: Quectel ``+QIND:``/``+QUSIM:``,
+u-blox ``+UUSTS:``, Sierra Wireless (Wavecom) ``+WIND:``, SIMCom ``Call Ready``/``SMS
+Ready``; any ``^NAME`` line (Huawei ``^RSSI:``, ``^BOOT:``, ``^MODE:``..., Cinterion
+``^SYSSTART``) unless the running command is ``AT^NAME``."""
+VENDOR_URC = re.compile(r"\^[A-Z][A-Z0-9]*(:|$)", re.IGNORECASE)
 URC_WITH_BODY = ("+CMT:", "+CDS:", "+CBM:")
 """URCs whose next line belongs to them (the message text or PDU)."""
 BOOT_URCS = ("RDY", "^SYSSTART", "+SYSSTART")
@@ -102,6 +116,15 @@ DEFAULT_COMMAND_TIMEOUTS = MappingProxyType(
 a network scan); overridden per bench by ``command_timeouts``."""
 FINAL_GRACE = 0.3
 """Seconds a ``final_optional`` command waits for a final result after its last line."""
+POLL_INTERVAL = 1.0
+"""Seconds between ``AT+CREG?`` queries when a modem cannot report registration by URC."""
+NOT_SUPPORTED_CME = (3, 4)
+"""``+CME ERROR`` codes that say a command is not there (operation not allowed/supported)."""
+
+
+class MissingFinalResult(UserWarning):
+    """A command's result line came but its final ``OK`` did not: the result is kept."""
+
 
 CME_ERRORS = {
     0: "phone failure",
@@ -218,14 +241,29 @@ class Urc:
         return parse_fields(_payload(self.line, self.prefix)) if ":" in self.line else []
 
 
+IDENTITY_COMMANDS = MappingProxyType(
+    {
+        "imsi": "AT+CIMI",
+        "manufacturer": "AT+CGMI",
+        "model": "AT+CGMM",
+        "revision": "AT+CGMR",
+        "imei": "AT+CGSN",
+    }
+)
+
+
 @dataclass(frozen=True)
 class ModemIdentity:
-    manufacturer: str
-    model: str
-    revision: str
-    imei: str
+    """What :meth:`Modem.identity` could read; a field it could not read is None and
+    :attr:`errors` says why (``"not supported: AT+CGMR answered COMMAND NOT SUPPORT"``)."""
+
+    manufacturer: str | None
+    model: str | None
+    revision: str | None
+    imei: str | None
     imsi: str | None
-    """None when the SIM cannot be read."""
+    """None when the SIM cannot be read (no SIM, PIN required)."""
+    errors: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -323,8 +361,11 @@ class Modem(Closing):
         line_ending: str = "\r",
         timeout: float = 5.0,
         command_timeouts: Mapping[str, float] | None = None,
+        urc_patterns: Iterable[str] = (),
     ) -> None:
         self.line_ending = line_ending
+        self.urc_patterns = [re.compile(pattern, re.IGNORECASE) for pattern in urc_patterns]
+        """Regular expressions of further URCs this modem sends (matched at a line's start)."""
         self.timeout = timeout
         self.command_timeouts = {**DEFAULT_COMMAND_TIMEOUTS, **(command_timeouts or {})}
         self.echo: bool | None = None
@@ -352,6 +393,7 @@ class Modem(Closing):
             line_ending=config.line_ending,
             timeout=config.timeout,
             command_timeouts=config.command_timeouts,
+            urc_patterns=config.urc_patterns,
         )
         receiver.attach(modem)
         return modem
@@ -433,7 +475,13 @@ class Modem(Closing):
         upper = line.upper()
         prefix = next((p for p in URC_PREFIXES if upper.startswith(p)), None)
         if prefix is None:
-            return False
+            vendor = VENDOR_URC.match(line) or next(
+                (m for m in (p.match(line) for p in self.urc_patterns) if m), None
+            )
+            if vendor is None:
+                return False
+            asked = pending.prefix if pending is not None else None
+            return asked is None or not upper.startswith(asked.rstrip(":"))
         if not prefix.endswith(":") and upper != prefix:
             return False  # "RINGING" is not RING
         if pending is not None and pending.prefix == prefix:
@@ -480,6 +528,7 @@ class Modem(Closing):
             command=pending.command,
             kind=kind,
             code=code,
+            result=line,
         )
 
     # -- commands -----------------------------------------------------------------
@@ -522,7 +571,16 @@ class Modem(Closing):
             self._pending = pending
             return pending
 
-    def _finish(self, pending: _Pending, timeout: float, *, final_optional: bool) -> AtResponse:
+    def _finish(
+        self,
+        pending: _Pending,
+        timeout: float,
+        *,
+        final_optional: bool,
+        result_prefix: str | None = None,
+    ) -> AtResponse:
+        """Wait for the final result; with ``final_optional``, end ``FINAL_GRACE`` after the
+        last line once there is one (one starting with ``result_prefix``, if given)."""
         deadline = clock.Deadline(timeout)
         try:
             with self._cond:
@@ -533,7 +591,10 @@ class Modem(Closing):
                             f"{self._evidence(pending)}"
                         ) from self.failure
                     remaining = deadline.remaining()
-                    if final_optional and pending.lines:
+                    if final_optional and any(
+                        result_prefix is None or line.upper().startswith(result_prefix)
+                        for line in pending.lines
+                    ):
                         grace = pending.last_line_at + FINAL_GRACE - clock.now()
                         if grace <= 0:
                             break
@@ -583,7 +644,13 @@ class Modem(Closing):
                     self._cond.wait(remaining)
             if pending.prompted:
                 self.port.write(body + CTRL_Z)
-            return self._finish(pending, deadline.remaining(), final_optional=False)
+            # the +CMGS: line is the result; an OK that never follows does not lose it
+            return self._finish(
+                pending,
+                deadline.remaining(),
+                final_optional=pending.prompted,
+                result_prefix=pending.prefix,
+            )
 
     # -- URCs ---------------------------------------------------------------------
 
@@ -652,26 +719,49 @@ class Modem(Closing):
         self.command(f"AT+CMEE={2 if verbose else 1}")
 
     def identity(self) -> ModemIdentity:
-        """Manufacturer, model, revision, IMEI and IMSI (None when the SIM cannot say).
+        """Manufacturer, model, revision, IMEI and IMSI: what the modem answers, with a
+        per-field error in ``errors`` for each command it refused (one unsupported command
+        does not cost the others). A modem that does not answer at all still times out.
 
         Each answer is taken without waiting for a final ``OK`` that some firmware never
         sends after these queries (``final_optional``); an ``OK`` that comes ends the wait
-        at once."""
+        at once. A ``+CGMR``-style prefix (``+CGMR:``, SIMCom's ``Revision:``) is removed."""
+        values: dict[str, str | None] = {}
+        errors: dict[str, str] = {}
+        for key, command in IDENTITY_COMMANDS.items():
+            try:
+                answer = self.command(command, final_optional=True)
+                values[key] = _identity_value(answer.value(f"{command[2:]}:"))
+            except ModemError as exc:
+                values[key] = None
+                errors[key] = f"{_refusal(exc)}: {command} answered {exc.result}"
+            except DeviceError as exc:  # no answer line: an OK alone
+                values[key] = None
+                errors[key] = f"no value: {exc}"
+        return ModemIdentity(**values, errors=MappingProxyType(errors))
 
-        def ask(command: str) -> str:
-            return self.command(command, final_optional=True).value(f"{command[2:]}:")
-
-        try:
-            imsi: str | None = ask("AT+CIMI")
-        except ModemError:
-            imsi = None
-        return ModemIdentity(
-            manufacturer=ask("AT+CGMI"),
-            model=ask("AT+CGMM"),
-            revision=ask("AT+CGMR"),
-            imei=ask("AT+CGSN"),
-            imsi=imsi,
-        )
+    def enter_pin(self, pin: str) -> None:
+        """Unlock the SIM: ``AT+CPIN?``; with ``SIM PIN`` pending, ``AT+CPIN="PIN"`` and
+        ``AT+CPIN?`` again, which must then say ``READY``. A wrong PIN is a ModemError
+        (``+CME ERROR: 16``); a SIM asking for its PUK is one of kind ``"PUK"``, since
+        another PIN would not help."""
+        state = self.command("AT+CPIN?").value("+CPIN:")
+        if state.upper() == "READY":
+            return
+        if state.upper() != "SIM PIN":
+            raise ModemError(
+                f"{self.port.describe}: the SIM asks for {state!r}, not its PIN",
+                command="AT+CPIN?",
+                kind="PUK" if "PUK" in state.upper() else "PIN",
+            )
+        self.command(f'AT+CPIN="{pin}"')
+        after = self.command("AT+CPIN?").value("+CPIN:")
+        if after.upper() != "READY":
+            raise ModemError(
+                f"{self.port.describe}: the PIN was accepted but the SIM says {after!r}",
+                command="AT+CPIN?",
+                kind="PIN",
+            )
 
     def registration(self, technology: str = "CREG") -> Registration:
         """Ask the registration state (``AT+CREG?``, ``AT+CEREG?``, ``AT+CGREG?``)."""
@@ -680,17 +770,27 @@ class Modem(Closing):
         return _registration(fields[1:], tech)
 
     def wait_registered(
-        self, timeout: float = 60.0, technology: str = "CREG", *, roaming: bool = True
+        self,
+        timeout: float = 60.0,
+        technology: str = "CREG",
+        *,
+        roaming: bool = True,
+        poll_interval: float = POLL_INTERVAL,
     ) -> Registration:
         """Switch registration URCs on and return once the modem is registered (home, or
-        roaming if ``roaming``); event-driven on the ``+CREG:`` URCs."""
+        roaming if ``roaming``); event-driven on the ``+CREG:`` URCs. A modem that refuses
+        ``AT+CREG=2`` is asked ``AT+CREG?`` every ``poll_interval`` instead (any URC wakes
+        the wait early)."""
         __tracebackhide__ = True
         tech = technology.upper().lstrip("+")
         deadline = clock.Deadline(timeout)
-        self.command(f"AT+{tech}=2")
+        wanted = (1, 5) if roaming else (1,)
+        try:
+            self.command(f"AT+{tech}=2")
+        except ModemError:
+            return self._poll_registered(tech, wanted, deadline, timeout, poll_interval)
         since = self.urc_mark()
         state = self.registration(tech)
-        wanted = (1, 5) if roaming else (1,)
 
         def registered(urc: Urc) -> bool:
             fields = urc.fields
@@ -707,6 +807,28 @@ class Modem(Closing):
             ) from exc
         return _registration(urc.fields, tech)
 
+    def _poll_registered(
+        self,
+        tech: str,
+        wanted: tuple[int, ...],
+        deadline: clock.Deadline,
+        timeout: float,
+        interval: float,
+    ) -> Registration:
+        """``AT+CREG?`` until registered: for modems with no registration URCs."""
+        while True:
+            state = self.registration(tech)
+            if state.stat in wanted:
+                return state
+            remaining = deadline.remaining()
+            if remaining <= 0:
+                raise DeviceTimeoutError(
+                    f"{self.port.describe}: not registered within {timeout:g} s "
+                    f"(AT+{tech}=2 refused, polled AT+{tech}?); last state: {state}"
+                )
+            with self._cond:  # polling is the protocol here; a URC or failure wakes it
+                self._cond.wait(min(interval, remaining))
+
     def signal(self) -> SignalQuality:
         """``AT+CSQ``."""
         fields = self.command("AT+CSQ").fields("+CSQ:")
@@ -720,7 +842,7 @@ class Modem(Closing):
         self.command("AT+CMGF=1")
         command = f'AT+CMGS="{number}"'
         answer = self._prompted_command(command, text, timeout or self.timeout_for(command))
-        return int(answer.fields("+CMGS:")[0])
+        return self._reference(answer)
 
     def send_sms_pdu(self, number: str, text: str, timeout: float | None = None) -> list[int]:
         """Send an SMS in PDU mode (``AT+CMGF=0``), split into parts as needed; returns the
@@ -730,8 +852,25 @@ class Modem(Closing):
         for pdu in encodeSmsSubmitPdu(number, text, requestStatusReport=False):
             command = f"AT+CMGS={pdu.tpduLength}"
             answer = self._prompted_command(command, str(pdu), timeout or self.timeout_for(command))
-            references.append(int(answer.fields("+CMGS:")[0]))
+            references.append(self._reference(answer))
         return references
+
+    def _reference(self, answer: AtResponse) -> int:
+        """The message reference of a ``+CMGS:`` answer; its missing ``OK`` is warned of."""
+        try:
+            reference = int(answer.fields("+CMGS:")[0])
+        except ValueError:
+            raise DeviceError(
+                f"{self.port.describe}: {answer.command}: no message reference in {answer.lines}"
+            ) from None
+        if answer.final is None:
+            message = (
+                f"{self.port.describe}: {answer.command}: +CMGS: {reference} came but no final "
+                f"OK within {FINAL_GRACE:g} s after it; the message was sent (reference kept)"
+            )
+            self.port.log.event(self.name, message)
+            warnings.warn(message, MissingFinalResult, stacklevel=3)
+        return reference
 
     def read_sms(self, index: int, *, pdu: bool = False) -> Sms:
         """Read a stored message (``AT+CMGR``) in text mode, or in PDU mode (decoded)."""
@@ -846,6 +985,20 @@ def _is_final(line: str) -> bool:
         elif upper == final or (final == "CONNECT" and upper.startswith("CONNECT ")):
             return True
     return False
+
+
+def _identity_value(value: str) -> str:
+    """SIMCom answers ``AT+CGMR`` with ``Revision:1418B04SIM800L24``: the value only."""
+    head, colon, rest = value.partition(":")
+    return rest.strip() if colon and head.strip().upper() == "REVISION" else value
+
+
+def _refusal(error: ModemError) -> str:
+    """``not supported`` for a command the modem does not have, else ``refused``."""
+    unsupported = error.kind == "ERROR" or (error.kind == "CME" and error.code in NOT_SUPPORTED_CME)
+    if "NOT SUPPORT" in error.result.upper():  # COMMAND NOT SUPPORT, verbose CME 4
+        unsupported = True
+    return "not supported" if unsupported else "refused"
 
 
 def _registration(fields: list[str], technology: str) -> Registration:

@@ -187,7 +187,7 @@ class PowerSupply(Closing):
     def _on_channel(self, command: str) -> str:
         if self.channel is None or command.startswith("*"):
             return command
-        return f"INST:NSEL {self.channel};:{command}"
+        return f"INST:NSEL {self.channel};:{command.lstrip(':')}"
 
     def _write(self, command: str) -> None:
         self._ensure_open()

@@ -94,6 +94,8 @@ class DeviceSimulation(Closing):
         self.name = name
         self.links: list[Link] = []
         self.lock = threading.RLock()
+        self._asking: Link | None = None
+        """The link whose input ``feed`` is handling (answers go back on it)."""
         self.received = 0
         """Bytes received from the harness (for tests)."""
         self._arrived = threading.Condition()
@@ -150,8 +152,13 @@ class DeviceSimulation(Closing):
 
     def serve(self, transport: str = "pty") -> Link:
         """Reach this simulation through a new ``"pty"`` or ``"socket"`` link; its ``url``
-        is what the harness opens."""
-        link = open_link(transport, self._on_data, f"{self.kind} {self.name}")
+        is what the harness opens. A device served on several links answers each on the
+        link it came from; what it says unasked (URCs, a boot banner) goes to all."""
+        links: list[Link] = []
+        link = open_link(
+            transport, lambda data: self._on_data(data, links[0]), f"{self.kind} {self.name}"
+        )
+        links.append(link)
         self.links.append(link)
         return link
 
@@ -162,9 +169,13 @@ class DeviceSimulation(Closing):
             raise RuntimeError(f"simulation {self.name!r} is not served yet; call serve()")
         return self.links[0].url
 
-    def _on_data(self, data: bytes) -> None:
+    def _on_data(self, data: bytes, link: Link) -> None:
         with self.lock:
-            self.feed(data)
+            self._asking = link
+            try:
+                self.feed(data)
+            finally:
+                self._asking = None
         with self._arrived:
             self.received += len(data)
             self._arrived.notify_all()
@@ -179,9 +190,11 @@ class DeviceSimulation(Closing):
         raise NotImplementedError
 
     def output(self, data: bytes | str) -> None:
-        """Send to the harness through every link."""
+        """Send to the harness: on the link whose input is being handled, else on all."""
         raw = data.encode("utf-8") if isinstance(data, str) else data
-        for link in self.links:
+        with self.lock:
+            asking = self._asking
+        for link in [asking] if asking is not None else self.links:
             link.write(raw)
 
     def disconnect(self) -> None:

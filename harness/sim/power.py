@@ -5,11 +5,14 @@ state at power-up (``output``, ``voltage``, ``current``); ``[load]``: what the D
 draws (``current``), the lowest voltage it runs at (``min_voltage``) and how long it
 takes to boot (``boot_ms``).
 
-The SCPI subset: ``*IDN?``, ``*RST``, ``*CLS``, ``*OPC?``, ``OUTPut[:STATe] ON|OFF|1|0``
-and ``?``, ``[SOURce:]VOLTage[:LEVel][:IMMediate][:AMPLitude]`` and ``CURRent`` (set and
-``?``), ``MEASure[:SCALar]:VOLTage[:DC]?`` and ``CURRent``, ``INSTrument:NSELect``,
-``SYSTem:ERRor[:NEXT]?``; short and long forms, any case, several commands per line
-separated by ``;``. Mistakes go to the error queue (``-113,"Undefined header"``...).
+Its SCPI (the parser, IEEE 488.2 common commands, status model and error queue are
+:class:`harness.sim.instrument.Instrument`'s): ``OUTPut[:STATe] ON|OFF|1|0`` and ``?``,
+``[SOURce:]VOLTage[:LEVel][:IMMediate][:AMPLitude]`` and ``CURRent`` (set with units
+and MIN/MAX/DEF, ``?`` and ``? MIN|MAX|DEF``), ``MEASure[:SCALar]:VOLTage[:DC]?`` and
+``CURRent``, ``INSTrument:NSELect``. Its status: ``STATus:OPERation`` bit 8 CV, bit 10
+CC; ``STATus:QUEStionable`` bits 0 (VOLTage) and 1 (CURRent) while the DUT draws more
+than the current setting, when the voltage sinks as a resistive load's would (the
+simulated DUT keeps running: it browns out only on the voltage setting).
 
 :meth:`PowerSimulation.on_power` registers what the output drives: the bench passes
 the simulated DUT's ``power_on``/``power_off``, so switching the output off stops the
@@ -18,7 +21,6 @@ DUT's CAN traffic and services, and on starts them again ``boot_ms`` later.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -27,6 +29,7 @@ from pathlib import Path
 
 from harness.datafile import Table, read_toml
 from harness.sim.device import DeviceSimulation, Wiring
+from harness.sim.instrument import Arguments, Handler, Instrument, Limits
 from harness.sim.scheduler import Scheduler
 
 PowerListener = Callable[[bool], None]
@@ -83,26 +86,15 @@ def load_power(path: str | Path) -> PowerDefinition:
     return definition
 
 
-def _nodes(pattern: str) -> list[tuple[str, str, bool]]:
-    """``"[SOURce:]VOLTage[:LEVel]"`` -> [(short, long, optional), ...]."""
-    nodes = []
-    for optional, name in re.findall(r"(\[?):?([A-Za-z*]+):?\]?", pattern):
-        short = "".join(c for c in name if c.isupper() or c == "*")
-        nodes.append((short, name.upper(), bool(optional)))
-    return nodes
-
-
-def _matches(nodes: list[tuple[str, str, bool]], tokens: list[str]) -> bool:
-    if not nodes:
-        return not tokens
-    short, long, optional = nodes[0]
-    if tokens and tokens[0] in (short, long) and _matches(nodes[1:], tokens[1:]):
-        return True
-    return optional and _matches(nodes[1:], tokens)
-
-
 VOLTAGE = "[SOURce:]VOLTage[:LEVel][:IMMediate][:AMPLitude]"
 CURRENT = "[SOURce:]CURRent[:LEVel][:IMMediate][:AMPLitude]"
+
+OPER_CV, OPER_CC = 0x100, 0x400
+"""STATus:OPERation bits of this supply (instrument-defined range 8-12): the output
+regulates its voltage (CV) or is limited by its current setting (CC)."""
+QUES_VOLTAGE, QUES_CURRENT = 0x01, 0x02
+"""STATus:QUEStionable bits (SCPI-1999's VOLTage and CURRent): in current limit the
+output voltage is below its setpoint and the current is at its limit."""
 
 
 class PowerSimulation(DeviceSimulation):
@@ -130,7 +122,6 @@ class PowerSimulation(DeviceSimulation):
     def __init__(self, definition: PowerDefinition, name: str = "psu") -> None:
         super().__init__(name)
         self.definition = definition
-        self.errors: deque[tuple[int, str]] = deque(maxlen=32)
         self.commands: list[str] = []
         self._listeners: list[PowerListener] = []
         self._line = bytearray()
@@ -144,27 +135,30 @@ class PowerSimulation(DeviceSimulation):
         self._scheduler = Scheduler(f"power {name}")
         self._reset()
         d = definition
-        self._table: list[tuple[str, list[tuple[str, str, bool]], Callable[[str], str | None]]] = [
-            (p, _nodes(p.rstrip("?")), handler)
-            for p, handler in (
-                ("*IDN?", lambda _: self.definition.idn),
-                ("*RST", lambda _: self._reset_and_apply()),
-                ("*CLS", lambda _: self.errors.clear()),
-                ("*OPC?", lambda _: "1"),
-                ("*OPC", lambda _: None),
-                ("OUTPut[:STATe]?", lambda _: "1" if self.output_on else "0"),
+        volts = Limits(0.0, d.max_voltage, d.voltage, "V")
+        amps = Limits(0.0, d.max_current, d.current, "A")
+        self.instrument = Instrument(
+            idn=d.idn,
+            reset=self._reset_and_apply,
+            conditions=self._conditions,
+            commands=[
+                ("OUTPut[:STATe]?", _query(lambda: "1" if self.output_on else "0")),
                 ("OUTPut[:STATe]", self._set_output),
-                (VOLTAGE + "?", lambda _: f"{self.voltage[self._selected]:.3f}"),
-                (VOLTAGE, lambda arg: self._set_level(arg, self.voltage, d.max_voltage)),
-                (CURRENT + "?", lambda _: f"{self.current[self._selected]:.3f}"),
-                (CURRENT, lambda arg: self._set_level(arg, self.current, d.max_current)),
-                ("MEASure[:SCALar]:VOLTage[:DC]?", lambda _: f"{self.measured_voltage:.3f}"),
-                ("MEASure[:SCALar]:CURRent[:DC]?", lambda _: f"{self.measured_current:.3f}"),
-                ("INSTrument:NSELect?", lambda _: str(self._selected)),
+                (VOLTAGE + "?", lambda args: self._level(args, self.voltage, volts)),
+                (VOLTAGE, lambda args: self._set_level(args, self.voltage, volts)),
+                (CURRENT + "?", lambda args: self._level(args, self.current, amps)),
+                (CURRENT, lambda args: self._set_level(args, self.current, amps)),
+                ("MEASure[:SCALar]:VOLTage[:DC]?", _query(lambda: f"{self.measured_voltage:.3f}")),
+                ("MEASure[:SCALar]:CURRent[:DC]?", _query(lambda: f"{self.measured_current:.3f}")),
+                ("INSTrument:NSELect?", _query(lambda: str(self._selected))),
                 ("INSTrument:NSELect", self._select),
-                ("SYSTem:ERRor[:NEXT]?", lambda _: self._next_error()),
-            )
-        ]  # fmt: skip
+            ],
+        )  # fmt: skip
+
+    @property
+    def errors(self) -> deque[tuple[int, str]]:
+        """The SCPI error queue, oldest first."""
+        return self.instrument.errors
 
     # -- state ----------------------------------------------------------------------
 
@@ -186,14 +180,35 @@ class PowerSimulation(DeviceSimulation):
         return self.output_on and self.voltage[1] >= self.definition.min_voltage
 
     @property
+    def current_limited(self) -> bool:
+        """Whether the running DUT draws more than channel 1's current setting (CC mode)."""
+        return bool(
+            self.output_on and self.dut_powered and self.definition.load_current > self.current[1]
+        )
+
+    @property
     def measured_voltage(self) -> float:
-        return self.voltage[self._selected] if self.output_on else 0.0
+        if not self.output_on:
+            return 0.0
+        voltage = self.voltage[self._selected]
+        if self._selected == 1 and self.current_limited:
+            # the DUT as a resistive load: the voltage sinks with the current the limit allows
+            return voltage * self.current[1] / self.definition.load_current
+        return voltage
 
     @property
     def measured_current(self) -> float:
         if not (self.output_on and self._selected == 1 and self.dut_powered):
             return 0.0
         return min(self.definition.load_current, self.current[1])
+
+    def _conditions(self) -> tuple[int, int]:
+        """The OPERation and QUEStionable conditions of channel 1 (what the DUT sees)."""
+        if not self.output_on:
+            return 0, 0
+        if self.current_limited:
+            return OPER_CC, QUES_VOLTAGE | QUES_CURRENT
+        return OPER_CV, 0
 
     def on_power(self, listener: PowerListener) -> None:
         """Call ``listener(True/False)`` whenever what the output powers starts or stops
@@ -229,12 +244,13 @@ class PowerSimulation(DeviceSimulation):
             self._tell(generation, powered)
 
     def _tell(self, generation: int, powered: bool) -> None:
-        with self._dut_lock:
+        with self.lock, self._dut_lock:
             if generation != self._generation or powered == self.dut_powered:
                 return
             self.dut_powered = powered
             for listener in self._listeners:
                 listener(powered)
+            self.instrument.refresh()  # the load came or went: CV/CC may change
             self._dut_lock.notify_all()
 
     def set_output(self, on: bool) -> None:
@@ -242,6 +258,7 @@ class PowerSimulation(DeviceSimulation):
         with self.lock:
             self.output_on = on
             self._changed()
+            self.instrument.refresh()
 
     # -- SCPI -----------------------------------------------------------------------
 
@@ -251,73 +268,46 @@ class PowerSimulation(DeviceSimulation):
                 line = self._line.decode("latin-1").strip()
                 self._line.clear()
                 if line:
-                    self._message(line)
+                    self.commands.append(line)
+                    answer = self.instrument.message(line)
+                    if answer is not None:
+                        self.output(answer.encode() + b"\n")
             elif byte != 0x0D:
                 self._line.append(byte)
 
-    def _message(self, line: str) -> None:
-        self.commands.append(line)
-        answers = []
-        for part in line.split(";"):
-            if not part.strip():
-                continue
-            header, _, argument = part.strip().partition(" ")
-            answer = self._execute(header, argument.strip())
-            if answer is not None:
-                answers.append(answer)
-        if answers:
-            self.output(";".join(answers).encode() + b"\n")
-
-    def _execute(self, header: str, argument: str) -> str | None:
-        query = header.endswith("?")
-        tokens = [re.sub(r"\d+$", "", t) for t in header.rstrip("?").lstrip(":").upper().split(":")]
-        for pattern, nodes, handler in self._table:
-            if pattern.endswith("?") == query and _matches(nodes, tokens):
-                try:
-                    return handler(argument)
-                except _ScpiError as error:
-                    self.errors.append((error.code, error.text))
-                    return None
-        self.errors.append((-113, "Undefined header"))
-        return None
-
-    def _next_error(self) -> str:
-        if not self.errors:
-            return '0,"No error"'
-        code, text = self.errors.popleft()
-        return f'{code},"{text}"'
-
-    def _set_output(self, argument: str) -> None:
-        value = argument.upper()
-        if value not in ("ON", "OFF", "1", "0"):
-            raise _ScpiError(-224, "Illegal parameter value")
-        self.output_on = value in ("ON", "1")
+    def _set_output(self, args: Arguments) -> None:
+        on = args.boolean()
+        args.finish()
+        self.output_on = on
         self._changed()
 
-    def _set_level(self, argument: str, levels: dict[int, float], limit: float) -> None:
-        if not argument:
-            raise _ScpiError(-109, "Missing parameter")
-        try:
-            value = float(argument)
-        except ValueError:
-            raise _ScpiError(-104, "Data type error") from None
-        if not 0 <= value <= limit:
-            raise _ScpiError(-222, "Data out of range")
+    def _level(self, args: Arguments, levels: dict[int, float], limits: Limits) -> str:
+        """A setpoint, or with MIN/MAX/DEF the limit it names."""
+        value = args.limit(limits)
+        args.finish()
+        return f"{levels[self._selected] if value is None else value:.3f}"
+
+    def _set_level(self, args: Arguments, levels: dict[int, float], limits: Limits) -> None:
+        value = args.number(limits)
+        args.finish()
         levels[self._selected] = value
         self._changed()
 
-    def _select(self, argument: str) -> None:
-        if not argument.isdigit() or not 1 <= int(argument) <= self.definition.channels:
-            raise _ScpiError(-222, "Data out of range")
-        self._selected = int(argument)
+    def _select(self, args: Arguments) -> None:
+        channel = args.integer(1, self.definition.channels)
+        args.finish()
+        self._selected = channel
 
     def close(self) -> None:
         self._scheduler.close()
         super().close()
 
 
-class _ScpiError(Exception):
-    def __init__(self, code: int, text: str) -> None:
-        super().__init__(f"{code},{text}")
-        self.code = code
-        self.text = text
+def _query(answer: Callable[[], str]) -> Handler:
+    """A query without parameters."""
+
+    def handler(args: Arguments) -> str:
+        args.finish()
+        return answer()
+
+    return handler

@@ -33,6 +33,7 @@ stopbits = 2
 line_ending = "CRLF"
 timeout = 3
 command_timeouts = { "+COPS=?" = 200, "+CMGS" = 30 }
+urc_patterns = ['\\+WIND:', '\\+STIN:']
 options = { dsrdtr = true }
 
 [serial.psu]
@@ -55,6 +56,7 @@ switch_on = false
     )  # fmt: skip
     assert modem.line_ending == "\r\n"
     assert modem.command_timeouts == {"+COPS=?": 200.0, "+CMGS": 30.0}
+    assert modem.urc_patterns == (r"\+WIND:", r"\+STIN:")
     assert modem.serial_kwargs()["dsrdtr"] is True
     psu = devices.serial["psu"]
     assert (psu.url, psu.simulation, psu.transport, psu.line_ending) == (
@@ -111,6 +113,10 @@ def test_the_virtual_bench_has_simulated_devices() -> None:
          "serial.c.command_timeouts", "only for modems"),
         ('[serial.m]\nkind = "modem"\nurl = "loop://"\ncommand_timeouts = { "+CSQ" = "x" }',
          "serial.m.command_timeouts.+CSQ", "expected a number"),
+        ('[serial.c]\nkind = "console"\nurl = "loop://"\nurc_patterns = ["x"]',
+         "serial.c.urc_patterns", "only for modems"),
+        ('[serial.m]\nkind = "modem"\nurl = "loop://"\nurc_patterns = ["+WIND:"]',
+         "serial.m.urc_patterns", "is not a regular expression"),
         ('[power]\nvoltage = 12', "power.serial", "the bench has none"),
         ('[serial.p]\nkind = "power"\nurl = "loop://"\n[power]\nserial = "q"', "power.serial",
          "no [serial.q] in this bench"),

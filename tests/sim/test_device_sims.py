@@ -20,9 +20,10 @@ from harness.sim import link as link_module
 from harness.sim.console import ConsoleSimulation, load_console
 from harness.sim.device import fault_table
 from harness.sim.ecu import MODEM_FAULTS, SimulatedEcu, load_ecu
+from harness.sim.instrument import matches, nodes
 from harness.sim.link import PtyLink, TcpLink
 from harness.sim.modem import ModemDefinition, ModemSimulation, link_report, load_modem
-from harness.sim.power import PowerSimulation, _matches, _nodes, load_power
+from harness.sim.power import PowerSimulation, load_power
 
 DEVICES = Path(__file__).resolve().parents[2] / "fixtures" / "devices"
 
@@ -106,11 +107,11 @@ def test_the_shipped_device_files_load() -> None:
 
 
 def test_scpi_short_and_long_forms() -> None:
-    volt = _nodes("[SOURce:]VOLTage[:LEVel][:IMMediate][:AMPLitude]")
+    volt = nodes("[SOURce:]VOLTage[:LEVel][:IMMediate][:AMPLitude]")
     for header in ("VOLT", "VOLTAGE", "SOUR:VOLT", "SOURCE:VOLT:LEV", "VOLT:LEVEL:IMM:AMPL"):
-        assert _matches(volt, header.split(":")), header
+        assert matches(volt, header.split(":")), header
     for header in ("VOL", "SOUR", "VOLT:AMPL:LEV", "CURR"):
-        assert not _matches(volt, header.split(":")), header
+        assert not matches(volt, header.split(":")), header
 
 
 def test_modem_registration_urcs_follow_the_mode() -> None:

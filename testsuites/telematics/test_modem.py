@@ -54,11 +54,12 @@ def _stat(urc: Urc) -> int | None:
 def test_manufacturer_model_and_revision(modem: Modem) -> None:
     wait_responsive(modem)
     identity = modem.identity()
-    for what, value in (
-        ("manufacturer (+CGMI)", identity.manufacturer),
-        ("model (+CGMM)", identity.model),
-        ("revision (+CGMR)", identity.revision),
+    for what, key, value in (
+        ("manufacturer (+CGMI)", "manufacturer", identity.manufacturer),
+        ("model (+CGMM)", "model", identity.model),
+        ("revision (+CGMR)", "revision", identity.revision),
     ):
+        assert value is not None, f"no {what}: {identity.errors[key]}"
         assert value.strip(), f"empty {what}"
         assert value.isprintable(), f"{what} is not printable text: {value!r}"
 
@@ -69,7 +70,9 @@ def test_manufacturer_model_and_revision(modem: Modem) -> None:
 )
 def test_imei_is_15_digits_with_a_valid_check_digit(modem: Modem) -> None:
     wait_responsive(modem)
-    imei = modem.identity().imei
+    identity = modem.identity()
+    imei = identity.imei
+    assert imei is not None, f"no IMEI: {identity.errors['imei']}"
     assert re.fullmatch(r"\d{15}", imei), f"IMEI {imei!r} is not 15 digits"
     assert luhn_valid(imei), f"IMEI {imei}: the check digit {imei[-1]} fails the Luhn check"
 
@@ -81,8 +84,9 @@ def test_imei_is_15_digits_with_a_valid_check_digit(modem: Modem) -> None:
 def test_imsi_is_15_digits_with_a_plausible_mcc(modem: Modem) -> None:
     wait_responsive(modem)
     modem.enable_error_codes()
-    imsi = modem.identity().imsi
-    assert imsi is not None, "the modem could not read the IMSI from the SIM (AT+CIMI failed)"
+    identity = modem.identity()
+    imsi = identity.imsi
+    assert imsi is not None, f"the modem could not read the IMSI: {identity.errors['imsi']}"
     assert re.fullmatch(r"\d{15}", imsi), f"IMSI {imsi!r} is not 15 digits"
     mcc = int(imsi[:3])
     assert any(low <= mcc <= high for low, high in MCC_RANGES), (
