@@ -236,6 +236,7 @@ import pytest
 def test_first(can):
     can.body.send("Req", Unlock=1)
 
+@pytest.mark.requirement("REQ-STOP", clause="ISO 1 2")
 def test_interrupted(can):
     for n in range(50):
         can.body.send("Req", Unlock=n % 2, Level=n)
@@ -272,6 +273,10 @@ def test_a_run_stopped_halfway_keeps_readable_traces_and_what_finished(
     levels = [m.data[1] for m in read_trace(trace)]
     if status == "interrupted":
         assert outcomes["test_interrupted"] == "interrupted"
+        # stored with its requirement, which reads interrupted, not passed
+        assert [(r.id, r.verdict, r.clauses) for r in run.requirements] == [
+            ("REQ-STOP", "interrupted", ["ISO 1 2"])
+        ]
         assert levels == list(range(50))
         html = (run_dir / "report.html").read_text()
         assert "INTERRUPTED" in html

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.html import identity_rows, render_report, requirement_rows, write_report
+from harness.report.html import identity_rows, render_report, write_report
 from harness.report.identity import IdentityReading, Value
 from harness.report.store import (
     Artifact,
@@ -140,6 +140,7 @@ def make_run(tmp_path: Path, *, finish: bool = True, end_sw: str = XSS_SW) -> Ru
                 0.0,
                 3.0,
                 message="no modem",
+                requirements=[Requirement("REQ-3")],
             ),
         )
         if finish:
@@ -179,11 +180,19 @@ def test_links_never_become_urls(tmp_path: Path) -> None:
 
 
 def test_requirements_get_one_verdict_from_all_their_tests(tmp_path: Path) -> None:
-    rows = {row.id: row for row in requirement_rows(make_run(tmp_path).results)}
+    run = make_run(tmp_path)
+    rows = {row.id: row for row in run.requirements}
     assert rows["REQ-1"].verdict == "failed"
-    assert [r.name for r in rows["REQ-1"].results] == ["test_lock", "test_unlock"]
+    assert [nodeid for nodeid, _ in rows["REQ-1"].tests] == [
+        "t/test_doors.py::test_lock",
+        "t/test_doors.py::test_unlock",
+    ]
     assert rows["REQ-1"].clauses == ["ISO 1 2.3"]
     assert rows["REQ-2"].verdict == "failed"
+    assert rows["REQ-3"].verdict == "not tested"  # only a skipped test names it
+    html = render_report(run, tmp_path, plots=False)
+    assert "2 failed</span><span" in html.split('id="requirement-counts"')[1]
+    assert "1 not tested" in html.split('id="requirement-counts"')[1].split("</p>")[0]
 
 
 def test_a_changed_identity_is_marked(tmp_path: Path) -> None:
