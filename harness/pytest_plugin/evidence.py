@@ -442,7 +442,9 @@ class EvidenceSession:
         frames: list[Frame] = []
         for name, mark in evidence.marks.items():
             frames.extend(self.bench.can[name].history.since(mark.seq))
-        origin = min((m.timestamp for m in evidence.marks.values()), default=clock.now())
+        origin = error.origin  # the message's times and the plot's are one
+        if origin is None:
+            origin = min((m.timestamp for m in evidence.marks.values()), default=clock.now())
         evidence.plots = signal_series(
             frames,
             [f for f in error.evidence if isinstance(f, Frame)],

@@ -177,6 +177,7 @@ def render_report(run: RunRecord, base: Path, *, plots: bool = True) -> str:
         counts=[(o, counts[o]) for o in OUTCOME_ORDER if counts[o]],
         total=len(results),
         verdict=_run_verdict(run),
+        banner=banner(_run_verdict(run), counts, len(results)),
         identity=identity_rows(run),
         identity_errors=identity_errors,
         identity_changes=changes(run.identity.get("start", []), run.identity.get("end", [])),
@@ -193,6 +194,19 @@ def render_report(run: RunRecord, base: Path, *, plots: bool = True) -> str:
         environment={**_ENVIRONMENT_DEFAULTS, **run.environment},
         generated=_when(datetime.now(tz=UTC).timestamp()),
     )
+
+
+def banner(verdict: str, counts: Counter[str], total: int) -> str:
+    """The banner's words: how many of the tests decided the verdict, of how many."""
+    tests = f"{total} test{'' if total == 1 else 's'}"
+    if verdict == "failed":
+        return f"FAILED: {sum(counts[o] for o in BAD_OUTCOMES if o != 'interrupted')} of {tests}"
+    if verdict == "passed":
+        return f"PASSED: {counts['passed'] + counts['xfailed']} of {tests}"
+    if verdict in ("interrupted", "incomplete"):
+        finished = total - counts["interrupted"]
+        return f"{verdict.upper()}: {finished} of {tests} finished"
+    return f"{verdict.upper()}: {tests}"
 
 
 def _run_verdict(run: RunRecord) -> str:

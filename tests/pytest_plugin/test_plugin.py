@@ -187,6 +187,13 @@ def test_a_failed_expectation_shows_the_decoded_traffic_of_the_test(
     )
     section = result.stdout.str().split("harness traffic")[1]
     assert "body rx Status Locked=LOCKED Speed=42 Counter=0" in section
+    # one origin: the deciding frame has the same time in the headline and the section
+    out = result.stdout.str()
+    deciding = out.split("; deciding frame: ")[1].splitlines()[0]
+    assert deciding.startswith("+")
+    assert "rx Status Locked=LOCKED Speed=42" in deciding
+    assert f"  {deciding}" in section
+    assert "times from the failed expectation's mark, as in its message" in section
     assert "body tx Req Unlock=1 Level=7" in section
     assert "def decide" not in result.stdout.str()  # the traceback stops at the user's test
 
