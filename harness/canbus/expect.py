@@ -692,7 +692,7 @@ class TrafficView:
                 lines.append(f"other traffic on {self.name!r}: {summary}")
             else:
                 lines.append(f"the channel {self.name!r} received nothing at all")
-        lines.append(self._channel_footer())
+        lines.append(self._channel_footer(len(window)))
         if deciding is not None:
             lines[0] += f"; deciding frame: {deciding.describe(start.timestamp)}"
         return ExpectationError(
@@ -702,11 +702,16 @@ class TrafficView:
             origin=start.timestamp,
         )
 
-    def _channel_footer(self) -> str:
+    def _channel_footer(self, since_mark: int | None = None) -> str:
+        """The channel's frame count (since the mark, as the traffic section counts them
+        too), evictions and trace."""
         history = self.history
         trace = str(self.trace_path) if self.trace_path else "not recorded"
         evicted = f", {history.evicted} evicted from history" if history.evicted else ""
-        return f"channel {self.name!r}: {history.count} frames{evicted}; trace: {trace}"
+        count = f"{history.count} frames"
+        if since_mark is not None:
+            count = f"{since_mark} frames since the mark, {history.count} in all"
+        return f"channel {self.name!r}: {count}{evicted}; trace: {trace}"
 
 
 def _union(ids: Iterable[frozenset[int] | None]) -> frozenset[int] | None:

@@ -187,6 +187,8 @@ def _traffic_section(item: pytest.Item, origin: float | None) -> str:
         frames = channel.history.since(mark.seq)
         shown = frames[-EVIDENCE_LINES:]
         head = f"channel {name!r}: {len(frames)} frames during the test"
+        if origin != start:
+            head += f", {sum(f.timestamp >= origin for f in frames)} since the mark"
         if len(shown) < len(frames):
             head += f", the last {len(shown)}"
         if channel.trace_path:

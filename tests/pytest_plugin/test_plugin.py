@@ -181,8 +181,9 @@ def test_a_failed_expectation_shows_the_decoded_traffic_of_the_test(
         [
             "*ExpectationError: expected Status where Locked == 'UNLOCKED' on 'body' within 0.2 s*",
             "*closest miss at * Locked='LOCKED' (wanted 'UNLOCKED')*",
+            "*channel 'body': 2 frames since the mark, * in all; trace: *.body.blf",
             "*- harness traffic -*",
-            "channel 'body': 2 frames during the test; trace: *.body.blf:",
+            "channel 'body': 2 frames during the test, 2 since the mark; trace: *.body.blf:",
         ]
     )
     section = result.stdout.str().split("harness traffic")[1]
