@@ -91,13 +91,25 @@ class ExpectationError(HarnessError, AssertionError):
     """An expectation on the traffic failed.
 
     ``str(error)`` reads like a bug report: what was expected, what arrived
-    instead (decoded, with times) and the closest miss. ``evidence`` keeps the
-    frames for reports.
+    instead (decoded, with times) and the closest miss; its first line names the
+    deciding frame where there is one. ``evidence`` keeps the frames for reports,
+    ``deciding`` the frame that decided the failure (the one that arrived when none
+    should, the closest miss), ``origin`` the time its times count from (the mark),
+    so reports put every time on the same origin.
     """
 
-    def __init__(self, message: str, evidence: tuple[object, ...] = ()) -> None:
+    def __init__(
+        self,
+        message: str,
+        evidence: tuple[object, ...] = (),
+        *,
+        deciding: object | None = None,
+        origin: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.evidence = evidence
+        self.deciding = deciding
+        self.origin = origin
 
 
 class DeviceError(HarnessError, OSError):

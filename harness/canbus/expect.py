@@ -427,11 +427,10 @@ class TrafficView:
         if bad is not None:
             raise self._failure(
                 f"expected no {matcher.describe()} on {self.name!r} for {for_:g} s, "
-                f"but one arrived at {bad.timestamp - start.timestamp:+.4f} s:\n  "
-                f"{bad.describe(start.timestamp)}",
+                f"but one arrived at {bad.timestamp - start.timestamp:+.4f} s",
                 matcher,
                 start,
-                closest=False,
+                deciding=bad,
             )
         return seen
 
@@ -457,7 +456,7 @@ class TrafficView:
                 f"{bad.timestamp - start.timestamp:+.4f} s: {'; '.join(matcher.misses(bad))}",
                 matcher,
                 start,
-                closest=False,
+                deciding=bad,
             )
         if not seen:
             raise self._failure(
@@ -663,10 +662,11 @@ class TrafficView:
                     return False
 
     def _failure(
-        self, headline: str, matcher: Matcher, start: Mark, *, closest: bool = True
+        self, headline: str, matcher: Matcher, start: Mark, *, deciding: Frame | None = None
     ) -> ExpectationError:
         """An ExpectationError with the evidence: frames of the message, the closest miss,
-        the rest of the traffic, and where the trace is."""
+        the rest of the traffic, and where the trace is. The first line names the deciding
+        frame: ``deciding`` (one that broke the expectation), else the closest miss."""
         window = self.history.since(start.seq)
         relevant = [f for f in window if matcher.selects(f)]
         lines = [headline]
@@ -678,11 +678,11 @@ class TrafficView:
                 + (f"; the last {len(shown)}:" if len(shown) < len(relevant) else ":")
             )
             lines.extend(f"  {f.describe(start.timestamp)}" for f in shown)
-            if closest and matcher.where is not None:
-                best = max(relevant, key=lambda f: (-len(matcher.misses(f)), f.timestamp))
+            if deciding is None and matcher.where is not None:
+                deciding = max(relevant, key=lambda f: (-len(matcher.misses(f)), f.timestamp))
                 lines.append(
-                    f"closest miss at {best.timestamp - start.timestamp:+.4f} s: "
-                    + "; ".join(matcher.misses(best))
+                    f"closest miss at {deciding.timestamp - start.timestamp:+.4f} s: "
+                    + "; ".join(matcher.misses(deciding))
                 )
         else:
             others = Counter(f.name or f.id_text() for f in window if f.is_rx)
@@ -692,14 +692,26 @@ class TrafficView:
                 lines.append(f"other traffic on {self.name!r}: {summary}")
             else:
                 lines.append(f"the channel {self.name!r} received nothing at all")
-        lines.append(self._channel_footer())
-        return ExpectationError("\n".join(lines), evidence=tuple(relevant[-EVIDENCE_FRAMES:]))
+        lines.append(self._channel_footer(len(window)))
+        if deciding is not None:
+            lines[0] += f"; deciding frame: {deciding.describe(start.timestamp)}"
+        return ExpectationError(
+            "\n".join(lines),
+            evidence=tuple(relevant[-EVIDENCE_FRAMES:]),
+            deciding=deciding,
+            origin=start.timestamp,
+        )
 
-    def _channel_footer(self) -> str:
+    def _channel_footer(self, since_mark: int | None = None) -> str:
+        """The channel's frame count (since the mark, as the traffic section counts them
+        too), evictions and trace."""
         history = self.history
         trace = str(self.trace_path) if self.trace_path else "not recorded"
         evicted = f", {history.evicted} evicted from history" if history.evicted else ""
-        return f"channel {self.name!r}: {history.count} frames{evicted}; trace: {trace}"
+        count = f"{history.count} frames"
+        if since_mark is not None:
+            count = f"{since_mark} frames since the mark, {history.count} in all"
+        return f"channel {self.name!r}: {count}{evicted}; trace: {trace}"
 
 
 def _union(ids: Iterable[frozenset[int] | None]) -> frozenset[int] | None:

@@ -18,10 +18,17 @@ PIPE_WIDTH = 10_000
 
 
 def make_console() -> Console:
-    """Rich console on stdout; in a pipe, plain text at full width."""
-    console = Console(highlight=False)
+    """Rich console on stdout; in a pipe, plain text at full width.
+
+    Markup and emoji codes are off: what the commands print comes from DUTs, bench
+    files, stores and test ids (a supplier named ``[/oops]``, a test id with
+    ``[body/BCM_DoorStatus]``), and is shown as written; styles go through ``Text``.
+    """
+    console = Console(highlight=False, markup=False, emoji=False)
     if not console.is_terminal:
-        console = Console(highlight=False, width=PIPE_WIDTH, no_color=True)
+        console = Console(
+            highlight=False, markup=False, emoji=False, width=PIPE_WIDTH, no_color=True
+        )
     return console
 
 

@@ -22,6 +22,7 @@ from harness.cli import BadInput
 from harness.cli.output import make_console
 from harness.report.identity import changes, label
 from harness.report.store import DEFAULT_STORE, STORE_ENV, ResultsStore, RunSummary
+from harness.report.verdicts import RequirementVerdict
 
 DEFAULT_PATH = Path("results") / DEFAULT_STORE
 OUTCOME_STYLES = {
@@ -33,6 +34,8 @@ OUTCOME_STYLES = {
     "xpassed": "red",
     "skipped": "dim",
     "incomplete": "yellow",
+    "not tested": "dim",
+    "not verified": "dim",
 }
 
 
@@ -95,6 +98,22 @@ def runs_table(runs: Iterable[RunSummary], title: str) -> Table:
     return table
 
 
+def requirements_table(requirements: Iterable[RequirementVerdict]) -> Table:
+    """One row per requirement: passed only when all its tests passed; the rest apart."""
+    table = Table(title="requirements", title_justify="left")
+    for column in ("requirement", "clause", "verdict", "its tests"):
+        table.add_column(column, overflow="fold")
+    for requirement in requirements:
+        counts = ", ".join(f"{n} {verdict}" for verdict, n in requirement.counts.items())
+        table.add_row(
+            requirement.id,
+            "; ".join(requirement.clauses),
+            Text(requirement.verdict, style=OUTCOME_STYLES.get(requirement.verdict, "")),
+            counts,
+        )
+    return table
+
+
 @click.group(name="results")
 def results() -> None:
     """Runs, DUTs and test results kept in the results store."""
@@ -119,7 +138,7 @@ def list_runs(store: str | None, limit: int) -> None:
 @store_option
 def show(run: str, store: str | None) -> None:
     """One run: its DUT (and whether that changed), every test (with what it measured),
-    the files it left."""
+    each requirement's verdict (passed only when all its tests passed), the files it left."""
     with open_store(store) as opened:
         record = opened.run(run)
     summary = record.summary
@@ -170,6 +189,8 @@ def show(run: str, store: str | None) -> None:
             *([figures] if measured else []),
         )
     console.print(tests)
+    if record.requirements:
+        console.print(requirements_table(record.requirements))
     files = [(r.nodeid, a) for r in record.results for a in r.artifacts]
     files += [("(run)", a) for a in record.artifacts]
     if files:

@@ -15,7 +15,6 @@ from xml.etree import ElementTree
 
 import click
 import pytest
-from rich.markup import escape
 from rich.table import Table
 
 from harness.bench.devices import seeded_device_faults
@@ -121,7 +120,7 @@ def list_(names: tuple[str, ...], folder: Path | None, bench: Path | None) -> No
     table = Table("Suite", "Test", "Requirements (clause)")
     for test in tests:
         nodeid = test.nodeid.split("::", 1)[-1]
-        table.add_row(test.suite, escape(nodeid), escape(test.requirements))
+        table.add_row(test.suite, nodeid, test.requirements)
     console = make_console()
     console.print(table)
     console.print(f"{_count(len(tests), 'test')} in {_count(len(chosen), 'suite')}")
@@ -265,7 +264,7 @@ def _print_bite_table(results: list[BiteResult]) -> None:
             caught = f"(quirk) {verdict}" if run.quirk else verdict
         else:
             caught = "\n".join(result.failed) or "NOTHING"
-        table.add_row(escape(run.label), escape(run.description), escape(caught))
+        table.add_row(run.label, run.description, caught)
     console = make_console()
     console.print(table)
     bugs = [r for r in results if r.run.override is not None and not r.run.quirk]

@@ -220,6 +220,8 @@ class TestEvidence:
     traces: list[Artifact] = field(default_factory=list)
     files: list[Artifact] = field(default_factory=list)
     """Other layers' files (serial logs...), as kept when the test ended."""
+    requirements: list[Requirement] = field(default_factory=list)
+    """Taken when the test starts: a test the run stops in keeps its requirements."""
     finished: bool = False
 
     def path(self, suffix: str) -> Path | None:
@@ -413,7 +415,7 @@ class EvidenceSession:
             stem += "_"
         self._stems.add(stem)
         directory = self.run_dir / "traces" if self.run_dir is not None else None
-        evidence = TestEvidence(item.nodeid, stem, directory)
+        evidence = TestEvidence(item.nodeid, stem, directory, requirements=_requirements(item))
         item.stash[test_key] = evidence
         self.open[item.nodeid] = evidence
         if self.bench is None or directory is None:
@@ -440,7 +442,9 @@ class EvidenceSession:
         frames: list[Frame] = []
         for name, mark in evidence.marks.items():
             frames.extend(self.bench.can[name].history.since(mark.seq))
-        origin = min((m.timestamp for m in evidence.marks.values()), default=clock.now())
+        origin = error.origin  # the message's times and the plot's are one
+        if origin is None:
+            origin = min((m.timestamp for m in evidence.marks.values()), default=clock.now())
         evidence.plots = signal_series(
             frames,
             [f for f in error.evidence if isinstance(f, Frame)],
@@ -723,6 +727,7 @@ def _interrupted_result(evidence: TestEvidence) -> TestResult:
         duration=clock.wall() - evidence.started_at,
         started_at=evidence.started_at,
         message="the run was interrupted during this test",
+        requirements=list(evidence.requirements),
         artifacts=[a for a in evidence.traces if Path(a.path).exists()],
     )
 

@@ -158,27 +158,41 @@ def pytest_runtest_makereport(
         and call.excinfo.errisinstance(ExpectationError)
     )
     if failed_expectation:
-        section = _traffic_section(item)
+        error = call.excinfo.value if call.excinfo is not None else None
+        section = _traffic_section(item, getattr(error, "origin", None))
         if section:
             report.sections.append(("harness traffic", section))
     return report
 
 
-def _traffic_section(item: pytest.Item) -> str:
+def _traffic_section(item: pytest.Item, origin: float | None) -> str:
+    """Every channel's frames of the test, timed from ``origin`` (the failed expectation's
+    mark, the origin of its message; else the test's start), so one frame has one time
+    in the message and here."""
     bench = item.config.stash.get(bench_key, None)
     marks = item.stash.get(marks_key, {})
     if bench is None or not marks:
         return ""
-    parts = []
+    start = min(mark.timestamp for mark in marks.values())
+    if origin is None:
+        parts = ["times from the test's start"]
+        origin = start
+    else:
+        started = f"{start - origin:+.4f} s"
+        parts = [
+            f"times from the failed expectation's mark, as in its message (test start {started})"
+        ]
     for name, mark in marks.items():
         channel = bench.can[name]
         frames = channel.history.since(mark.seq)
         shown = frames[-EVIDENCE_LINES:]
         head = f"channel {name!r}: {len(frames)} frames during the test"
+        if origin != start:
+            head += f", {sum(f.timestamp >= origin for f in frames)} since the mark"
         if len(shown) < len(frames):
             head += f", the last {len(shown)}"
         if channel.trace_path:
             head += f"; trace: {channel.trace_path}"
-        lines = [head + ":"] + [f"  {f.describe(mark.timestamp)}" for f in shown]
+        lines = [head + ":"] + [f"  {f.describe(origin)}" for f in shown]
         parts.append("\n".join(lines))
     return "\n".join(parts)

@@ -27,6 +27,7 @@ import jinja2
 from harness.exceptions import ReportError
 from harness.report.identity import KEYS, changes, label
 from harness.report.store import RunRecord, TestResult
+from harness.report.verdicts import VERDICTS
 
 REPORT_NAME = "report.html"
 BAD_OUTCOMES = ("failed", "error", "interrupted", "xpassed")
@@ -57,14 +58,6 @@ class IdentityRow:
     start: str
     end: str | None
     changed: bool
-
-
-@dataclass
-class RequirementRow:
-    id: str
-    clauses: list[str]
-    results: list[TestResult]
-    verdict: str
 
 
 @dataclass
@@ -147,19 +140,6 @@ def identity_rows(run: RunRecord) -> list[IdentityRow]:
     return rows
 
 
-def requirement_rows(results: list[TestResult]) -> list[RequirementRow]:
-    by_id: dict[str, RequirementRow] = {}
-    for result in results:
-        for requirement in result.requirements:
-            row = by_id.setdefault(requirement.id, RequirementRow(requirement.id, [], [], ""))
-            if requirement.clause and requirement.clause not in row.clauses:
-                row.clauses.append(requirement.clause)
-            row.results.append(result)
-    for row in by_id.values():
-        row.verdict = verdict(r.outcome for r in row.results)
-    return [by_id[key] for key in sorted(by_id)]
-
-
 def render_report(run: RunRecord, base: Path, *, plots: bool = True) -> str:
     """The report's HTML; links are relative to ``base`` (the folder it will be written to)."""
     from harness.report.plots import render_png  # noqa: PLC0415 - matplotlib is slow to import
@@ -197,11 +177,16 @@ def render_report(run: RunRecord, base: Path, *, plots: bool = True) -> str:
         counts=[(o, counts[o]) for o in OUTCOME_ORDER if counts[o]],
         total=len(results),
         verdict=_run_verdict(run),
+        banner=banner(_run_verdict(run), counts, len(results)),
         identity=identity_rows(run),
         identity_errors=identity_errors,
         identity_changes=changes(run.identity.get("start", []), run.identity.get("end", [])),
         suites=suites,
-        requirements=requirement_rows(results),
+        requirements=run.requirements,
+        requirement_counts=[
+            (v, n) for v in VERDICTS if (n := sum(r.verdict == v for r in run.requirements))
+        ],
+        names={r.nodeid: r.name for r in results},
         failures=failures,
         links=links,
         run_links=[Link(a.kind, a.label, _href(a.path, base), a.path) for a in run.artifacts],
@@ -209,6 +194,19 @@ def render_report(run: RunRecord, base: Path, *, plots: bool = True) -> str:
         environment={**_ENVIRONMENT_DEFAULTS, **run.environment},
         generated=_when(datetime.now(tz=UTC).timestamp()),
     )
+
+
+def banner(verdict: str, counts: Counter[str], total: int) -> str:
+    """The banner's words: how many of the tests decided the verdict, of how many."""
+    tests = f"{total} test{'' if total == 1 else 's'}"
+    if verdict == "failed":
+        return f"FAILED: {sum(counts[o] for o in BAD_OUTCOMES if o != 'interrupted')} of {tests}"
+    if verdict == "passed":
+        return f"PASSED: {counts['passed'] + counts['xfailed']} of {tests}"
+    if verdict in ("interrupted", "incomplete"):
+        finished = total - counts["interrupted"]
+        return f"{verdict.upper()}: {finished} of {tests} finished"
+    return f"{verdict.upper()}: {tests}"
 
 
 def _run_verdict(run: RunRecord) -> str:

@@ -27,10 +27,13 @@ from typing import Any
 from harness.closing import Closing
 from harness.exceptions import ResultsStoreError
 from harness.report.identity import IdentityReading, Value, changes
+from harness.report.verdicts import RequirementVerdict, by_requirement, verdict_of
 
-SCHEMA_VERSION = 2
-"""1: the first; 2: ``figures`` (what tests measured). Each version so far only adds
-tables, so an older store is brought up to date by creating what it lacks."""
+SCHEMA_VERSION = 3
+"""1: the first; 2: ``figures`` (what tests measured); 3: ``requirements.verdict`` (what
+each test says of its requirement: passed, failed, not tested, not verified,
+interrupted). An older store is brought up to date when opened: missing tables are
+created, the verdict column added and filled from the outcomes it holds."""
 DEFAULT_STORE = "harness.sqlite"
 """The SQLite file's name inside the results directory."""
 STORE_ENV = "HARNESS_STORE"
@@ -103,6 +106,7 @@ _SCHEMA = (
         result_id BIGINT NOT NULL REFERENCES results(id) ON DELETE CASCADE,
         requirement TEXT NOT NULL,
         clause TEXT NOT NULL,
+        verdict TEXT NOT NULL,
         PRIMARY KEY (result_id, requirement))""",
     """CREATE TABLE IF NOT EXISTS artifacts (
         id {serial} PRIMARY KEY,
@@ -236,6 +240,8 @@ class RunRecord:
     results: list[TestResult]
     artifacts: list[Artifact]
     """Artifacts of the run itself (the report, JUnit XML)."""
+    requirements: list[RequirementVerdict] = field(default_factory=list)
+    """Every requirement its tests name, with its verdict, by ID."""
 
 
 def redact(target: str) -> str:
@@ -322,9 +328,24 @@ class ResultsStore(Closing):
                     f"{self.where}: written by a newer harness (schema {rows[0][0]}, "
                     f"this one knows {SCHEMA_VERSION}); upgrade ecu-harness"
                 )
-            elif rows[0][0] < SCHEMA_VERSION:  # see SCHEMA_VERSION: creating what is missing
-                self._create_tables()
-                self._execute("UPDATE harness_schema SET version = ?", (SCHEMA_VERSION,))
+            elif rows[0][0] < SCHEMA_VERSION:
+                self._migrate(rows[0][0])
+
+    def _migrate(self, version: int) -> None:
+        """Bring a store of an older schema up to date (see SCHEMA_VERSION)."""
+        columns = self._execute("SELECT * FROM requirements WHERE 1 = 0").description
+        if version < 3 and "verdict" not in {column[0] for column in columns}:
+            self._execute("ALTER TABLE requirements ADD COLUMN verdict TEXT NOT NULL DEFAULT ''")
+            for result_id, outcome, message in self._query(
+                "SELECT id, outcome, message FROM results WHERE id IN "
+                "(SELECT result_id FROM requirements)"
+            ):
+                self._execute(
+                    "UPDATE requirements SET verdict = ? WHERE result_id = ?",
+                    (verdict_of(outcome, message), result_id),
+                )
+        self._create_tables()
+        self._execute("UPDATE harness_schema SET version = ?", (SCHEMA_VERSION,))
 
     def _create_tables(self) -> None:
         serial = _SERIALS[self.dialect]
@@ -480,10 +501,12 @@ class ResultsStore(Closing):
                     json.dumps(result.plots, default=str),
                 ),
             )
+            verdict = verdict_of(result.outcome, result.message)
             for requirement in {r.id: r for r in result.requirements}.values():
                 self._execute(
-                    "INSERT INTO requirements (result_id, requirement, clause) VALUES (?, ?, ?)",
-                    (result_id, requirement.id, requirement.clause),
+                    "INSERT INTO requirements (result_id, requirement, clause, verdict) "
+                    "VALUES (?, ?, ?, ?)",
+                    (result_id, requirement.id, requirement.clause, verdict),
                 )
             for name, value in result.figures.items():
                 self._execute(
@@ -626,6 +649,7 @@ class ResultsStore(Closing):
             ):
                 errors.setdefault(phase, {})[source] = error
             results = self._results(run_id)
+            requirements = self._requirement_verdicts(run_id)
             run_artifacts = [
                 Artifact(kind, path, label)
                 for kind, label, path in self._query(
@@ -646,6 +670,24 @@ class ResultsStore(Closing):
             identity_errors=errors,
             results=results,
             artifacts=run_artifacts,
+            requirements=requirements,
+        )
+
+    def requirement_verdicts(self, ref: str) -> list[RequirementVerdict]:
+        """Every requirement the tests of one run name, with its verdict, by ID."""
+        run_id = self.resolve(ref)
+        with self._read(f"read the requirements of run {run_id}"):
+            return self._requirement_verdicts(run_id)
+
+    def _requirement_verdicts(self, run_id: str) -> list[RequirementVerdict]:
+        return by_requirement(
+            (str(ident), str(clause), str(nodeid), str(verdict))
+            for ident, clause, nodeid, verdict in self._query(
+                "SELECT q.requirement, q.clause, t.nodeid, q.verdict FROM requirements q "
+                "JOIN results x ON x.id = q.result_id JOIN tests t ON t.id = x.test_id "
+                "WHERE x.run_id = ? ORDER BY x.started_at, x.id",
+                (run_id,),
+            )
         )
 
     def _identity_values(self, run_id: str, phase: str) -> list[Value]:

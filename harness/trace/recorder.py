@@ -4,10 +4,15 @@ A :class:`TraceRecorder` taps a :class:`~harness.canbus.channel.Channel` (every
 frame, sent and received, in history order) and hands each one to python-can's
 writer at once, so the file grows during the test instead of being dumped at
 the end. BLF is written in small compressed containers straight to the file
-(no user-space buffer), ASC line by line; :meth:`TraceRecorder.close` writes the
-last container and the final header. A recorder that is never closed (the
-process was killed) still leaves a file that :func:`harness.trace.reader.read_trace`
-reads up to the last container written.
+(no user-space buffer), ASC through a buffered text file; :meth:`TraceRecorder.close`
+writes the last container and the final header.
+
+What a SIGKILL can take with it is bounded in time: a frame waits in the process at
+most :data:`FLUSH_WINDOW` (0.5 s) before a flusher thread writes out what is pending
+(a short BLF container, the ASC buffer), so a quiet bus does not keep a test's traffic
+in memory until a container fills. A recorder that is never closed still leaves a
+file that :func:`harness.trace.reader.read_trace` reads up to the last write; the
+cost of the window is measured in ``benchmarks/recorder.py``.
 
 >>> with TraceRecorder(channel, Path("results/test_doors.body.blf")) as rec:  # doctest: +SKIP
 ...     channel.send("BCM_Request", DoorUnlock=1)
@@ -35,8 +40,11 @@ TRACE_FORMATS = ("blf", "asc")
 """Formats a recorder writes, by suffix (without the dot)."""
 
 BLF_CONTAINER_BYTES = 16 * 1024
-"""Uncompressed bytes per BLF container: what a killed process can lose at most
-(about 340 classic frames). python-can's default is 128 KiB."""
+"""Uncompressed bytes per BLF container (about 340 classic frames); a full one is
+written at once. python-can's default is 128 KiB."""
+FLUSH_WINDOW = 0.5
+"""Seconds a recorded frame may wait in the process before it is written out: the
+recent traffic a killed process can lose. ``None`` writes only full containers."""
 
 
 def frame_to_message(frame: Frame, wall_offset: float = 0.0) -> can.Message:
@@ -58,7 +66,8 @@ def frame_to_message(frame: Frame, wall_offset: float = 0.0) -> can.Message:
 
 
 class _BLFWriter(can.BLFWriter):
-    """python-can's BLF writer, with containers that end between objects.
+    """python-can's BLF writer, with containers that end between objects, and
+    :meth:`write_out` for the flush window.
 
     python-can cuts its buffer at exactly ``max_container_size`` bytes and carries
     the rest of a split object into the next container, so a file whose writer
@@ -75,13 +84,33 @@ class _BLFWriter(can.BLFWriter):
         finally:
             self.max_container_size = limit
 
+    @property
+    def pending(self) -> bool:
+        """Whether frames wait in the buffer for their container."""
+        return self._buffer_size > 0
 
-def open_writer(path: Path) -> can.io.generic.MessageWriter:
+    def write_out(self) -> None:
+        """What is buffered, as a (short) container, to the OS (the file is unbuffered)."""
+        self._flush()
+
+
+class _ASCWriter(can.ASCWriter):
+    """python-can's ASC writer on a buffered file, with :meth:`write_out`."""
+
+    pending = True
+    """Whether lines may wait in the file's buffer (a text file does not say)."""
+
+    def write_out(self) -> None:
+        self.file.flush()
+
+
+def open_writer(path: Path) -> _BLFWriter | _ASCWriter:
     """python-can's writer for ``path``'s suffix, on a file opened for writing at once.
 
     BLF goes to an unbuffered binary file (each container reaches the OS when it
-    is written), ASC to a line-buffered text file. TraceError when the suffix is
-    not one of :data:`TRACE_FORMATS` or the file cannot be created.
+    is written), ASC to a buffered text file (written out by the flush window).
+    TraceError when the suffix is not one of :data:`TRACE_FORMATS` or the file
+    cannot be created.
     """
     suffix = path.suffix.lower().lstrip(".")
     if suffix not in TRACE_FORMATS:
@@ -95,9 +124,9 @@ def open_writer(path: Path) -> can.io.generic.MessageWriter:
             except BaseException:
                 raw.close()
                 raise
-        text = path.open("w", encoding="utf-8", buffering=1)
+        text = path.open("w", encoding="utf-8")
         try:
-            return can.ASCWriter(text)
+            return _ASCWriter(text)
         except BaseException:
             text.close()
             raise
@@ -112,16 +141,35 @@ class TraceRecorder(Closing):
     test, periodic senders); a lock keeps the writer's state whole. A frame that
     cannot be written stops the recording (the error is kept in ``error`` and
     reported by :meth:`close`) rather than raising into the channel's threads.
+    With a ``flush_window`` (seconds; :data:`FLUSH_WINDOW` by default), a thread
+    writes out what has waited that long; it sleeps on the lock's condition
+    until a frame is pending, then until its deadline.
     """
 
-    def __init__(self, channel: Channel, path: Path) -> None:
+    def __init__(
+        self, channel: Channel, path: Path, *, flush_window: float | None = FLUSH_WINDOW
+    ) -> None:
+        if flush_window is not None and flush_window <= 0:
+            raise ValueError(f"flush_window must be positive seconds, got {flush_window!r}")
         self.channel = channel
         self.path = path
         self.frames = 0
+        self.flush_window = flush_window
         self.error: Exception | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
+        self._pending_since: float | None = None
+        """When the oldest frame not yet written out arrived (clock.now())."""
         self._offset = clock.wall() - clock.now()
         self._writer: Any = open_writer(path)
+        self._flusher: threading.Thread | None = None
+        if flush_window is not None:
+            self._flusher = threading.Thread(
+                target=self._flush_when_due,
+                args=(flush_window,),
+                name=f"trace-flush-{channel.name}",
+                daemon=True,
+            )
+            self._flusher.start()
         self._previous_trace = channel.trace_path
         channel.trace_path = path
         channel.tap(self._on_frame)
@@ -139,8 +187,39 @@ class TraceRecorder(Closing):
                 writer.on_message_received(frame_to_message(frame, self._offset))
             except Exception as exc:  # noqa: BLE001 - a full disk must not kill the receive thread
                 self.error = exc
-            else:
-                self.frames += 1
+                return
+            self.frames += 1
+            if not writer.pending:  # a full container went out with this frame
+                self._pending_since = None
+            elif self._pending_since is None:
+                self._pending_since = clock.now()
+                self._lock.notify_all()
+
+    def _flush_when_due(self, window: float) -> None:
+        """The flusher thread: write out whatever has waited ``window`` seconds."""
+        with self._lock:
+            while self._writer is not None and self.error is None:
+                if self._pending_since is None:
+                    self._lock.wait()
+                    continue
+                left = self._pending_since + window - clock.now()
+                if left > 0:
+                    self._lock.wait(left)
+                    continue
+                try:
+                    self._writer.write_out()
+                except Exception as exc:  # noqa: BLE001 - reported by close(), with the file
+                    self.error = exc
+                self._pending_since = None
+                self._lock.notify_all()
+
+    def wait_written(self, timeout: float) -> bool:
+        """Block until every frame recorded so far has been written out to the OS (by the
+        flush window, a full container or closing); False on timeout."""
+        with self._lock:
+            return self._lock.wait_for(
+                lambda: self._pending_since is None or self._writer is None, timeout
+            )
 
     def close(self) -> Path:
         """Stop recording, write what is buffered and the file header, and close the file.
@@ -153,6 +232,7 @@ class TraceRecorder(Closing):
             self.channel.trace_path = self._previous_trace
         with self._lock:
             writer, self._writer = self._writer, None
+            self._lock.notify_all()  # the flusher ends
             if writer is not None:
                 try:
                     writer.stop()
@@ -161,6 +241,8 @@ class TraceRecorder(Closing):
                     file = getattr(writer, "file", None)
                     if file is not None:
                         file.close()
+        if self._flusher is not None and self._flusher is not threading.current_thread():
+            self._flusher.join()
         if self.error is not None:
             raise TraceError(
                 f"{self.path}: recording channel {self.channel.name!r} failed after "

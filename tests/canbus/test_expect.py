@@ -373,3 +373,26 @@ def test_where_accepts_any_value_that_compares_with_eq(
     else:
         with pytest.raises(ExpectationError):
             view.wait_for("Status", where={"Speed": wanted}, since=mark, timeout=0)
+
+
+def test_the_first_line_names_the_deciding_frame_and_the_error_its_origin(
+    mini_db: SignalDatabase,
+) -> None:
+    """The headline a report shows (the message's first line) names the frame that decided
+    the failure; ``origin`` is the mark its times count from, for the traffic section."""
+    view, mark = recorded(mini_db, status(0.1, "LOCKED"), status(0.25, "UNLOCKED"))
+    with pytest.raises(ExpectationError) as never:
+        view.expect_never("Status", where={"Locked": "UNLOCKED"}, for_=0.5, since=mark)
+    first = str(never.value).splitlines()[0]
+    assert first.endswith(
+        "; deciding frame: +0.2500s c rx Status Locked=UNLOCKED Speed=0 Counter=0"
+    )
+    assert never.value.deciding is never.value.evidence[-1]
+    assert never.value.origin == mark.timestamp
+    with pytest.raises(ExpectationError) as wait:
+        view.wait_for("Status", where={"Speed": 30}, since=mark, timeout=0)
+    first = str(wait.value).splitlines()[0]
+    assert first.endswith(
+        "; deciding frame: +0.2500s c rx Status Locked=UNLOCKED Speed=0 Counter=0"
+    )
+    assert "closest miss at +0.2500 s: Speed=0 (wanted 30)" in str(wait.value)

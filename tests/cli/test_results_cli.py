@@ -130,3 +130,54 @@ def test_errors_are_one_line_naming_the_store_or_run(
         err = capsys.readouterr().err
         assert err.startswith("error: ")
         assert expected in err
+
+
+def test_show_prints_stored_strings_as_text_never_as_markup(tmp_path: Path) -> None:
+    """A supplier named ``[/oops]`` raised rich's MarkupError; ``[body/BCM_DoorStatus]`` in
+    a test id vanished; ``:smile:`` would become an emoji."""
+    path = tmp_path / "harness.sqlite"
+    nodeid = "s/test_a.py::test_x[body/BCM_DoorStatus]"
+    with ResultsStore.open(path) as store:
+        store.start_run(
+            RunInfo("r1", 1.0, "lab [bold]3[/bold]", {}, {}, str(tmp_path), "pytest", "pc")
+        )
+        reading = IdentityReading(read_at=1.0)
+        reading.entries = [
+            Value("uds", "supplier", "[/oops]"),
+            Value("uds", "vin", "[red]VIN[/red] :smile:"),
+        ]
+        store.record_identity("r1", "start", reading)
+        store.record_result(
+            "r1",
+            TestResult(
+                nodeid,
+                "s/test_a.py",
+                "test_x[body/BCM_DoorStatus]",
+                "interrupted",
+                0.1,
+                1.0,
+                message="[/] the run was interrupted",
+                requirements=[Requirement("[REQ-1]", "[ISO 1]")],
+            ),
+        )
+    code, out = invoke("results", "show", "r1", "--store", str(path))
+    assert code == 0, out
+    for text in (
+        "[/oops]",
+        "[red]VIN[/red] :smile:",
+        "lab [bold]3[/bold]",
+        nodeid,
+        "[/] the run was interrupted",
+        "[REQ-1] ([ISO 1])",
+    ):
+        assert text in out
+    assert "1 interrupted" in out.split("its tests", 1)[1]  # the requirement's verdict
+
+
+def test_show_gives_each_requirement_its_verdict(store_path: Path) -> None:
+    code, out = invoke("results", "show", "20250102", "--store", str(store_path))
+    assert code == 0, out
+    requirements = out.split("its tests", 1)[1]
+    assert "REQ-7" in requirements
+    assert "failed" in requirements
+    assert "1 failed" in requirements

@@ -115,9 +115,8 @@ def test_a_run_leaves_traces_junit_report_and_store(project: pytest.Pytester) ->
     assert [(m.arbitration_id, m.is_rx) for m in body] == [(256, False)] + [(272, True)] * 3
     assert list(read_trace(run_dir / "traces" / traces[1])) == []
     # the failure message and the traffic section name the trace
-    result.stdout.fnmatch_lines(
-        ["E *channel 'body': * frames; trace: *test_unlock_is_confirmed.body.blf"]
-    )
+    footer = "E *channel 'body': * frames since the mark, * in all; trace: *"
+    result.stdout.fnmatch_lines([footer + "test_unlock_is_confirmed.body.blf"])
 
     # the store: the run, its DUT, each result with requirements and files
     with store:
@@ -236,6 +235,7 @@ import pytest
 def test_first(can):
     can.body.send("Req", Unlock=1)
 
+@pytest.mark.requirement("REQ-STOP", clause="ISO 1 2")
 def test_interrupted(can):
     for n in range(50):
         can.body.send("Req", Unlock=n % 2, Level=n)
@@ -272,6 +272,10 @@ def test_a_run_stopped_halfway_keeps_readable_traces_and_what_finished(
     levels = [m.data[1] for m in read_trace(trace)]
     if status == "interrupted":
         assert outcomes["test_interrupted"] == "interrupted"
+        # stored with its requirement, which reads interrupted, not passed
+        assert [(r.id, r.verdict, r.clauses) for r in run.requirements] == [
+            ("REQ-STOP", "interrupted", ["ISO 1 2"])
+        ]
         assert levels == list(range(50))
         html = (run_dir / "report.html").read_text()
         assert "INTERRUPTED" in html

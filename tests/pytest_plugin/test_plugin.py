@@ -181,12 +181,20 @@ def test_a_failed_expectation_shows_the_decoded_traffic_of_the_test(
         [
             "*ExpectationError: expected Status where Locked == 'UNLOCKED' on 'body' within 0.2 s*",
             "*closest miss at * Locked='LOCKED' (wanted 'UNLOCKED')*",
+            "*channel 'body': 2 frames since the mark, * in all; trace: *.body.blf",
             "*- harness traffic -*",
-            "channel 'body': 2 frames during the test; trace: *.body.blf:",
+            "channel 'body': 2 frames during the test, 2 since the mark; trace: *.body.blf:",
         ]
     )
     section = result.stdout.str().split("harness traffic")[1]
     assert "body rx Status Locked=LOCKED Speed=42 Counter=0" in section
+    # one origin: the deciding frame has the same time in the headline and the section
+    out = result.stdout.str()
+    deciding = out.split("; deciding frame: ")[1].splitlines()[0]
+    assert deciding.startswith("+")
+    assert "rx Status Locked=LOCKED Speed=42" in deciding
+    assert f"  {deciding}" in section
+    assert "times from the failed expectation's mark, as in its message" in section
     assert "body tx Req Unlock=1 Level=7" in section
     assert "def decide" not in result.stdout.str()  # the traceback stops at the user's test
 

@@ -3,13 +3,11 @@ as a person would see it, in headless Chromium (the DOM it builds and a screensh
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
-import pytest
+from browser import run_chromium
 
-from harness.report.html import identity_rows, render_report, requirement_rows, write_report
+from harness.report.html import identity_rows, render_report, write_report
 from harness.report.identity import IdentityReading, Value
 from harness.report.store import (
     Artifact,
@@ -22,16 +20,10 @@ from harness.report.store import (
 
 XSS_VIN = "<script>document.title='PWNED'</script>"
 XSS_SW = "<img src=x onerror=\"document.title='PWNED'\">"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+XSS_SERIAL = "[/oops]<svg onload=\"document.title='PWNED'\">{{ 7*7 }}"
+"""Rich markup, an SVG handler and template syntax: shown as written, nothing runs."""
+XSS_PART = 'BCM-1</td></tr></table><h1 id="injected">x</h1><!--'
+"""Markup that would close the table and start an element, or comment the page out."""
 
 PLOT = {
     "channel": "body",
@@ -95,7 +87,8 @@ def make_run(tmp_path: Path, *, finish: bool = True, end_sw: str = XSS_SW) -> Ru
         start.entries = [
             Value("uds", "vin", XSS_VIN),
             Value("uds", "software_version", XSS_SW),
-            Value("uds", "part_number", "BCM-1"),
+            Value("uds", "part_number", XSS_PART),
+            Value("uds", "serial_number", XSS_SERIAL),
         ]
         store.record_identity("r1", "start", start)
         end = IdentityReading(read_at=2.0)
@@ -140,6 +133,7 @@ def make_run(tmp_path: Path, *, finish: bool = True, end_sw: str = XSS_SW) -> Ru
                 0.0,
                 3.0,
                 message="no modem",
+                requirements=[Requirement("REQ-3")],
             ),
         )
         if finish:
@@ -165,7 +159,7 @@ def test_the_report_is_self_contained_with_plots_and_relative_links(tmp_path: Pa
     assert 'href="traces/test_doors.test_unlock.body.blf"' in html
     assert "http://" not in html
     assert "https://" not in html
-    assert "FAILED: 3 tests" in html
+    assert "FAILED: 1 of 3 tests" in html
     assert "REQ-2" in html
     assert "ISO 1 4.5" in html
 
@@ -179,11 +173,19 @@ def test_links_never_become_urls(tmp_path: Path) -> None:
 
 
 def test_requirements_get_one_verdict_from_all_their_tests(tmp_path: Path) -> None:
-    rows = {row.id: row for row in requirement_rows(make_run(tmp_path).results)}
+    run = make_run(tmp_path)
+    rows = {row.id: row for row in run.requirements}
     assert rows["REQ-1"].verdict == "failed"
-    assert [r.name for r in rows["REQ-1"].results] == ["test_lock", "test_unlock"]
+    assert [nodeid for nodeid, _ in rows["REQ-1"].tests] == [
+        "t/test_doors.py::test_lock",
+        "t/test_doors.py::test_unlock",
+    ]
     assert rows["REQ-1"].clauses == ["ISO 1 2.3"]
     assert rows["REQ-2"].verdict == "failed"
+    assert rows["REQ-3"].verdict == "not tested"  # only a skipped test names it
+    html = render_report(run, tmp_path, plots=False)
+    assert "2 failed</span><span" in html.split('id="requirement-counts"')[1]
+    assert "1 not tested" in html.split('id="requirement-counts"')[1].split("</p>")[0]
 
 
 def test_a_changed_identity_is_marked(tmp_path: Path) -> None:
@@ -192,34 +194,13 @@ def test_a_changed_identity_is_marked(tmp_path: Path) -> None:
     assert rows["software_version"].end == "2.0"
     assert not rows["vin"].changed
     assert rows["part_number"].end is None  # not read at the end: no change claimed
-    assert list(rows)[:3] == ["vin", "part_number", "software_version"]
+    assert list(rows)[:4] == ["vin", "part_number", "serial_number", "software_version"]
 
 
 def test_an_unfinished_run_says_so(tmp_path: Path) -> None:
     html = render_report(make_run(tmp_path, finish=False), tmp_path, plots=False)
     assert "INCOMPLETE" in html
     assert "did not finish" in html
-
-
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        pytest.skip(
-            "headless Chromium not installed (Debian package 'chromium'; `make sysdeps` "
-            "installs it where apt-get may run)"
-        )
-    return found
-
-
-def run_chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    profile = tmp_path / "chromium-profile"
-    return subprocess.run(
-        [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
 
 
 def test_chromium_shows_the_report_and_runs_no_dut_markup(tmp_path: Path) -> None:
@@ -236,9 +217,18 @@ def test_chromium_shows_the_report_and_runs_no_dut_markup(tmp_path: Path) -> Non
     assert '<img src="x"' not in dom
     assert dom.count("<script") == 0
     assert dom.count('<img class="plot"') == 1
-    assert "FAILED: 3 tests" in dom
+    assert "FAILED: 1 of 3 tests" in dom
     assert 'id="identity-changed"' in dom
     assert "&lt;b&gt;2.0&lt;/b&gt;" in dom
+    assert '<h1 id="injected"' not in dom  # the part number closed no table, made no element
+    assert (
+        'BCM-1&lt;/td&gt;&lt;/tr&gt;&lt;/table&gt;&lt;h1 id="injected"&gt;x&lt;/h1&gt;&lt;!--'
+        in dom
+    )
+    assert "[/oops]&lt;svg onload=\"document.title='PWNED'\"&gt;{{ 7*7 }}" in dom
+    assert "<svg" not in dom
+    assert dom.rstrip().endswith("</html>")  # nothing commented the rest of the page out
+    assert 'id="versions-table"' in dom
 
     shot = tmp_path / "report.png"
     run_chromium(tmp_path, f"--screenshot={shot}", "--window-size=1200,1600", url)

@@ -223,6 +223,7 @@ def test_a_store_of_schema_1_is_brought_up_to_date(tmp_path: Path) -> None:
         store.record_result("20250101-100000-0001", result("suite/test_a.py::test_old"))
     with sqlite3.connect(path) as db:
         db.execute("DROP TABLE figures")
+        db.execute("ALTER TABLE requirements DROP COLUMN verdict")
         db.execute("UPDATE harness_schema SET version = 1")
     with ResultsStore.open(path, create=False) as store:
         assert [r.name for r in store.run("latest").results] == ["test_old"]
@@ -231,7 +232,65 @@ def test_a_store_of_schema_1_is_brought_up_to_date(tmp_path: Path) -> None:
         )
         assert store.run("latest").results[-1].figures == {"x": 1.5}
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT version FROM harness_schema").fetchall() == [(2,)]
+        assert db.execute("SELECT version FROM harness_schema").fetchall() == [(3,)]
+
+
+def test_each_requirement_gets_a_verdict_with_not_tested_and_interrupted_apart(
+    store_target: str,
+) -> None:
+    """Passed only when every test of it passed; a skip, a "not verified" skip and an
+    interrupted test are counted apart, never as passes."""
+    run_id = "20250101-100000-0001"
+    cases = [
+        ("test_ok", "passed", "", ["REQ-A", "REQ-B", "REQ-C", "REQ-D"]),
+        ("test_skip", "skipped", "not tested: no cycle time declared", ["REQ-B"]),
+        ("test_unverified", "skipped", "not verified: no checksum declared", ["REQ-C"]),
+        ("test_cut", "interrupted", "the run was interrupted during this test", ["REQ-D"]),
+        ("test_bad", "failed", "expected LOCKED", ["REQ-E"]),
+    ]
+    with ResultsStore.open(store_target) as store:
+        store.start_run(run_info(run_id))
+        for n, (name, outcome, message, ids) in enumerate(cases):
+            made = result(f"s/test_v.py::{name}", outcome, message=message)
+            made.requirements = [Requirement(i) for i in ids]
+            made.started_at += n
+            store.record_result(run_id, made)
+        verdicts = {r.id: r for r in store.requirement_verdicts("latest")}
+        assert store.run("latest").requirements == list(verdicts.values())
+    assert {k: v.verdict for k, v in verdicts.items()} == {
+        "REQ-A": "passed",
+        "REQ-B": "not tested",
+        "REQ-C": "not verified",
+        "REQ-D": "interrupted",
+        "REQ-E": "failed",
+    }
+    assert verdicts["REQ-B"].counts == {"not tested": 1, "passed": 1}
+    assert verdicts["REQ-D"].tests == [
+        ("s/test_v.py::test_ok", "passed"),
+        ("s/test_v.py::test_cut", "interrupted"),
+    ]
+
+
+def test_a_store_of_schema_2_gains_requirement_verdicts_from_its_outcomes(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "store.sqlite"
+    run_id = "20250101-100000-0001"
+    with ResultsStore.open(path) as store:
+        store.start_run(run_info(run_id))
+        for name, outcome in [("test_a", "passed"), ("test_b", "skipped")]:
+            store.record_result(
+                run_id, result(f"s/t.py::{name}", outcome, requirements=[Requirement("R")])
+            )
+    with sqlite3.connect(path) as db:
+        db.execute("ALTER TABLE requirements DROP COLUMN verdict")
+        db.execute("UPDATE harness_schema SET version = 2")
+    with ResultsStore.open(path, create=False) as store:
+        (requirement,) = store.requirement_verdicts(run_id)
+    assert requirement.tests == [("s/t.py::test_a", "passed"), ("s/t.py::test_b", "not tested")]
+    assert requirement.verdict == "not tested"
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT version FROM harness_schema").fetchall() == [(3,)]
 
 
 def test_a_file_that_is_no_database_is_an_error(tmp_path: Path) -> None:

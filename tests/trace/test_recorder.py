@@ -4,6 +4,7 @@ readable after a clean close and after the process was killed halfway."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -136,7 +137,75 @@ def test_a_killed_process_leaves_a_readable_trace(tmp_path: Path, suffix: str) -
         [sys.executable, "-c", KILLED, str(path), "2000"], check=True, cwd=ROOT, timeout=60
     )
     messages = list(read_trace(path))  # no TraceError: the file ends between objects
-    assert len(messages) > 1000 if suffix == "blf" else len(messages) == 2000
+    assert len(messages) > 1000  # full containers (BLF) and buffers (ASC) were written
     for n, message in enumerate(messages):
         assert int.from_bytes(message.data[:4], "big") == n
     assert os.path.getsize(path) > 0
+
+
+SIGKILLED = """
+import sys, threading, can
+from pathlib import Path
+from harness.canbus.channel import Channel
+from harness.trace.recorder import TraceRecorder
+window = None if sys.argv[3] == "none" else float(sys.argv[3])
+channel = Channel("body", can.Bus(interface="virtual", channel="sigkilled"))
+recorder = TraceRecorder(channel, Path(sys.argv[1]), flush_window=window)
+for n in range(int(sys.argv[2])):
+    channel.send_raw(0x100 + n % 16, n.to_bytes(4, "big") + bytes(4))
+if window is not None:
+    assert recorder.wait_written(timeout=30)
+print("sent", flush=True)
+threading.Event().wait()  # a test that goes on until it is killed
+"""
+
+
+def run_until_killed(path: Path, frames: int, window: str) -> None:
+    """A recording process that sends ``frames`` (fewer than a BLF container holds) and
+    is then killed with SIGKILL: no close, no flush, no handler runs."""
+    with subprocess.Popen(
+        [sys.executable, "-c", SIGKILLED, str(path), str(frames), window],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "sent\n"
+        process.send_signal(signal.SIGKILL)
+        assert process.wait(timeout=60) == -signal.SIGKILL
+
+
+@pytest.mark.parametrize("suffix", ["blf", "asc"])
+def test_a_sigkill_loses_only_the_flush_window(tmp_path: Path, suffix: str) -> None:
+    """With the flush window the traffic reaches the file while the test still runs; without
+    it, 50 frames sit in the buffer for a container that never fills and die with the
+    process (what the running test's BLF held before: 0 frames)."""
+    kept = tmp_path / f"kept.{suffix}"
+    run_until_killed(kept, 50, "0.5")
+    messages = list(read_trace(kept))
+    assert [int.from_bytes(m.data[:4], "big") for m in messages] == list(range(50))
+    lost = tmp_path / f"lost.{suffix}"
+    run_until_killed(lost, 50, "none")
+    if suffix == "blf":
+        assert list(read_trace(lost)) == []  # the file header only
+    else:
+        assert lost.stat().st_size == 0  # even the header sat in the buffer
+
+
+def test_the_flush_window_writes_a_short_container_and_the_close_the_rest(
+    tester: Channel, ecu: Channel, tmp_path: Path
+) -> None:
+    path = tmp_path / "t.blf"
+    with TraceRecorder(ecu, path, flush_window=0.05) as recorder:
+        exchange(tester, ecu, 3)
+        assert recorder.wait_written(timeout=30)
+        assert len(list(read_trace(path))) == 3  # readable while the recorder is open
+        exchange(tester, ecu, 2)
+    assert recorder.wait_written(timeout=0)  # closed: nothing pending
+    assert len(list(read_trace(path))) == 5
+
+
+def test_a_flush_window_must_be_positive(ecu: Channel, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="flush_window must be positive"):
+        TraceRecorder(ecu, tmp_path / "t.blf", flush_window=0)
+    assert ecu.trace_path is None
