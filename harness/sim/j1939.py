@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from harness.canbus.j1939.addressing import pgn_of
+from harness.canbus.j1939.addressing import NULL_ADDRESS, pgn_of
 from harness.canbus.j1939.dm import DM1, DM2, DM3, DM11, DiagnosticMessage, Dtc, encode_dm
 from harness.canbus.j1939.stack import J1939Node, name
 from harness.canbus.j1939.transport import BAM_GAP_MIN
@@ -126,6 +126,7 @@ class J1939Service:
             address,
             bam_gap=WRONG_BAM_GAP if "tp_timing_wrong" in faults else BAM_GAP_MIN,
             nack_unsupported="nack_missing" not in faults,
+            on_lost=self._silence,
         )
         self.node = node
         db = self.ecu.definition.db
@@ -137,6 +138,11 @@ class J1939Service:
         node.acknowledge(DM3, self._clear_previously_active)
         node.acknowledge(DM11, self._clear_active)
         node.every(DM1_PERIOD, self._send_dm1)
+
+    def _silence(self) -> None:
+        """Lost the address (J1939-81 4.5.4): nothing more goes out from it."""
+        if self.ecu.residual is not None:
+            self.ecu.residual.stop()
 
     def _payload_of(self, message: str) -> Callable[[], bytes]:
         def payload() -> bytes:
@@ -175,7 +181,7 @@ class J1939Service:
 
     def _send_dm1(self) -> None:
         node = self.node
-        if node is None or node.address == 0xFE:
+        if node is None or node.address == NULL_ADDRESS:
             return
         with contextlib.suppress(HarnessError):  # the previous DM1 still crossing by BAM
             node.send(DM1, self.dm1())

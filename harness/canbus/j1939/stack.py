@@ -87,6 +87,11 @@ class _Application(j1939.ControllerApplication):  # type: ignore[misc]
         super().__init__(node_name, address)
         self._changed = changed
 
+    def start(self) -> None:
+        """Claim at once (can-j1939 waits 500 ms): J1939-81 has a node claim before it
+        sends anything, and the residual bus starts with the ECU."""
+        self._ecu.add_timer(0.0, self._process_claim_async)
+
     def _process_claim_async(self, cookie: object) -> bool:
         again = super()._process_claim_async(cookie)
         self._changed()
@@ -103,7 +108,9 @@ class J1939Node(Closing):
 
     A request sent to the node's own address for a PGN it neither answers nor
     acknowledges gets a NACK (J1939-21 5.4.4), unless ``nack_unsupported`` is False;
-    requests to everyone for such a PGN are ignored, as the standard says.
+    requests to everyone for such a PGN are ignored, as the standard says. ``on_lost`` is
+    called (on the stack's thread) when the node loses its address to a higher-priority
+    NAME and cannot claim another: what else it sends must stop.
     """
 
     def __init__(
@@ -114,9 +121,11 @@ class J1939Node(Closing):
         *,
         bam_gap: float = BAM_GAP_MIN,
         nack_unsupported: bool = True,
+        on_lost: Callable[[], object] | None = None,
     ) -> None:
         self.channel = channel
         self.nack_unsupported = nack_unsupported
+        self._on_lost = on_lost
         self._ecu = j1939.ElectronicControlUnit(send_message=self._send_frame)
         # can-j1939 2.0.12 leaves the BAM gap unset when one is passed to it (only its
         # default, Tb = 50 ms, is assigned), so a simulated fault sets it after the fact
@@ -267,6 +276,9 @@ class J1939Node(Closing):
     def _state_changed(self) -> None:
         with self._arrived:
             self._arrived.notify_all()
+        if self.cannot_claim and self._on_lost is not None:
+            lost, self._on_lost = self._on_lost, None
+            lost()
 
     def _need_address(self) -> None:
         if self.address == NULL_ADDRESS:
