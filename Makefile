@@ -37,9 +37,11 @@ test: lint sysdeps  ## lint, the framework's own tests, then every conformance s
 
 # Two pytest-xdist workers, each with its own in-process virtual bench: the suites mostly
 # wait on timers and cycle times, so two at a time halve the wall time (100 s -> 58 s).
-suites: $(STAMP)  ## every conformance suite on the virtual bench (no fault: all must pass)
+suites: $(STAMP)  ## every conformance suite on the virtual bench, j1939 on the virtual J1939 bench (no fault: all must pass)
 	$(BIN)/harness run all --bench fixtures/benches/virtual.toml -q -p no:cacheprovider \
 		--harness-results none -n 2
+	$(BIN)/harness run j1939 --bench fixtures/benches/virtual-j1939.toml -q -p no:cacheprovider \
+		--harness-results none
 
 sysdeps:  ## Debian packages some tests use (chromium, postgresql), installed when missing
 	@bash .ci/system-deps

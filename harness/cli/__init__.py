@@ -42,6 +42,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dbc": ("harness.cli.dbc", "Show what a signal database contains."),
     "decode": ("harness.cli.decode", "Decode a recorded CAN trace with a database."),
     "diag": ("harness.cli.diag", "Read a DUT's DIDs, DTCs and identity over UDS."),
+    "j1939": (
+        "harness.cli.j1939_tool",
+        "Read and clear a J1939 node's DTCs (DM1, DM2, DM3, DM11).",
+    ),
     "monitor": ("harness.cli.monitor", "Watch a bench's CAN traffic live, decoded."),
     "report": ("harness.cli.report", "Build the HTML report of a run from the results store."),
     "results": ("harness.cli.results", "Runs, DUTs and test results in the results store."),

@@ -103,6 +103,9 @@ J1939_FAULTS: dict[str, str] = {
     "node's) instead of its own",
     "tp_timing_wrong": "TP.BAM data packets go out 5 ms apart (J1939-21: 50 to 200 ms)",
     "dm1_lamp_wrong": "DM1 reports every lamp off while it carries active DTCs",
+    "nack_missing": "a request to its own address for a PGN it does not support goes "
+    "unanswered (J1939-21: a NACK)",
+    "clear_ignored": "DM3 and DM11 are acknowledged but clear nothing",
 }
 """J1939 fault primitives (``j1939 = [...]``), honoured by :mod:`harness.sim.j1939`."""
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,7 @@ import j1939
 
 from harness import clock
 from harness.canbus.j1939.addressing import GLOBAL_ADDRESS, NULL_ADDRESS, is_pdu1
+from harness.canbus.j1939.request import ACKNOWLEDGEMENT, Acknowledgement, Control
 from harness.canbus.j1939.transport import BAM_GAP_MIN
 from harness.closing import Closing
 from harness.exceptions import ExpectationError, HarnessError
@@ -78,25 +79,65 @@ def name(
     )
 
 
+class _Application(j1939.ControllerApplication):  # type: ignore[misc]
+    """can-j1939's controller application, telling when its claim state may have changed
+    (it has no callback for that), so :meth:`J1939Node.wait_claimed` waits on an event."""
+
+    def __init__(self, node_name: Any, address: int, changed: Callable[[], None]) -> None:
+        super().__init__(node_name, address)
+        self._changed = changed
+
+    def start(self) -> None:
+        """Claim at once (can-j1939 waits 500 ms): J1939-81 has a node claim before it
+        sends anything, and the residual bus starts with the ECU."""
+        self._ecu.add_timer(0.0, self._process_claim_async)
+
+    def _process_claim_async(self, cookie: object) -> bool:
+        again = super()._process_claim_async(cookie)
+        self._changed()
+        return bool(again)
+
+    def _process_addressclaim(self, mid: Any, data: Any, timestamp: float) -> None:
+        super()._process_addressclaim(mid, data, timestamp)
+        self._changed()
+
+
 class J1939Node(Closing):
     """One controller application on a channel: claims ``address`` for ``name``,
-    answers requests from :meth:`answer`, sends with :meth:`send`."""
+    answers requests from :meth:`answer` and :meth:`acknowledge`, sends with :meth:`send`.
+
+    A request sent to the node's own address for a PGN it neither answers nor
+    acknowledges gets a NACK (J1939-21 5.4.4), unless ``nack_unsupported`` is False;
+    requests to everyone for such a PGN are ignored, as the standard says. ``on_lost`` is
+    called (on the stack's thread) when the node loses its address to a higher-priority
+    NAME and cannot claim another: what else it sends must stop.
+    """
 
     def __init__(
-        self, channel: Channel, node_name: Any, address: int, *, bam_gap: float = BAM_GAP_MIN
+        self,
+        channel: Channel,
+        node_name: Any,
+        address: int,
+        *,
+        bam_gap: float = BAM_GAP_MIN,
+        nack_unsupported: bool = True,
+        on_lost: Callable[[], object] | None = None,
     ) -> None:
         self.channel = channel
+        self.nack_unsupported = nack_unsupported
+        self._on_lost = on_lost
         self._ecu = j1939.ElectronicControlUnit(send_message=self._send_frame)
         # can-j1939 2.0.12 leaves the BAM gap unset when one is passed to it (only its
         # default, Tb = 50 ms, is assigned), so a simulated fault sets it after the fact
         self._ecu.j1939_dll._minimum_tp_bam_dt_interval = bam_gap
-        self._ca = j1939.ControllerApplication(node_name, address)
+        self._arrived = threading.Condition()
+        self._ca = _Application(node_name, address, self._state_changed)
         self._ecu.add_ca(controller_application=self._ca)
         self._ca.subscribe(self._on_message)
         self._ca.subscribe_request(self._on_request)
         self._answers: dict[int, Callable[[], bytes]] = {}
+        self._commands: dict[int, Callable[[], bool]] = {}
         self._received: deque[Received] = deque(maxlen=_RECEIVED_KEPT)
-        self._arrived = threading.Condition()
         self._closed = False
         channel.subscribe(self._on_frame)
         self._ca.start()
@@ -110,9 +151,31 @@ class J1939Node(Closing):
     def cannot_claim(self) -> bool:
         return bool(self._ca.state == j1939.ControllerApplication.State.CANNOT_CLAIM)
 
+    def wait_claimed(self, timeout: float) -> int:
+        """Wait until the claim is decided; the address held (254 if it cannot claim one).
+
+        ExpectationError when ``timeout`` seconds pass with the claim still open."""
+        deadline = clock.now() + timeout
+        with self._arrived:
+            while not self._decided():
+                left = deadline - clock.now()
+                if left <= 0 or not self._arrived.wait(left):
+                    if self._decided():
+                        break
+                    raise ExpectationError(
+                        f"J1939 node: its address claim is not decided after {timeout:g} s"
+                    )
+        return self.address
+
     def answer(self, pgn: int, payload: Callable[[], bytes]) -> None:
         """Answer requests for ``pgn`` with ``payload()`` (sent by TP when longer than 8)."""
         self._answers[pgn] = payload
+
+    def acknowledge(self, pgn: int, command: Callable[[], bool]) -> None:
+        """Carry out requests for ``pgn`` (a command such as DM3 or DM11) with
+        ``command()``; a request to this node gets an ACK if it returned True, else a NACK
+        (a request to everyone gets no acknowledgement, J1939-73 5.7.3)."""
+        self._commands[pgn] = command
 
     def every(self, period: float, callback: Callable[[], object]) -> None:
         """Call ``callback`` every ``period`` seconds on the stack's own timer thread."""
@@ -143,18 +206,38 @@ class J1939Node(Closing):
             )
 
     def wait_message(
-        self, pgn: int, *, source: int | None = None, since: float = 0.0, timeout: float
+        self,
+        pgn: int,
+        *,
+        source: int | None = None,
+        since: float = 0.0,
+        timeout: float,
+        where: Callable[[Received], bool] | None = None,
     ) -> Received:
-        """The first whole message of ``pgn`` (from ``source``) received after ``since``;
-        ExpectationError with what did arrive when none comes in ``timeout`` seconds."""
+        """The first whole message of ``pgn`` (from ``source``, for which ``where`` holds)
+        received after ``since``; ExpectationError with what did arrive when none comes in
+        ``timeout`` seconds."""
+        return self.wait_any({pgn}, source=source, since=since, timeout=timeout, where=where)
+
+    def wait_any(
+        self,
+        pgns: set[int],
+        *,
+        source: int | None = None,
+        since: float = 0.0,
+        timeout: float,
+        where: Callable[[Received], bool] | None = None,
+    ) -> Received:
+        """Like :meth:`wait_message`, for the first message of any of ``pgns``."""
         deadline = clock.now() + timeout
 
         def found() -> Received | None:
             for message in self._received:
                 if (
-                    message.pgn == pgn
+                    message.pgn in pgns
                     and message.timestamp >= since
                     and (source is None or message.source == source)
+                    and (where is None or where(message))
                 ):
                     return message
             return None
@@ -165,9 +248,13 @@ class J1939Node(Closing):
                 if left <= 0 or not self._arrived.wait(left):
                     if (message := found()) is not None:
                         return message
-                    seen = ", ".join(f"PGN {m.pgn} from 0x{m.source:02X}" for m in self._received)
+                    kinds = Counter((m.pgn, m.source) for m in self._received)
+                    seen = ", ".join(
+                        f"PGN {p} from 0x{sa:02X} ({n}x)" for (p, sa), n in kinds.most_common(8)
+                    ) + (", ..." if len(kinds) > 8 else "")
                     raise ExpectationError(
-                        f"J1939 node 0x{self.address:02X}: no PGN {pgn}"
+                        f"J1939 node 0x{self.address:02X}: no PGN "
+                        + " or ".join(map(str, sorted(pgns)))
                         + (f" from 0x{source:02X}" if source is not None else "")
                         + f" within {timeout:g} s; received: {seen or 'nothing'}"
                     )
@@ -180,6 +267,18 @@ class J1939Node(Closing):
         self.channel.unsubscribe(self._on_frame)
         self._ca.stop()
         self._ecu.stop()
+
+    def _decided(self) -> bool:
+        state = self._ca.state
+        states = j1939.ControllerApplication.State
+        return bool(state in (states.NORMAL, states.CANNOT_CLAIM))
+
+    def _state_changed(self) -> None:
+        with self._arrived:
+            self._arrived.notify_all()
+        if self.cannot_claim and self._on_lost is not None:
+            lost, self._on_lost = self._on_lost, None
+            lost()
 
     def _need_address(self) -> None:
         if self.address == NULL_ADDRESS:
@@ -204,10 +303,24 @@ class J1939Node(Closing):
             self._arrived.notify_all()
 
     def _on_request(self, source: int, destination: int, pgn: int) -> None:
+        to_me = destination != GLOBAL_ADDRESS
+        command = self._commands.get(pgn)
+        if command is not None:
+            done = command()
+            if to_me:
+                self._acknowledge(Control.ACK if done else Control.NACK, pgn, source)
+            return
         payload = self._answers.get(pgn)
         if payload is None:
+            if to_me and self.nack_unsupported:
+                self._acknowledge(Control.NACK, pgn, source)
             return
         data = payload()
         target = source if is_pdu1(pgn) and destination != GLOBAL_ADDRESS else GLOBAL_ADDRESS
         with contextlib.suppress(HarnessError):  # a transfer still running: the requester
             self.send(pgn, data, destination=target)  # times out and says so
+
+    def _acknowledge(self, control: Control, pgn: int, requester: int) -> None:
+        """An acknowledgement to everyone, naming the requester (J1939-21 5.4.4)."""
+        with contextlib.suppress(HarnessError):  # the claim lost meanwhile: nothing to say
+            self.send(ACKNOWLEDGEMENT, Acknowledgement(control, pgn, requester).pack())

@@ -10,6 +10,7 @@
 
 from harness.trace.columnar.engine import (
     FRAME_COLUMNS,
+    J1939_COLUMNS,
     ColumnarDecoder,
     DecodeStats,
     ParquetResult,
@@ -24,6 +25,7 @@ from harness.trace.columnar.signals import LABEL_SUFFIX, MessageDecoder
 
 __all__ = [
     "FRAME_COLUMNS",
+    "J1939_COLUMNS",
     "LABEL_SUFFIX",
     "ColumnarDecoder",
     "DecodeStats",

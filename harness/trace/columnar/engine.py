@@ -4,7 +4,11 @@ Every table has the columns ``timestamp`` (float64, seconds as recorded),
 ``channel`` (dictionary string: python-can's channel as text), ``direction``
 (dictionary string ``rx``/``tx``, null where the format records none),
 ``arbitration_id`` (uint32), then one column per signal in database order
-(types and nulls as :mod:`harness.trace.columnar.signals` explains).
+(types and nulls as :mod:`harness.trace.columnar.signals` explains). A J1939 message
+(the database says so, see :class:`~harness.canbus.database.SignalDatabase`) matches
+its frames by PGN, from any source address and priority, as the per-frame decoder
+does, and its table has ``priority``, ``pgn``, ``source_address`` and
+``destination_address`` (J1939_COLUMNS) after ``arbitration_id``.
 
 The Parquet layout is one directory per message, ``DIR/<message>/part-0.parquet``
 (a second trace written to the same DIR with ``part="part-1"`` adds a file), so
@@ -36,6 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.canbus.database import SignalDatabase
+from harness.canbus.j1939.addressing import GLOBAL_ADDRESS, PDU2_FIRST_PF, pgn_of
 from harness.trace.columnar.blf import read_blf
 from harness.trace.columnar.candump import read_candump
 from harness.trace.columnar.frames import (
@@ -57,6 +62,8 @@ Databases = Sequence[SignalDatabase | cantools.database.can.Database]
 
 FRAME_COLUMNS = ("timestamp", "channel", "direction", "arbitration_id")
 """The columns every message table starts with."""
+J1939_COLUMNS = ("priority", "pgn", "source_address", "destination_address")
+"""The columns a J1939 message's table has next (the frame's J1939 fields)."""
 
 _DIRECTIONS = pa.array(["rx", "tx"], type=pa.string())
 
@@ -109,7 +116,9 @@ class ColumnarDecoder:
 
     ``messages`` (names), ``ids`` (frame IDs) and ``signals`` (names) narrow
     what is decoded; a message none of whose signals is asked for is left out.
-    When several databases define an ID, the first wins (as in ``harness decode``).
+    When several databases define an ID, the first wins (as in ``harness decode``); an
+    extended frame no message has the exact ID of decodes as the first J1939 message
+    of its PGN.
     Unless ``strict_ids``, a frame flagged extended that only an 11-bit message
     defines decodes as that message, as :func:`~harness.trace.reader.lookup_extended`
     decides for ``harness decode``.
@@ -131,10 +140,12 @@ class ColumnarDecoder:
         wanted_ids = None if ids is None else set(ids)
         wanted_signals = None if signals is None else set(signals)
         self.decoders: dict[tuple[int, bool], tuple[str, MessageDecoder]] = {}
+        by_pgn: dict[int, tuple[int, bool]] = {}
+        j1939_names: set[str] = set()
         taken: set[str] = set()
         for db in databases:
-            cdb = db.cantools if isinstance(db, SignalDatabase) else db
-            for message in cdb.messages:
+            sdb = db if isinstance(db, SignalDatabase) else SignalDatabase(db)
+            for message in sdb.messages:
                 key = (int(message.frame_id), bool(message.is_extended_frame))
                 if key in self.decoders:
                     continue
@@ -152,9 +163,16 @@ class ColumnarDecoder:
                     name = f"{name}_{message.frame_id:X}"
                 taken.add(name)
                 self.decoders[key] = (name, decoder)
+                if sdb.is_j1939_message(message):
+                    by_pgn.setdefault(pgn_of(int(message.frame_id)), key)
+                    j1939_names.add(name)
         keys = sorted(self.decoders)
         self._keys = np.array([_key(i, e) for i, e in keys], dtype=np.int64)
         self._entries = [self.decoders[k] for k in keys]
+        self._j1939 = frozenset(j1939_names)
+        pgns = sorted(by_pgn)
+        self._pgns = np.array(pgns, dtype=np.int64)
+        self._pgn_entries = np.array([keys.index(by_pgn[p]) for p in pgns], dtype=np.int32)
         self._standard: dict[int, bool] = {}
         """ID -> whether a frame of it flagged extended decodes as the 11-bit message."""
 
@@ -162,7 +180,8 @@ class ColumnarDecoder:
         """The schema of a message's table."""
         for entry_name, decoder in self._entries:
             if entry_name == name:
-                return _frame_schema().append_fields(decoder.schema_fields())
+                j1939 = _j1939_schema() if name in self._j1939 else []
+                return pa.schema([*_frame_schema(), *j1939, *decoder.schema_fields()])
         raise KeyError(name)
 
     def decode(self, chunk: FrameChunk, stats: DecodeStats | None = None) -> dict[str, pa.Table]:
@@ -184,8 +203,10 @@ class ColumnarDecoder:
             return {}
         at = np.searchsorted(self._keys, keys).clip(0, len(self._keys) - 1)
         known = (self._keys[at] == keys) & data_frames
-        stats.unknown += int(data_frames.sum() - known.sum())
         which = np.where(known, at, len(self._keys)).astype(np.int32)
+        if len(self._pgns):
+            known |= self._by_pgn(chunk, ~known & data_frames & chunk.is_extended_id, which)
+        stats.unknown += int(data_frames.sum() - known.sum())
         order = np.argsort(which, kind="stable")
         bounds = np.concatenate([[0], np.cumsum(np.bincount(which, minlength=len(self._keys)))])
         tables: dict[str, pa.Table] = {}
@@ -203,10 +224,29 @@ class ColumnarDecoder:
             stats.decoded += len(decoded.rows)
             stats.by_message[name] += len(decoded.rows)
             selected = rows[decoded.rows]
-            columns = _frame_columns(chunk, selected) + list(decoded.columns.values())
-            names = [*FRAME_COLUMNS, *decoded.columns]
+            columns = _frame_columns(chunk, selected)
+            names = list(FRAME_COLUMNS)
+            if name in self._j1939:
+                columns += _j1939_columns(chunk.arbitration_id[selected])
+                names += J1939_COLUMNS
+            columns += list(decoded.columns.values())
+            names += list(decoded.columns)
             tables[name] = pa.Table.from_arrays(columns, names=names)
         return tables
+
+    def _by_pgn(
+        self,
+        chunk: FrameChunk,
+        candidates: npt.NDArray[np.bool_],
+        which: npt.NDArray[np.int32],
+    ) -> npt.NDArray[np.bool_]:
+        """Frames among ``candidates`` whose PGN a J1939 message has; their entry goes in
+        ``which`` (array-wide, as :func:`~harness.canbus.j1939.addressing.pgn_of` per frame)."""
+        pgns = _pgns(chunk.arbitration_id)
+        at = np.searchsorted(self._pgns, pgns).clip(0, len(self._pgns) - 1)
+        hit: npt.NDArray[np.bool_] = candidates & (self._pgns[at] == pgns)
+        which[hit] = self._pgn_entries[at[hit]]
+        return hit
 
     def _lookup_extended(
         self,
@@ -380,6 +420,36 @@ def _frame_columns(chunk: FrameChunk, rows: npt.NDArray[np.intp]) -> list[pa.Arr
         channel,
         direction,
         pa.array(chunk.arbitration_id[rows], type=pa.uint32()),
+    ]
+
+
+def _pgns(arbitration_id: npt.NDArray[np.uint32]) -> npt.NDArray[np.int64]:
+    """The PGN of each 29-bit ID: PS is part of it from PF 240 up (PDU2)."""
+    pgn = (arbitration_id.astype(np.int64) >> 8) & 0x3FFFF
+    pdu1 = ((pgn >> 8) & 0xFF) < PDU2_FIRST_PF
+    result: npt.NDArray[np.int64] = np.where(pdu1, pgn & ~0xFF, pgn)
+    return result
+
+
+def _j1939_schema() -> list[pa.Field]:
+    return [
+        pa.field("priority", pa.uint8()),
+        pa.field("pgn", pa.uint32()),
+        pa.field("source_address", pa.uint8()),
+        pa.field("destination_address", pa.uint8()),
+    ]
+
+
+def _j1939_columns(arbitration_id: npt.NDArray[np.uint32]) -> list[pa.Array]:
+    """Priority, PGN, source and destination (255 for PDU2) of each 29-bit ID."""
+    ids = arbitration_id.astype(np.int64)
+    pf = (ids >> 16) & 0xFF
+    destination = np.where(pf < PDU2_FIRST_PF, (ids >> 8) & 0xFF, GLOBAL_ADDRESS)
+    return [
+        pa.array(((ids >> 26) & 0x7).astype(np.uint8), type=pa.uint8()),
+        pa.array(_pgns(arbitration_id).astype(np.uint32), type=pa.uint32()),
+        pa.array((ids & 0xFF).astype(np.uint8), type=pa.uint8()),
+        pa.array(destination.astype(np.uint8), type=pa.uint8()),
     ]
 
 

@@ -8,6 +8,7 @@ BAM and by RTS/CTS in both directions.
 from __future__ import annotations
 
 import queue
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 from harness.canbus.channel import Channel
 from harness.canbus.database import SignalDatabase
 from harness.canbus.j1939.addressing import NULL_ADDRESS
+from harness.canbus.j1939.request import Acknowledgement, Control
 from harness.canbus.j1939.stack import J1939Error, J1939Node, name
 from harness.canbus.j1939.transport import BAM, RTS, TP_CM
 
@@ -112,11 +114,12 @@ def test_node_claims_its_address_with_its_name(
 def test_contention_lower_name_keeps_the_address_the_other_cannot_claim(
     bus_name: str, observer: Channel, truck: SignalDatabase
 ) -> None:
+    lost = threading.Event()
     since = observer.mark()
     with (
         Channel("a", can.Bus(interface="virtual", channel=bus_name), truck) as a_channel,
         Channel("b", can.Bus(interface="virtual", channel=bus_name), truck) as b_channel,
-        J1939Node(a_channel, name(identity=2, function=0), 0x80) as loser,
+        J1939Node(a_channel, name(identity=2, function=0), 0x80, on_lost=lost.set) as loser,
         J1939Node(b_channel, name(identity=1, function=0), 0x80) as winner,
     ):
         gave_up = observer.wait_for(
@@ -128,6 +131,9 @@ def test_contention_lower_name_keeps_the_address_the_other_cannot_claim(
         with pytest.raises(J1939Error, match="no address"):
             loser.send(PROPRIETARY_B, b"\x01")
         assert not winner.cannot_claim
+        assert loser.wait_claimed(WAIT) == NULL_ADDRESS
+        assert winner.wait_claimed(WAIT) == 0x80
+        assert lost.wait(WAIT), "on_lost was not called"
 
 
 def test_node_sees_the_peers_claim_and_answers_its_request(
@@ -177,3 +183,22 @@ def test_a_kilobyte_crosses_both_ways(
     peer.ca.send_pgn(0, (pgn >> 8) & 0xFF, ps, 6, list(KILOBYTE))
     message = engine.wait_message(pgn, source=PEER, timeout=WAIT)
     assert message.data == KILOBYTE
+
+
+def test_a_direct_request_for_an_unknown_pgn_gets_a_nack_a_command_an_ack(
+    engine: J1939Node, peer: Peer
+) -> None:
+    cleared = threading.Event()
+
+    def clear() -> bool:
+        cleared.set()
+        return True
+
+    engine.acknowledge(65235, clear)  # DM11
+    peer.ca.send_request(0, 65259, ENGINE)
+    _, nack = peer.next(59392)
+    assert Acknowledgement.parse(nack) == Acknowledgement(Control.NACK, 65259, PEER)
+    peer.ca.send_request(0, 65235, ENGINE)
+    _, ack = peer.next(59392)
+    assert Acknowledgement.parse(ack) == Acknowledgement(Control.ACK, 65235, PEER)
+    assert cleared.is_set()
