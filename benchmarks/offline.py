@@ -154,6 +154,10 @@ def main() -> None:
     parser.add_argument("--naive-frames", type=int, default=200_000)
     parser.add_argument("--ten-million", action="store_true", help="also 10 M frames (memory)")
     parser.add_argument("--dbc", type=Path, action="append", help="DBC files (default: three)")
+    parser.add_argument(
+        "--format", choices=["blf", "log"], action="append", help="trace formats (default: both)"
+    )
+    parser.add_argument("--no-parquet", action="store_true", help="skip the parquet case")
     args = parser.parse_args()
     dbcs = [d for d in (args.dbc or DBCS) if d.exists()]
     print(f"{'dbc':<24} {'fmt':<4} {'case':<8} {'frames':>9} {'s':>7} {'frames/s':>11} "
@@ -165,10 +169,13 @@ def main() -> None:
             traces = generate(dbc, args.frames, folder)
             print(f"# {dbc.name}: traces generated in {time.perf_counter() - t:.1f} s")
             for fmt, trace in traces.items():
+                if args.format and fmt not in args.format:
+                    continue
                 naive = run("naive", trace, dbc, args.naive_frames, folder / "none")
                 rows = [("naive", naive)]
                 rows.append(("tables", run("tables", trace, dbc, 0, folder / "none")))
-                rows.append(("parquet", run("parquet", trace, dbc, 0, folder / f"pq-{fmt}")))
+                if not args.no_parquet:
+                    rows.append(("parquet", run("parquet", trace, dbc, 0, folder / f"pq-{fmt}")))
                 for case, f in rows:
                     print(f"{dbc.name:<24} {fmt:<4} {case:<8} {f['frames']:>9.0f} "
                           f"{f['seconds']:>7.2f} {f['rate']:>11,.0f} "
