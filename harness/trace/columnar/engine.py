@@ -185,7 +185,8 @@ class ColumnarDecoder:
         at = np.searchsorted(self._keys, keys).clip(0, len(self._keys) - 1)
         known = (self._keys[at] == keys) & data_frames
         stats.unknown += int(data_frames.sum() - known.sum())
-        which = np.where(known, at, len(self._keys)).astype(np.int32)
+        small = np.int16 if len(self._keys) < np.iinfo(np.int16).max else np.int32
+        which = np.where(known, at, len(self._keys)).astype(small)  # int16 sorts by radix
         order = np.argsort(which, kind="stable")
         bounds = np.concatenate([[0], np.cumsum(np.bincount(which, minlength=len(self._keys)))])
         tables: dict[str, pa.Table] = {}
@@ -194,7 +195,7 @@ class ColumnarDecoder:
             if begin == end:
                 continue
             rows = order[begin:end]
-            decoded = decoder.decode(chunk.data[rows], chunk.length[rows])
+            decoded = decoder.decode(chunk.data[rows, : decoder.length], chunk.length[rows])
             stats.undecodable += decoded.undecodable
             if decoded.undecodable:
                 stats.undecodable_by_message[name] += decoded.undecodable
