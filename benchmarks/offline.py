@@ -242,7 +242,12 @@ def main() -> None:
                 rows = [("naive", naive)]
                 if fmt == "blf" and "mf4" in traces:
                     mdf = run(
-                        "asammdf", traces["mf4"], dbc, args.frames, folder / "none", args.repeat
+                        "asammdf",
+                        traces["mf4"],
+                        dbc,
+                        args.frames,
+                        folder / "none",
+                        repeat=args.repeat,
                     )
                     rows.append(("asammdf", mdf))
                 rows.append(
