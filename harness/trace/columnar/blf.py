@@ -34,6 +34,7 @@ from can.io import blf
 
 from harness.exceptions import TraceError
 from harness.trace.columnar.frames import ChannelNames, FrameChunk
+from harness.trace.reader import check_blf_end, inflate_blf_container, read_blf_object
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -140,58 +141,25 @@ class _Reader:
             self.offset = failure.offset
             raise self.error(failure.problem) from failure.__cause__
         self.offset = self.file.tell()
-        if tail.strip(b"\x00"):
-            raise self.error("file ends inside a CAN object")
-        if self.file_size > self.offset and self.file_size != blf.FILE_HEADER_SIZE:
-            raise self.error(
-                f"file ends early: {self.offset} bytes, its header says {self.file_size}"
-            )
+        try:
+            check_blf_end(tail, self.offset, self.file_size)
+        except blf.BLFParseError as exc:
+            raise self.error(str(exc)) from None
 
     def _next_container(self) -> bytes | None:
         """The next log container's objects, inflated; None at the end of the file."""
         while True:
             self.offset = self.file.tell()
-            head = self.file.read(_BASE)
-            if not head:
-                return None
-            if len(head) < _BASE:
-                raise self.damage(
-                    f"file ends inside an object header ({len(head)} of {_BASE} bytes)"
-                )
-            signature, _, _, obj_size, obj_type = blf.OBJ_HEADER_BASE_STRUCT.unpack(head)
-            if signature != b"LOBJ":
-                raise self.damage(f"no object here (found {signature!r}, not b'LOBJ')")
-            if obj_size < _BASE:
-                raise self.damage(f"object size {obj_size} is smaller than its header")
-            body = _read_up_to(self.file, obj_size - _BASE)
-            if len(body) < obj_size - _BASE:
-                raise self.damage(
-                    f"file ends inside an object ({_BASE + len(body)} of {obj_size} bytes)"
-                )
-            self.file.read(obj_size % 4)
-            if obj_type != blf.LOG_CONTAINER:
-                self.stats.skipped[int(obj_type)] += 1
-                continue
-            return self._inflate(body)
-
-    def _inflate(self, body: bytes) -> bytes:
-        header = blf.LOG_CONTAINER_STRUCT
-        if len(body) < header.size:
-            raise self.damage("log container shorter than its header")
-        method, _ = header.unpack_from(body)
-        payload = body[header.size :]
-        if method == blf.NO_COMPRESSION:
-            return payload
-        if method != blf.ZLIB_DEFLATE:
-            raise self.damage(f"log container uses unknown compression method {method}")
-        inflater = zlib.decompressobj()
-        try:
-            data = inflater.decompress(payload)
-        except zlib.error as exc:
-            raise self.damage(f"log container does not decompress ({exc})") from exc
-        if not inflater.eof:
-            raise self.damage("log container's compressed data is cut short")
-        return data
+            try:
+                found = read_blf_object(self.file)
+                if found is None:
+                    return None
+                obj_type, body = found
+                if obj_type == blf.LOG_CONTAINER:
+                    return inflate_blf_container(body)
+            except blf.BLFParseError as exc:
+                raise self.damage(str(exc)) from exc.__cause__
+            self.stats.skipped[obj_type] += 1
 
     def _parse(self, buffer: bytes) -> tuple[FrameChunk | None, bytes, str | None]:
         """The frames of the complete objects in ``buffer``, the bytes left for the next
@@ -582,18 +550,6 @@ def _u32(raw: npt.NDArray[np.uint8], at: npt.NDArray[np.int64]) -> npt.NDArray[n
 def _u64(raw: npt.NDArray[np.uint8], at: npt.NDArray[np.int64]) -> npt.NDArray[np.uint64]:
     result: npt.NDArray[np.uint64] = _gather(raw, at, 8).view("<u8").ravel()
     return result
-
-
-def _read_up_to(file: BinaryIO, size: int) -> bytes:
-    """``file.read(size)`` without allocating ``size`` first: a corrupt size may say 4 GiB."""
-    chunks = []
-    while size > 0:
-        chunk = file.read(min(size, 1 << 20))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
 
 
 _CAN_MSG_DTYPE = np.dtype(
