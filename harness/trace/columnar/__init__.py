@@ -11,6 +11,7 @@
 from harness.trace.columnar.engine import (
     FRAME_COLUMNS,
     ColumnarDecoder,
+    DecodeOptions,
     DecodeStats,
     ParquetResult,
     decode_columns,
@@ -26,6 +27,7 @@ __all__ = [
     "FRAME_COLUMNS",
     "LABEL_SUFFIX",
     "ColumnarDecoder",
+    "DecodeOptions",
     "DecodeStats",
     "FrameChunk",
     "MessageDecoder",

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import cantools.database
 import numpy as np
@@ -233,28 +233,26 @@ class ColumnarDecoder:
         return (arbitration_id, is_extended) in self.decoders
 
 
+class DecodeOptions(TypedDict, total=False):
+    """What :class:`ColumnarDecoder` takes besides the databases, passed on unchanged."""
+
+    messages: Iterable[str] | None
+    ids: Iterable[int] | None
+    signals: Iterable[str] | None
+    labels: bool
+    allow_truncated: bool
+    strict_ids: bool
+
+
 def iter_decoded(
     trace_path: str | os.PathLike[str],
     databases: Databases,
     *,
-    messages: Iterable[str] | None = None,
-    ids: Iterable[int] | None = None,
-    signals: Iterable[str] | None = None,
-    labels: bool = False,
-    allow_truncated: bool = False,
-    strict_ids: bool = False,
     stats: DecodeStats | None = None,
+    **options: Unpack[DecodeOptions],
 ) -> Iterator[dict[str, pa.Table]]:
     """Per chunk of the trace, one table per message: memory stays flat in trace length."""
-    decoder = ColumnarDecoder(
-        databases,
-        messages=messages,
-        ids=ids,
-        signals=signals,
-        labels=labels,
-        allow_truncated=allow_truncated,
-        strict_ids=strict_ids,
-    )
+    decoder = ColumnarDecoder(databases, **options)
     stats = stats if stats is not None else DecodeStats()
     for chunk in read_frames(trace_path):
         yield decoder.decode(chunk, stats)
@@ -264,27 +262,12 @@ def decode_columns(
     trace_path: str | os.PathLike[str],
     databases: Databases,
     *,
-    messages: Iterable[str] | None = None,
-    ids: Iterable[int] | None = None,
-    signals: Iterable[str] | None = None,
-    labels: bool = False,
-    allow_truncated: bool = False,
-    strict_ids: bool = False,
     stats: DecodeStats | None = None,
+    **options: Unpack[DecodeOptions],
 ) -> dict[str, pa.Table]:
     """The whole trace as one table per message (name -> table); see :func:`iter_decoded`."""
     parts: dict[str, list[pa.Table]] = {}
-    for tables in iter_decoded(
-        trace_path,
-        databases,
-        messages=messages,
-        ids=ids,
-        signals=signals,
-        labels=labels,
-        allow_truncated=allow_truncated,
-        strict_ids=strict_ids,
-        stats=stats,
-    ):
+    for tables in iter_decoded(trace_path, databases, stats=stats, **options):
         for name, table in tables.items():
             parts.setdefault(name, []).append(table)
     return {name: pa.concat_tables(tables) for name, tables in parts.items()}
@@ -315,13 +298,8 @@ def write_parquet(
     databases: Databases,
     directory: str | os.PathLike[str],
     *,
-    messages: Iterable[str] | None = None,
-    ids: Iterable[int] | None = None,
-    signals: Iterable[str] | None = None,
-    labels: bool = False,
-    allow_truncated: bool = False,
-    strict_ids: bool = False,
     part: str = "part-0",
+    **options: Unpack[DecodeOptions],
 ) -> ParquetResult:
     """Decode a trace into ``directory/<message>/<part>.parquet``, a row group per chunk.
 
@@ -331,17 +309,7 @@ def write_parquet(
     result = ParquetResult(Path(directory))
     writers: dict[str, pq.ParquetWriter] = {}
     try:
-        for tables in iter_decoded(
-            trace_path,
-            databases,
-            messages=messages,
-            ids=ids,
-            signals=signals,
-            labels=labels,
-            allow_truncated=allow_truncated,
-            strict_ids=strict_ids,
-            stats=result.stats,
-        ):
+        for tables in iter_decoded(trace_path, databases, stats=result.stats, **options):
             for name, table in tables.items():
                 writer = writers.get(name)
                 if writer is None:
