@@ -170,38 +170,16 @@ class _CheckedBLFReader(can.BLFReader):
             raise blf.BLFParseError("not a BLF file (no 'LOGG' signature)") from None
 
     def __iter__(self) -> Generator[can.Message, None, None]:
-        base = blf.OBJ_HEADER_BASE_STRUCT
         while True:
             self.offset = self.file.tell()
-            head = self.file.read(base.size)
-            if not head:
+            found = read_blf_object(self.file)
+            if found is None:
                 break
-            if len(head) < base.size:
-                raise blf.BLFParseError(
-                    f"file ends inside an object header ({len(head)} of {base.size} bytes)"
-                )
-            signature, _, _, obj_size, obj_type = base.unpack(head)
-            if signature != b"LOBJ":
-                raise blf.BLFParseError(f"no object here (found {signature!r}, not b'LOBJ')")
-            if obj_size < base.size:
-                raise blf.BLFParseError(f"object size {obj_size} is smaller than its header")
-            body = _read_up_to(self.file, obj_size - base.size)
-            if len(body) < obj_size - base.size:
-                raise blf.BLFParseError(
-                    f"file ends inside an object ({base.size + len(body)} of {obj_size} bytes)"
-                )
-            self.file.read(obj_size % 4)  # padding
+            obj_type, body = found
             if obj_type == blf.LOG_CONTAINER:
-                yield from self._parse_container(_container_data(body))
+                yield from self._parse_container(inflate_blf_container(body))
         self.offset = self.file.tell()
-        if self._tail.strip(b"\x00"):
-            raise blf.BLFParseError("file ends inside a CAN object")
-        if self.file_size > self.offset and self.file_size != blf.FILE_HEADER_SIZE:
-            # The writer puts the real size in the header when it closes the file
-            # (until then it holds FILE_HEADER_SIZE), so a larger one means a cut.
-            raise blf.BLFParseError(
-                f"file ends early: {self.offset} bytes, its header says {self.file_size}"
-            )
+        check_blf_end(self._tail, self.offset, self.file_size)
 
     def _parse_data(self, data: bytes) -> Iterator[can.Message]:
         _check_object_sizes(data)
@@ -221,7 +199,35 @@ def _read_up_to(file: BinaryIO | io.BufferedIOBase, size: int) -> bytes:
     return b"".join(chunks)
 
 
-def _container_data(body: bytes) -> bytes:
+def read_blf_object(file: BinaryIO | io.BufferedIOBase) -> tuple[int, bytes] | None:
+    """The next top-level BLF object as (type, the bytes after its base header), None at
+    the end of the file; BLFParseError where the file is cut or the header makes no sense.
+
+    The one place both BLF readers (this module's and the columnar one) check objects.
+    """
+    base = blf.OBJ_HEADER_BASE_STRUCT
+    head = file.read(base.size)
+    if not head:
+        return None
+    if len(head) < base.size:
+        raise blf.BLFParseError(
+            f"file ends inside an object header ({len(head)} of {base.size} bytes)"
+        )
+    signature, _, _, obj_size, obj_type = base.unpack(head)
+    if signature != b"LOBJ":
+        raise blf.BLFParseError(f"no object here (found {signature!r}, not b'LOBJ')")
+    if obj_size < base.size:
+        raise blf.BLFParseError(f"object size {obj_size} is smaller than its header")
+    body = _read_up_to(file, obj_size - base.size)
+    if len(body) < obj_size - base.size:
+        raise blf.BLFParseError(
+            f"file ends inside an object ({base.size + len(body)} of {obj_size} bytes)"
+        )
+    file.read(obj_size % 4)  # padding
+    return int(obj_type), body
+
+
+def inflate_blf_container(body: bytes) -> bytes:
     """A log container's objects, decompressed; BLFParseError when that is impossible."""
     header = blf.LOG_CONTAINER_STRUCT
     if len(body) < header.size:
@@ -240,6 +246,16 @@ def _container_data(body: bytes) -> bytes:
     if not inflater.eof:
         raise blf.BLFParseError("log container's compressed data is cut short")
     return data
+
+
+def check_blf_end(tail: bytes, offset: int, file_size: int) -> None:
+    """At the end of a BLF file: BLFParseError if an object was cut or the file is short."""
+    if tail.strip(b"\x00"):
+        raise blf.BLFParseError("file ends inside a CAN object")
+    if file_size > offset and file_size != blf.FILE_HEADER_SIZE:
+        # The writer puts the real size in the header when it closes the file
+        # (until then it holds FILE_HEADER_SIZE), so a larger one means a cut.
+        raise blf.BLFParseError(f"file ends early: {offset} bytes, its header says {file_size}")
 
 
 def _check_object_sizes(data: bytes) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from harness.canbus.database import SignalDatabase
@@ -392,6 +393,55 @@ def test_candump_bad_line_names_it_and_keeps_what_came_before(tmp_path: Path) ->
     with pytest.raises(TraceError, match=r"bad\.log: line 4, column 22: expected a CAN ID"):
         _collect(read_frames(path), got)
     assert [m.arbitration_id for m in got] == [0x044, 0x0F6, 0x0BA]
+
+
+_HEX = "0123456789abcdefABCDEF"
+_PAYLOAD_BYTES = st.sampled_from([*range(10), 12, 16, 20, 24, 32, 48, 64])
+
+
+@st.composite
+def _candump_line(draw: st.DrawFn) -> str:
+    """A candump line, mostly in candump's own layout, sometimes padded, remote or broken."""
+    seconds = draw(st.integers(0, 10**10))
+    fraction = draw(st.text("0123456789", max_size=9))
+    stamp = f"{seconds}.{fraction}" if draw(st.booleans()) else str(seconds)
+    channel = draw(st.sampled_from(["can0", "vcan1", "0", "07", "any", "k\u00e4n", "x" * 9]))
+    can_id = draw(st.text(_HEX, min_size=1, max_size=9))
+    flags = draw(st.sampled_from(["", "", "#0", "#1", "#F", "#g", "#"]))
+    payload = draw(st.sampled_from(["hex", "hex", "R", "r3", "R9"]))
+    if payload == "hex":
+        payload = draw(st.text(_HEX, min_size=2 * draw(_PAYLOAD_BYTES), max_size=130))
+        payload = payload[: len(payload) - (len(payload) % 2) * draw(st.sampled_from([1, 1, 0]))]
+    gap = draw(st.sampled_from([" ", " ", " ", "  ", "\t"]))
+    tail = draw(st.sampled_from(["", "", " R", " T", " t", " X", "  ", "\r", " T\r"]))
+    lead = draw(st.sampled_from(["", "", "", " "]))
+    if draw(st.integers(0, 20)) == 0:
+        return draw(st.sampled_from(["", "   ", "garbage", "(1.5)"]))
+    return f"{lead}({stamp}){gap}{channel}{gap}{can_id}#{flags}{payload}{tail}"
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(lines=st.lists(_candump_line(), min_size=1, max_size=12))
+def test_candump_bulk_parser_equals_the_per_line_reader(tmp_path: Path, lines: list[str]) -> None:
+    assume(any(line.strip() for line in lines))  # read_trace refuses a file of blank lines
+    path = tmp_path / "random.log"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    expected: list[tuple[Any, ...]] = []
+    error = None
+    try:
+        expected.extend(_key(m) for m in read_trace(path))
+    except TraceError as exc:
+        error = re.sub(r" \(after \d+ messages?\)", "", str(exc))
+    got: list[can.Message] = []
+    if error is None:
+        _collect(read_frames(path), got)
+    else:
+        with pytest.raises(TraceError) as raised:
+            _collect(read_frames(path), got)
+        assert str(raised.value) == error
+    assert [_key(m) for m in got] == expected
 
 
 def test_other_formats_come_through_python_can_in_chunks(tmp_path: Path) -> None:

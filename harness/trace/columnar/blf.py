@@ -34,6 +34,7 @@ from can.io import blf
 
 from harness.exceptions import TraceError
 from harness.trace.columnar.frames import ChannelNames, FrameChunk
+from harness.trace.reader import check_blf_end, inflate_blf_container, read_blf_object
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -140,70 +141,39 @@ class _Reader:
             self.offset = failure.offset
             raise self.error(failure.problem) from failure.__cause__
         self.offset = self.file.tell()
-        if tail.strip(b"\x00"):
-            raise self.error("file ends inside a CAN object")
-        if self.file_size > self.offset and self.file_size != blf.FILE_HEADER_SIZE:
-            raise self.error(
-                f"file ends early: {self.offset} bytes, its header says {self.file_size}"
-            )
+        try:
+            check_blf_end(tail, self.offset, self.file_size)
+        except blf.BLFParseError as exc:
+            raise self.error(str(exc)) from None
 
     def _next_container(self) -> bytes | None:
         """The next log container's objects, inflated; None at the end of the file."""
         while True:
             self.offset = self.file.tell()
-            head = self.file.read(_BASE)
-            if not head:
-                return None
-            if len(head) < _BASE:
-                raise self.damage(
-                    f"file ends inside an object header ({len(head)} of {_BASE} bytes)"
-                )
-            signature, _, _, obj_size, obj_type = blf.OBJ_HEADER_BASE_STRUCT.unpack(head)
-            if signature != b"LOBJ":
-                raise self.damage(f"no object here (found {signature!r}, not b'LOBJ')")
-            if obj_size < _BASE:
-                raise self.damage(f"object size {obj_size} is smaller than its header")
-            body = _read_up_to(self.file, obj_size - _BASE)
-            if len(body) < obj_size - _BASE:
-                raise self.damage(
-                    f"file ends inside an object ({_BASE + len(body)} of {obj_size} bytes)"
-                )
-            self.file.read(obj_size % 4)
-            if obj_type != blf.LOG_CONTAINER:
-                self.stats.skipped[int(obj_type)] += 1
-                continue
-            return self._inflate(body)
-
-    def _inflate(self, body: bytes) -> bytes:
-        header = blf.LOG_CONTAINER_STRUCT
-        if len(body) < header.size:
-            raise self.damage("log container shorter than its header")
-        method, _ = header.unpack_from(body)
-        payload = body[header.size :]
-        if method == blf.NO_COMPRESSION:
-            return payload
-        if method != blf.ZLIB_DEFLATE:
-            raise self.damage(f"log container uses unknown compression method {method}")
-        inflater = zlib.decompressobj()
-        try:
-            data = inflater.decompress(payload)
-        except zlib.error as exc:
-            raise self.damage(f"log container does not decompress ({exc})") from exc
-        if not inflater.eof:
-            raise self.damage("log container's compressed data is cut short")
-        return data
+            try:
+                found = read_blf_object(self.file)
+                if found is None:
+                    return None
+                obj_type, body = found
+                if obj_type == blf.LOG_CONTAINER:
+                    return inflate_blf_container(body)
+            except blf.BLFParseError as exc:
+                raise self.damage(str(exc)) from exc.__cause__
+            self.stats.skipped[obj_type] += 1
 
     def _parse(self, buffer: bytes) -> tuple[FrameChunk | None, bytes, str | None]:
         """The frames of the complete objects in ``buffer``, the bytes left for the next
         buffer, and what is wrong with the objects after those frames, if anything."""
         raw = np.frombuffer(buffer, dtype=np.uint8)
         problem = None
-        starts = _chained_starts(raw)
-        if starts is None:
+        chained = _chained_starts(raw)
+        if chained is None:
             starts, problem = _walk(buffer)
+            headers = _headers(raw, starts)
+        else:
+            starts, headers = chained
         if len(starts) == 0:
             return None, buffer, problem
-        headers = _headers(raw, starts)
         ends = starts + headers["obj_size"].astype(np.int64)
         complete = ends <= len(raw)
         count = int(complete.sum())  # only the last object can run past the end
@@ -244,12 +214,10 @@ class _Reader:
         kind = obj_type[index]
         version = header_version[index]
         fields = _Fields(len(index))
-        fast = (kind == blf.CAN_MESSAGE) | (kind == CAN_MESSAGE2) | (kind == blf.CAN_FD_MESSAGE)
-        groups = np.unique(kind.astype(np.int64) << 16 | version.astype(np.int64)).tolist()
-        for group_kind, group_version in ((g >> 16, g & 0xFFFF) for g in groups):
-            rows = np.flatnonzero((kind == group_kind) & (version == group_version))
-            if group_kind in {blf.CAN_MESSAGE, CAN_MESSAGE2, blf.CAN_FD_MESSAGE}:
-                fields.put(rows, _record_fields(raw, obj[rows], group_kind, group_version))
+        fast = np.isin(kind, _RECORD_TYPES)
+        for group_version in np.unique(version[fast]).tolist():
+            rows = np.flatnonzero(fast & (version == group_version))
+            fields.put(rows, _record_fields(raw, obj[rows], kind[rows], group_version))
         slow = np.flatnonzero(~fast)
         if len(slow):
             at = obj[slow] + body[index][slow]
@@ -342,42 +310,56 @@ def _general_fields(
     }
 
 
-def _record_dtype(kind: int, version: int) -> np.dtype[Any]:
-    """Header and CAN_MESSAGE(2) or CAN_FD_MESSAGE body as one record, python-can's layouts."""
+_RECORD_TYPES = (blf.CAN_MESSAGE, CAN_MESSAGE2, blf.CAN_FD_MESSAGE)
+"""Objects whose header and first 16 body bytes share one layout (per header version)."""
+_FD_TAIL = 7 + 64
+"""CAN_FD_MESSAGE from its fd_flags byte (body + 13): fd_flags, valid bytes, 5 reserved, data."""
+
+
+def _record_dtype(version: int) -> np.dtype[Any]:
+    """Header and the body's first 16 bytes, the same in CAN_MESSAGE(2) and CAN_FD_MESSAGE."""
     body = _BASE + (16 if version == 1 else 24)
     names = ["time_flags", "ticks", "channel", "flags", "dlc", "can_id", "data"]
     formats: list[Any] = ["<u4", "<u8", "<u2", "u1", "u1", "<u4", ("u1", (8,))]
     offsets = [16, 24, body, body + 2, body + 3, body + 4, body + 8]
-    size = body + 16
-    if kind == blf.CAN_FD_MESSAGE:
-        names[-1:] = ["fd_flags", "valid", "data"]
-        formats[-1:] = ["u1", "u1", ("u1", (64,))]
-        offsets[-1:] = [body + 13, body + 14, body + 20]
-        size = body + 84
-    return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": size})
+    return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": body + 16})
 
 
 def _record_fields(
-    raw: npt.NDArray[np.uint8], obj: npt.NDArray[np.int64], kind: int, version: int
+    raw: npt.NDArray[np.uint8],
+    obj: npt.NDArray[np.int64],
+    kind: npt.NDArray[np.uint32],
+    version: int,
 ) -> dict[str, npt.NDArray[Any]]:
-    """Fields of same-typed objects: each object's bytes copied out in one take, then viewed."""
-    dtype = _record_dtype(kind, version)
-    windows = np.lib.stride_tricks.sliding_window_view(raw, dtype.itemsize)
-    records = np.ascontiguousarray(windows[obj]).view(dtype).ravel()
-    flags = records["flags"].astype(np.int64)
+    """Fields of CAN_MESSAGE(2) and CAN_FD_MESSAGE objects of one header version: the
+    shared part of every object copied out in one take and viewed as records, the
+    FD part (flags, length, 64 data bytes) in a second take of the FD objects only.
+    The byte matrix is as wide as the longest payload, 8 when there is no FD frame."""
+    dtype = _record_dtype(version)
+    records = np.ascontiguousarray(_windows(raw, dtype.itemsize)[obj]).view(dtype).ravel()
     count = len(records)
-    fd = kind == blf.CAN_FD_MESSAGE
-    dlc_field = records["dlc"].astype(np.int64)
-    if fd:
-        fd_flags = records["fd_flags"].astype(np.int64)
-        length = np.minimum(records["valid"].astype(np.int64), 64)
-        dlc = _DLC2LEN[dlc_field]
-    else:
-        fd_flags = np.zeros(count, dtype=np.int64)
-        length = np.minimum(dlc_field, 8)
-        dlc = dlc_field.astype(np.int16)
-    data = records["data"]
-    data = np.where(np.arange(data.shape[1]) < length[:, None], data, 0).astype(np.uint8)
+    flags = records["flags"]
+    dlc = records["dlc"].astype(np.int64)
+    length = np.minimum(dlc, 8)
+    fd_flags = np.zeros(count, dtype=np.uint8)
+    fd = np.flatnonzero(kind == blf.CAN_FD_MESSAGE)
+    width = 8
+    if len(fd):
+        tail = _windows(raw, _FD_TAIL)[obj[fd] + dtype.itemsize - 3]
+        fd_flags[fd] = tail[:, 0]
+        length[fd] = np.minimum(tail[:, 1], 64)
+        dlc[fd] = _DLC2LEN[dlc[fd]]
+        width = max(int(length[fd].max()), 8)
+    data = np.zeros((count, width), dtype=np.uint8)
+    data[:, :8] = records["data"]
+    if len(fd):
+        data[fd] = tail[:, 7 : 7 + width]
+    # python-can keeps only `length` bytes: zero the rest (past 8 they are zero already)
+    filled = np.full(count, 8)
+    filled[fd] = width
+    short = np.flatnonzero(length < filled)
+    if len(short):
+        data[short] *= np.arange(width) < length[short, None]
     return {
         "time_flags": records["time_flags"],
         "ticks": records["ticks"],
@@ -393,6 +375,11 @@ def _record_fields(
         "length": length,
         "data": data,
     }
+
+
+def _windows(raw: npt.NDArray[np.uint8], width: int) -> Any:
+    """Every ``width`` bytes of ``raw`` as a row, without copying: index it to gather objects."""
+    return np.lib.stride_tricks.sliding_window_view(raw, width)
 
 
 class _Fields:
@@ -508,15 +495,19 @@ def _headers(raw: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64]) -> npt.N
     """The base headers of the objects at ``starts`` (each wholly inside ``raw``), in one take."""
     if len(starts) == 0:
         return np.zeros(0, dtype=_HEADER)
-    windows = np.lib.stride_tricks.sliding_window_view(raw, _BASE)
-    return np.ascontiguousarray(windows[starts]).view(_HEADER).ravel()
+    return np.ascontiguousarray(_windows(raw, _BASE)[starts]).view(_HEADER).ravel()
 
 
-def _chained_starts(raw: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64] | None:
-    """Where the objects start, if every ``LOBJ`` in the buffer is one; None to walk instead."""
+def _chained_starts(
+    raw: npt.NDArray[np.uint8],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]] | None:
+    """Where the objects start and their headers, if every ``LOBJ`` in the buffer is one;
+    None to walk instead."""
     n = len(raw)
     if n < 4:
-        return np.zeros(0, dtype=np.int64) if n == 0 else None
+        return (
+            (np.zeros(0, dtype=np.int64), _headers(raw, np.zeros(0, np.int64))) if n == 0 else None
+        )
     starts = np.flatnonzero(raw[: n - 3] == _SIG[0]).astype(np.int64)
     hits = np.ones(len(starts), dtype=bool)
     for k in (1, 2, 3):
@@ -525,7 +516,8 @@ def _chained_starts(raw: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64] | None:
     whole = starts[starts + _BASE <= n]
     if len(whole) == 0 or whole[0] > 4:
         return None
-    sizes = _headers(raw, whole)["obj_size"].astype(np.int64)
+    headers = _headers(raw, whole)
+    sizes = headers["obj_size"].astype(np.int64)
     if (sizes < _BASE).any():
         return None
     gaps = whole[1:] - (whole[:-1] + sizes[:-1])
@@ -537,7 +529,7 @@ def _chained_starts(raw: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64] | None:
             return None
     elif last_end + 8 <= n:
         return None  # bytes after the last object that python-can would call garbage
-    return whole
+    return whole, headers
 
 
 def _gather(raw: npt.NDArray[np.uint8], at: npt.NDArray[np.int64], width: int) -> Any:
@@ -558,18 +550,6 @@ def _u32(raw: npt.NDArray[np.uint8], at: npt.NDArray[np.int64]) -> npt.NDArray[n
 def _u64(raw: npt.NDArray[np.uint8], at: npt.NDArray[np.int64]) -> npt.NDArray[np.uint64]:
     result: npt.NDArray[np.uint64] = _gather(raw, at, 8).view("<u8").ravel()
     return result
-
-
-def _read_up_to(file: BinaryIO, size: int) -> bytes:
-    """``file.read(size)`` without allocating ``size`` first: a corrupt size may say 4 GiB."""
-    chunks = []
-    while size > 0:
-        chunk = file.read(min(size, 1 << 20))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
 
 
 _CAN_MSG_DTYPE = np.dtype(

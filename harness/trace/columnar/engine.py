@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import cantools.database
 import numpy as np
@@ -203,7 +203,8 @@ class ColumnarDecoder:
             return {}
         at = np.searchsorted(self._keys, keys).clip(0, len(self._keys) - 1)
         known = (self._keys[at] == keys) & data_frames
-        which = np.where(known, at, len(self._keys)).astype(np.int32)
+        small = np.int16 if len(self._keys) < np.iinfo(np.int16).max else np.int32
+        which = np.where(known, at, len(self._keys)).astype(small)  # int16 sorts by radix
         if len(self._pgns):
             known |= self._by_pgn(chunk, ~known & data_frames & chunk.is_extended_id, which)
         stats.unknown += int(data_frames.sum() - known.sum())
@@ -215,7 +216,7 @@ class ColumnarDecoder:
             if begin == end:
                 continue
             rows = order[begin:end]
-            decoded = decoder.decode(chunk.data[rows], chunk.length[rows])
+            decoded = decoder.decode(chunk.data[rows, : decoder.length], chunk.length[rows])
             stats.undecodable += decoded.undecodable
             if decoded.undecodable:
                 stats.undecodable_by_message[name] += decoded.undecodable
@@ -238,7 +239,7 @@ class ColumnarDecoder:
         self,
         chunk: FrameChunk,
         candidates: npt.NDArray[np.bool_],
-        which: npt.NDArray[np.int32],
+        which: npt.NDArray[np.signedinteger[Any]],
     ) -> npt.NDArray[np.bool_]:
         """Frames among ``candidates`` whose PGN a J1939 message has; their entry goes in
         ``which`` (array-wide, as :func:`~harness.canbus.j1939.addressing.pgn_of` per frame)."""
@@ -272,28 +273,26 @@ class ColumnarDecoder:
         return (arbitration_id, is_extended) in self.decoders
 
 
+class DecodeOptions(TypedDict, total=False):
+    """What :class:`ColumnarDecoder` takes besides the databases, passed on unchanged."""
+
+    messages: Iterable[str] | None
+    ids: Iterable[int] | None
+    signals: Iterable[str] | None
+    labels: bool
+    allow_truncated: bool
+    strict_ids: bool
+
+
 def iter_decoded(
     trace_path: str | os.PathLike[str],
     databases: Databases,
     *,
-    messages: Iterable[str] | None = None,
-    ids: Iterable[int] | None = None,
-    signals: Iterable[str] | None = None,
-    labels: bool = False,
-    allow_truncated: bool = False,
-    strict_ids: bool = False,
     stats: DecodeStats | None = None,
+    **options: Unpack[DecodeOptions],
 ) -> Iterator[dict[str, pa.Table]]:
     """Per chunk of the trace, one table per message: memory stays flat in trace length."""
-    decoder = ColumnarDecoder(
-        databases,
-        messages=messages,
-        ids=ids,
-        signals=signals,
-        labels=labels,
-        allow_truncated=allow_truncated,
-        strict_ids=strict_ids,
-    )
+    decoder = ColumnarDecoder(databases, **options)
     stats = stats if stats is not None else DecodeStats()
     for chunk in read_frames(trace_path):
         yield decoder.decode(chunk, stats)
@@ -303,27 +302,12 @@ def decode_columns(
     trace_path: str | os.PathLike[str],
     databases: Databases,
     *,
-    messages: Iterable[str] | None = None,
-    ids: Iterable[int] | None = None,
-    signals: Iterable[str] | None = None,
-    labels: bool = False,
-    allow_truncated: bool = False,
-    strict_ids: bool = False,
     stats: DecodeStats | None = None,
+    **options: Unpack[DecodeOptions],
 ) -> dict[str, pa.Table]:
     """The whole trace as one table per message (name -> table); see :func:`iter_decoded`."""
     parts: dict[str, list[pa.Table]] = {}
-    for tables in iter_decoded(
-        trace_path,
-        databases,
-        messages=messages,
-        ids=ids,
-        signals=signals,
-        labels=labels,
-        allow_truncated=allow_truncated,
-        strict_ids=strict_ids,
-        stats=stats,
-    ):
+    for tables in iter_decoded(trace_path, databases, stats=stats, **options):
         for name, table in tables.items():
             parts.setdefault(name, []).append(table)
     return {name: pa.concat_tables(tables) for name, tables in parts.items()}
@@ -354,13 +338,8 @@ def write_parquet(
     databases: Databases,
     directory: str | os.PathLike[str],
     *,
-    messages: Iterable[str] | None = None,
-    ids: Iterable[int] | None = None,
-    signals: Iterable[str] | None = None,
-    labels: bool = False,
-    allow_truncated: bool = False,
-    strict_ids: bool = False,
     part: str = "part-0",
+    **options: Unpack[DecodeOptions],
 ) -> ParquetResult:
     """Decode a trace into ``directory/<message>/<part>.parquet``, a row group per chunk.
 
@@ -370,17 +349,7 @@ def write_parquet(
     result = ParquetResult(Path(directory))
     writers: dict[str, pq.ParquetWriter] = {}
     try:
-        for tables in iter_decoded(
-            trace_path,
-            databases,
-            messages=messages,
-            ids=ids,
-            signals=signals,
-            labels=labels,
-            allow_truncated=allow_truncated,
-            strict_ids=strict_ids,
-            stats=result.stats,
-        ):
+        for tables in iter_decoded(trace_path, databases, stats=result.stats, **options):
             for name, table in tables.items():
                 writer = writers.get(name)
                 if writer is None:
