@@ -656,6 +656,16 @@ class SimulatedEcu:
             log.exception("rule %s of %s could not act", rule.id, self.name)
 
 
+def with_isotp(definition: EcuDefinition, isotp: Mapping[str, Any]) -> EcuDefinition:
+    """The definition with its UDS server's ISO-TP frame format set by the bench file
+    (``[simulation.ecus.NAME] isotp``, already checked there)."""
+    if not isotp or not definition.diagnostics:
+        return definition
+    services = dict(definition.services)
+    services["diagnostics"] = MappingProxyType({**definition.diagnostics, **isotp})
+    return replace(definition, services=MappingProxyType(services))
+
+
 def with_periods(
     definition: EcuDefinition, period_ms: Mapping[str, float], source: str, key: str
 ) -> EcuDefinition:
