@@ -306,6 +306,7 @@ class DiagConfig:
 
     source: str
     channel: str
+    """The bench CAN channel of the DUT (ISO-TP, OBD-II); empty on a DoIP-only bench."""
     transport: str = "isotp"
     """How the tester reaches the DUT: a name in :data:`harness.diag.transport.TRANSPORTS`."""
     address: AddressConfig = field(default_factory=AddressConfig)
@@ -329,8 +330,11 @@ class DiagConfig:
 
 def parse_diagnostics(table: Table, base: Path, channels: list[str]) -> DiagConfig:
     """A bench file's ``[diagnostics]`` (the tester's side); ``channels`` are the bench's
-    CAN channel names, ``base`` the folder paths are relative to."""
+    CAN channel names, ``base`` the folder paths are relative to. Over DoIP a bench may
+    have no CAN channel at all (``channel`` is then empty)."""
     channel = table.optional_str("channel") or (channels[0] if len(channels) == 1 else "")
+    if not channel and not channels and table.data.get("transport") == "doip":
+        return parse_tester(table, base, "")  # DoIP only: no CAN channel to name
     if channel not in channels:
         raise table.error(
             "channel",

@@ -523,3 +523,26 @@ def test_a_doip_fault_primitive_typo(tmp_path: Path) -> None:
         load_ecu(ecu_with(tmp_path, ENTITY, faults))
     assert caught.value.key == "faults.f.doip"
     assert "did you mean 'ack_missing'" in caught.value.problem
+
+
+def test_a_doip_only_bench_has_no_can_channel(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "bench.toml",
+        """
+        [diagnostics]
+        transport = "doip"
+        [diagnostics.doip]
+        host = "127.0.0.1"
+        """,
+    )
+    config = load_bench(path).diagnostics
+    assert config is not None
+    assert (config.channel, config.transport) == ("", "doip")
+
+
+def test_iso_tp_without_a_can_channel_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "bench.toml", "[diagnostics]\nrequest_id = 0x7E0\n")
+    with pytest.raises(ConfigError) as caught:
+        load_bench(path)
+    assert caught.value.key == "diagnostics.channel"
+    assert "channels: none" in caught.value.problem
