@@ -3,10 +3,11 @@
 Measures a ReadDataByIdentifier (VIN) round trip (median, p99) and a 64 KiB download
 (RequestDownload, TransferData blocks, RequestTransferExit) over each transport: classic
 CAN ISO-TP (the baseline) and DoIP on the virtual bench, ISO-TP over CAN FD with 64-byte
-frames on fixtures/benches/virtual-fd.toml. The
+frames on fixtures/benches/virtual-fd.toml, and DoIP to a DoIP-native BCM (``doip-local``:
+its entity hands requests to its UDS server directly, no CAN hop). The
 simulated DoIP entity is an edge node: it routes every diagnostic message over ISO-TP
 on the virtual CAN to the BCM's UDS server, so its figures are the CAN-side exchange
-plus the DoIP hop, not those of an ECU with DoIP on board.
+plus the DoIP hop; ``doip-local`` is the ECU with DoIP on board.
 
     .venv/bin/python benchmarks/doip.py [--rounds 200] [--size 65536]
 
@@ -27,6 +28,10 @@ BENCHES = Path(__file__).resolve().parents[1] / "fixtures" / "benches"
 RUNS = {
     "isotp": (BENCHES / "virtual.toml", ["diagnostics.transport=isotp"]),
     "doip": (BENCHES / "virtual.toml", ["diagnostics.transport=doip"]),
+    "doip-local": (
+        BENCHES / "virtual.toml",
+        ["diagnostics.transport=doip", 'simulation.ecus.bcm.doip={ routing = "local" }'],
+    ),
     "isotp-fd": (BENCHES / "virtual-fd.toml", []),
 }
 """Name -> (bench file, overrides); ``isotp`` (classic CAN) is the baseline."""

@@ -34,6 +34,7 @@ from harness.devices.config import PowerConfig, SerialDeviceConfig, parse_power,
 from harness.diag.config import DiagConfig, parse_diagnostics, parse_frame_format
 from harness.exceptions import ConfigError
 from harness.sim.device import fault_table
+from harness.sim.doip import ROUTINGS
 from harness.sim.multicast import carried
 
 BENCH_ENV = "HARNESS_BENCH"
@@ -66,6 +67,9 @@ class SimulatedEcuConfig:
     isotp: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     """``isotp = { can_fd = true, frame_size = 64 }``: the frame format of its UDS server's
     ISO-TP on this bench, over its ECU file's ``[diagnostics]``."""
+    doip: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """``doip = { routing = "local" }``: its DoIP entity's routing on this bench, over its
+    ECU file's ``[doip]`` (``"local"``: a DoIP-native ECU, the server on board)."""
 
     def __post_init__(self) -> None:
         if not self.channels:
@@ -353,6 +357,7 @@ def _parse_simulated_ecu(
             f"{channel!r} (where its own messages go) must be one of channels = {joined}",
         )
     isotp = _sim_isotp(table, channels[channel])
+    doip = _sim_doip(table)
     periods = table.table("period_ms")
     period_ms = {
         message: periods.number(message, 0.0, minimum=0.1) for message in list(periods.data)
@@ -367,9 +372,24 @@ def _parse_simulated_ecu(
         period_ms=MappingProxyType(period_ms),
         channels=tuple(joined) or (channel,),
         isotp=isotp,
+        doip=doip,
     )
     table.finish()
     return ecu
+
+
+def _sim_doip(table: Table) -> Mapping[str, Any]:
+    """A simulated ECU's ``doip`` overrides: where its entity routes diagnostic messages."""
+    doip = table.table("doip")
+    if not doip.data:
+        return MappingProxyType({})
+    routing = doip.required_str("routing")
+    if routing not in ROUTINGS:
+        raise doip.error(
+            "routing", f"expected one of {', '.join(ROUTINGS)}{suggest(routing, list(ROUTINGS))}"
+        )
+    doip.finish()
+    return MappingProxyType({"routing": routing})
 
 
 def _sim_isotp(table: Table, channel: CanChannelConfig) -> Mapping[str, Any]:

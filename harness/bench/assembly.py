@@ -28,6 +28,7 @@ from harness.sim.ecu import (
     SimulatedEcu,
     attach_services,
     load_ecu,
+    with_doip,
     with_isotp,
     with_periods,
 )
@@ -151,7 +152,7 @@ class Bench(Closing):
     def _start_ecu(self, name: str, sim: SimulatedEcuConfig) -> SimulatedEcu:
         key = f"simulation.ecus.{name}"
         definition = with_periods(load_ecu(sim.file), sim.period_ms, str(self.config.path), key)
-        definition = with_isotp(definition, sim.isotp)
+        definition = with_doip(with_isotp(definition, sim.isotp), sim.doip)
         for fault in sim.faults:
             if fault not in definition.faults:
                 hint = suggest(fault, list(definition.faults))

@@ -666,6 +666,14 @@ def with_isotp(definition: EcuDefinition, isotp: Mapping[str, Any]) -> EcuDefini
     return replace(definition, services=MappingProxyType(services))
 
 
+def with_doip(definition: EcuDefinition, doip: Mapping[str, Any]) -> EcuDefinition:
+    """The definition with its DoIP entity's keys set by the bench file
+    (``[simulation.ecus.NAME] doip``, already checked there)."""
+    if not doip or not definition.doip:
+        return definition
+    return replace(definition, doip=MappingProxyType({**definition.doip, **doip}))
+
+
 def with_periods(
     definition: EcuDefinition, period_ms: Mapping[str, float], source: str, key: str
 ) -> EcuDefinition:

@@ -505,6 +505,7 @@ ENTITY = 'vin = "WDEMX000000000001"\neid = "02:00:00:00:00:10"\ngid = "02:00:00:
         (ENTITY + "testers = [0x0FFF, 0x0E00]\n", "doip.testers", "lowest, highest"),
         (ENTITY + "logical_address = 0x10000\n", "doip.logical_address", "0..0xFFFF"),
         (ENTITY + "max_socket = 2\n", "doip.max_socket", "did you mean 'max_sockets'"),
+        (ENTITY + 'routing = "locl"\n', "doip.routing", "did you mean 'local'"),
     ],
 )
 def test_ecu_doip_mistakes_name_file_and_key(
