@@ -31,9 +31,10 @@ from harness.canbus.config import CanChannelConfig, parse_can_channel
 from harness.canbus.routing import GatewayConfig, RoutingTable, check_routing, parse_gateway
 from harness.datafile import Table, apply_override, read_toml, suggest
 from harness.devices.config import PowerConfig, SerialDeviceConfig, parse_power, parse_serial_device
-from harness.diag.config import DiagConfig, parse_diagnostics
+from harness.diag.config import DiagConfig, parse_diagnostics, parse_frame_format
 from harness.exceptions import ConfigError
 from harness.sim.device import fault_table
+from harness.sim.doip import ROUTINGS
 from harness.sim.multicast import carried
 
 BENCH_ENV = "HARNESS_BENCH"
@@ -63,6 +64,12 @@ class SimulatedEcuConfig:
     channels: tuple[str, ...] = ()
     """Every bench CAN channel it is attached to (a gateway joins several); always holds
     ``channel``. Empty when constructed by hand means just ``channel``."""
+    isotp: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """``isotp = { can_fd = true, frame_size = 64 }``: the frame format of its UDS server's
+    ISO-TP on this bench, over its ECU file's ``[diagnostics]``."""
+    doip: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """``doip = { routing = "local" }``: its DoIP entity's routing on this bench, over its
+    ECU file's ``[doip]`` (``"local"``: a DoIP-native ECU, the server on board)."""
 
     def __post_init__(self) -> None:
         if not self.channels:
@@ -275,7 +282,16 @@ def _power(table: Table, context: _Context) -> PowerConfig | None:
 def _diagnostics(table: Table, context: _Context) -> DiagConfig | None:
     if not table.data:
         return None
-    return parse_diagnostics(table, context.path.parent, list(context.channels))
+    config = parse_diagnostics(table, context.path.parent, list(context.channels))
+    if (
+        config.transport == "isotp"
+        and config.isotp.can_fd
+        and not context.channels[config.channel].fd
+    ):
+        raise table.error(
+            "can_fd", f"channel {config.channel!r} is classic CAN (set fd = true on it)"
+        )
+    return config
 
 
 def _simulation(table: Table, context: _Context) -> Mapping[str, SimulatedEcuConfig]:
@@ -340,6 +356,8 @@ def _parse_simulated_ecu(
             "channel",
             f"{channel!r} (where its own messages go) must be one of channels = {joined}",
         )
+    isotp = _sim_isotp(table, channels[channel])
+    doip = _sim_doip(table)
     periods = table.table("period_ms")
     period_ms = {
         message: periods.number(message, 0.0, minimum=0.1) for message in list(periods.data)
@@ -353,9 +371,39 @@ def _parse_simulated_ecu(
         enabled=table.boolean("enabled", True),
         period_ms=MappingProxyType(period_ms),
         channels=tuple(joined) or (channel,),
+        isotp=isotp,
+        doip=doip,
     )
     table.finish()
     return ecu
+
+
+def _sim_doip(table: Table) -> Mapping[str, Any]:
+    """A simulated ECU's ``doip`` overrides: where its entity routes diagnostic messages."""
+    doip = table.table("doip")
+    if not doip.data:
+        return MappingProxyType({})
+    routing = doip.required_str("routing")
+    if routing not in ROUTINGS:
+        raise doip.error(
+            "routing", f"expected one of {', '.join(ROUTINGS)}{suggest(routing, list(ROUTINGS))}"
+        )
+    doip.finish()
+    return MappingProxyType({"routing": routing})
+
+
+def _sim_isotp(table: Table, channel: CanChannelConfig) -> Mapping[str, Any]:
+    """A simulated ECU's ``isotp`` frame format, checked against the channel it answers on."""
+    isotp = table.table("isotp")
+    if not isotp.data:
+        return MappingProxyType({})
+    can_fd, frame_size = parse_frame_format(isotp)
+    isotp.finish()
+    if can_fd and not channel.fd:
+        raise isotp.error(
+            "can_fd", f"channel {channel.name!r} is classic CAN (set fd = true on it)"
+        )
+    return MappingProxyType({"can_fd": can_fd, "frame_size": frame_size})
 
 
 def _joined_channels(table: Table, channels: Mapping[str, CanChannelConfig]) -> list[str]:

@@ -23,7 +23,15 @@ from harness.closing import Closing
 from harness.config import BenchConfig, SimulatedEcuConfig, bench_routing, load_bench
 from harness.datafile import suggest
 from harness.exceptions import ConfigError, ResourceError
-from harness.sim.ecu import EcuDefinition, SimulatedEcu, attach_services, load_ecu, with_periods
+from harness.sim.ecu import (
+    EcuDefinition,
+    SimulatedEcu,
+    attach_services,
+    load_ecu,
+    with_doip,
+    with_isotp,
+    with_periods,
+)
 
 if TYPE_CHECKING:
     from harness.sim.doip import DoipEntity
@@ -144,6 +152,7 @@ class Bench(Closing):
     def _start_ecu(self, name: str, sim: SimulatedEcuConfig) -> SimulatedEcu:
         key = f"simulation.ecus.{name}"
         definition = with_periods(load_ecu(sim.file), sim.period_ms, str(self.config.path), key)
+        definition = with_doip(with_isotp(definition, sim.isotp), sim.doip)
         for fault in sim.faults:
             if fault not in definition.faults:
                 hint = suggest(fault, list(definition.faults))

@@ -78,6 +78,11 @@ def open_obd(bench: Bench, config: DiagConfig | None = None) -> Iterator[ObdClie
     ...     print(obd.read("speed"))
     """
     config = config or bench_diag_config(bench)
+    if not config.channel:
+        raise ResourceError(
+            f"{config.source}: OBD-II runs on a CAN channel (ISO 15765-4); "
+            "the bench's [diagnostics] have none (DoIP only)"
+        )
     with obd_on_channel(bench.can[config.channel], config) as client:
         yield client
 
@@ -87,7 +92,7 @@ def simulated_server(bench: Bench) -> UdsServer | None:
     from harness.sim.uds.server import UdsServer  # noqa: PLC0415 - udsoncan only if used
 
     config = bench.config.diagnostics
-    if config is None:
+    if config is None or config.channel not in bench.config.can:
         return None
     dut_node = bench.config.can[config.channel].dut_node
     for ecu in bench.sims.values():

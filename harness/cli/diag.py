@@ -1,4 +1,4 @@
-"""Everyday diagnostic reads from a bench's DUT (UDS over ISO-TP): harness diag.
+"""Everyday diagnostic reads from a bench's DUT (UDS over ISO-TP or DoIP): harness diag.
 
 The bench is opened as tests open it (on the virtual bench the simulated BCM
 answers), the read is done with the harness's UDS client, and the bench is

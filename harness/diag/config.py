@@ -16,6 +16,9 @@ answers on.
     response_id = 0x7E8
     functional_id = 0x7DF             # functional requests (and OBD-II)
     padding = 0xCC                    # pad frames to 8 bytes; false: no padding
+    can_fd = false                    # ISO-TP over CAN FD (ISO 15765-2:2016; the channel fd = true)
+    frame_size = 64                   # TX_DL with can_fd: 8, 12, 16, 20, 24, 32, 48 or 64
+    max_payload = 4095                # the longest message received (above 4095: FF escape)
     stmin_ms = 0                      # STmin the tester asks for in its flow control
     block_size = 8
     p2_ms = 150                       # P2 client: first response
@@ -200,6 +203,13 @@ class IsoTpConfig:
     timeout_ms: float = 1000.0
     """N_Bs / N_Cr: how long to wait for a flow control or the next consecutive frame."""
     max_payload: int = 4095
+    """The longest message this side accepts; above 4095 bytes first frames carry the 32-bit
+    FF_DL escape (ISO 15765-2:2016 9.6.3.2), which can-isotp sends and reads by itself."""
+    can_fd: bool = False
+    """Send CAN FD frames (the bench channel must be ``fd = true``)."""
+    frame_size: int = 8
+    """TX_DL: the length of this side's full frames, 8 on classic CAN, up to 64 on CAN FD
+    (single frames above 8 bytes then carry the SF_DL escape, ISO 15765-2:2016 9.6.2.1)."""
 
     def params(self, *, listen: bool = False, logger: str = "isotp") -> dict[str, Any]:
         """can-isotp ``params`` for a stack with these settings."""
@@ -211,6 +221,9 @@ class IsoTpConfig:
             "rx_flowcontrol_timeout": int(self.timeout_ms),
             "rx_consecutive_frame_timeout": int(self.timeout_ms),
             "max_frame_size": self.max_payload,
+            "can_fd": self.can_fd,
+            "bitrate_switch": self.can_fd,
+            "tx_data_length": self.frame_size,
             "blocking_send": True,  # P2 starts once the request is out, not when queued
             "listen_mode": listen,
             "logger_name": logger,
@@ -293,6 +306,7 @@ class DiagConfig:
 
     source: str
     channel: str
+    """The bench CAN channel of the DUT (ISO-TP, OBD-II); empty on a DoIP-only bench."""
     transport: str = "isotp"
     """How the tester reaches the DUT: a name in :data:`harness.diag.transport.TRANSPORTS`."""
     address: AddressConfig = field(default_factory=AddressConfig)
@@ -316,8 +330,11 @@ class DiagConfig:
 
 def parse_diagnostics(table: Table, base: Path, channels: list[str]) -> DiagConfig:
     """A bench file's ``[diagnostics]`` (the tester's side); ``channels`` are the bench's
-    CAN channel names, ``base`` the folder paths are relative to."""
+    CAN channel names, ``base`` the folder paths are relative to. Over DoIP a bench may
+    have no CAN channel at all (``channel`` is then empty)."""
     channel = table.optional_str("channel") or (channels[0] if len(channels) == 1 else "")
+    if not channel and not channels and table.data.get("transport") == "doip":
+        return parse_tester(table, base, "")  # DoIP only: no CAN channel to name
     if channel not in channels:
         raise table.error(
             "channel",
@@ -450,10 +467,31 @@ def parse_isotp(table: Table) -> IsoTpConfig:
         raise table.error("stmin_ms", f"expected 0..127 ms (ISO 15765-2), got {stmin:g}")
     block_size = int_in(table, "block_size", 0, 0xFF)
     max_payload = int_in(table, "max_payload", 8, 0xFFFFFFFF)
+    can_fd, frame_size = parse_frame_format(table)
     return IsoTpConfig(
         padding=padding,
         stmin_ms=stmin,
         block_size=8 if block_size is None else block_size,
         timeout_ms=table.number("timeout_ms", 1000.0, minimum=1.0),
         max_payload=max_payload or 4095,
+        can_fd=can_fd,
+        frame_size=frame_size,
     )
+
+
+FRAME_SIZES = (8, 12, 16, 20, 24, 32, 48, 64)
+"""The TX_DL values ISO 15765-2:2016 allows (the CAN FD data lengths from 8 up)."""
+
+
+def parse_frame_format(table: Table) -> tuple[bool, int]:
+    """``can_fd`` and ``frame_size`` (TX_DL) of a table: 64 by default on CAN FD, 8 on classic."""
+    can_fd = table.boolean("can_fd", False)
+    size = int_in(table, "frame_size", 0, 0xFF)
+    if size is None:
+        return can_fd, 64 if can_fd else 8
+    if size not in FRAME_SIZES:
+        sizes = ", ".join(map(str, FRAME_SIZES))
+        raise table.error("frame_size", f"expected a TX_DL of {sizes} (ISO 15765-2), got {size}")
+    if size > 8 and not can_fd:
+        raise table.error("frame_size", f"{size}-byte frames need CAN FD (add can_fd = true)")
+    return can_fd, size

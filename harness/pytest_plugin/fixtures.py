@@ -119,7 +119,10 @@ def obd(bench: Bench) -> Iterator[ObdClient]:
     """
     from harness.bench.diagnostics import open_obd  # noqa: PLC0415 - udsoncan only if used
 
-    with open_obd(bench, _diagnostics(bench)) as client:
+    config = _diagnostics(bench)
+    if not config.channel:
+        pytest.skip(f"bench {bench.name!r}: OBD-II needs a CAN channel, [diagnostics] has none")
+    with open_obd(bench, config) as client:
         yield client
 
 

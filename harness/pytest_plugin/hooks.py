@@ -162,7 +162,29 @@ def pytest_runtest_makereport(
         section = _traffic_section(item, getattr(error, "origin", None))
         if section:
             report.sections.append(("harness traffic", section))
+    if report.when == "call" and report.failed:
+        section = _doip_section(item)
+        if section:
+            report.sections.append(("harness doip", section))
     return report
+
+
+def _doip_section(item: pytest.Item) -> str:
+    """The DoIP messages of the test's UDS tester when it runs over DoIP (the TCP traffic
+    no CAN trace holds): the last :data:`EVIDENCE_LINES`, times from the first."""
+    link = getattr(getattr(item, "funcargs", {}).get("uds"), "link", None)
+    messages = getattr(link, "messages", None)
+    if link is None or not callable(messages):
+        return ""
+    records = messages()
+    if not records:
+        return ""
+    shown = records[-EVIDENCE_LINES:]
+    head = f"{link.name}: {len(records)} DoIP messages"
+    if len(shown) < len(records):
+        head += f", the last {len(shown)}"
+    start = records[0].time
+    return "\n".join([head + ":"] + [f"  {record.describe(start)}" for record in shown])
 
 
 def _traffic_section(item: pytest.Item, origin: float | None) -> str:

@@ -7,7 +7,8 @@ status and diagnostic power mode; at each power-on it announces itself (three ve
 announcements 500 ms apart after a random delay of up to 500 ms) to the UDP addresses
 that :meth:`DoipEntity.announce_to` registered. Diagnostic messages for the ECU's
 logical address are routed over ISO-TP on the virtual CAN to the ECU's own UDS server,
-so one server answers on both transports.
+so one server answers on both transports; with ``routing = "local"`` the entity is a
+DoIP-native ECU instead, handing them to that server directly (no CAN hop).
 
 doipclient's message classes encode and decode the payloads; the framing, the header
 checks and the state machine (sockets, timers, routing) are the entity's and written
@@ -31,6 +32,8 @@ here because no Python DoIP server library covers an edge node.
     announce_count = 3
     announce_interval_ms = 500
     announce_max_delay_ms = 500
+    routing = "can"                  # "can": an edge node (ISO-TP to the server) | "local":
+                                     # the server on board, a DoIP-native ECU
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ from doipclient.messages import (
     payload_message_to_type,
 )
 
-from harness.datafile import Table
+from harness.datafile import Table, suggest
 from harness.diag.config import DiagConfig, IsoTpConfig
 from harness.diag.transport.on_can import isotp_link
 from harness.exceptions import ConfigError, HarnessError
@@ -68,6 +71,7 @@ if TYPE_CHECKING:
     from harness.canbus.channel import Channel
     from harness.sim.ecu import SimulatedEcu
     from harness.sim.uds.config import ServerConfig
+    from harness.sim.uds.server import UdsServer
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +79,9 @@ VERSION = 0x02
 HEADER = struct.Struct("!BBHL")
 ISOTP_MAX = 4095
 """Largest UDS message the CAN side carries (classic ISO-TP)."""
+ROUTINGS = ("can", "local")
+"""Where diagnostic messages go: over ISO-TP on CAN (an edge node) or to the ECU's own
+server (a DoIP-native ECU)."""
 
 # Generic header NACK codes (ISO 13400-2 table 19)
 INCORRECT_PATTERN, UNKNOWN_TYPE, TOO_LARGE, OUT_OF_MEMORY, INVALID_LENGTH = range(5)
@@ -110,6 +117,8 @@ class EntityConfig:
     announce_max_delay: float = 0.5
     can_timeout: float = 2.0
     """How long the entity waits for the ECU's answer on CAN before giving up on it."""
+    routing: str = "can"
+    """One of :data:`ROUTINGS`."""
 
 
 def parse_entity(data: Mapping[str, Any], source: Path) -> EntityConfig:
@@ -120,6 +129,11 @@ def parse_entity(data: Mapping[str, Any], source: Path) -> EntityConfig:
         raise table.error("vin", f"a VIN has 17 characters, got {len(vin)}")
     eid = _mac(table, "eid")
     gid = _mac(table, "gid")
+    routing = table.optional_str("routing") or "can"
+    if routing not in ROUTINGS:
+        raise table.error(
+            "routing", f"expected one of {', '.join(ROUTINGS)}{suggest(routing, list(ROUTINGS))}"
+        )
     testers = _int_list(table, "testers", [0x0E00, 0x0FFF])
     if len(testers) != 2 or testers[0] > testers[1]:
         raise table.error("testers", f"expected [lowest, highest] source address, got {testers}")
@@ -143,6 +157,7 @@ def parse_entity(data: Mapping[str, Any], source: Path) -> EntityConfig:
         announce_interval=table.number("announce_interval_ms", 500.0) / 1000,
         announce_max_delay=table.number("announce_max_delay_ms", 500.0) / 1000,
         can_timeout=table.number("can_timeout_ms", 2000.0) / 1000,
+        routing=routing,
     )
     table.finish()
     return config
@@ -240,9 +255,13 @@ class DoipEntity:
         channel: Channel,
         server: ServerConfig,
         faults: Callable[[], frozenset[str]] = frozenset,
+        *,
+        local: UdsServer | None = None,
     ) -> None:
         self.config = config
         self.faults = faults
+        self._local = local
+        """The ECU's own server, for ``routing = "local"``: requests go to it, not to CAN."""
         self._tcp = socket.create_server(("127.0.0.1", config.port))
         self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._udp.bind(("127.0.0.1", config.udp_port))
@@ -536,12 +555,14 @@ class DoipEntity:
         if target != c.logical_address:
             refuse(INVALID_SOURCE if "wrong_nack_code" in faults else UNKNOWN_TARGET)
             return True
-        if len(data) > ISOTP_MAX:
+        if len(data) > (c.max_data_size - 4 if self._local is not None else ISOTP_MAX):
             refuse(DIAG_TOO_LARGE)
             return True
         if "ack_missing" not in faults:
             ack = DiagnosticMessagePositiveAcknowledgement(target, source, 0x00, data[:4])
             connection.send(message(ack))
+        if self._local is not None:
+            return self._serve_locally(self._local, connection, source, data)
         with self._can_lock:
             if not self._running.is_set():
                 return False
@@ -550,6 +571,20 @@ class DoipEntity:
                 self._open_link().send(data)
             except (HarnessError, OSError, ValueError) as exc:
                 log.debug("DoIP routing to CAN failed: %s", exc)
+        return True
+
+    def _serve_locally(
+        self, server: UdsServer, connection: Connection, tester: int, data: bytes
+    ) -> bool:
+        """A DoIP-native ECU: the request goes to its server, each response straight back."""
+
+        def reply(response: bytes) -> None:
+            answer = DiagnosticMessage(self.config.logical_address, tester, response)
+            connection.send(message(answer))  # a tester gone meanwhile: dropped, logged
+
+        if not self._running.is_set():
+            return False
+        server.submit(data, reply)
         return True
 
     def _relay_loop(self, uds: Any, closed: threading.Event) -> None:
@@ -580,8 +615,15 @@ def attach_entity(ecu: SimulatedEcu, channel: Channel) -> DoipEntity | None:
         raise ConfigError(
             str(definition.path), "doip", "a DoIP entity routes to the [diagnostics] server"
         )
+    from harness.sim.uds.server import UdsServer  # noqa: PLC0415
+
     config = parse_entity(definition.doip, definition.path)
     server = parse_server(definition.diagnostics, definition.path, definition.db)
-    entity = DoipEntity(config, channel, server, lambda: ecu.doip_faults)
+    local = None
+    if config.routing == "local":
+        local = next((s for s in ecu.services if isinstance(s, UdsServer)), None)
+        if local is None:
+            raise ConfigError(str(definition.path), "doip.routing", "no UDS server to host")
+    entity = DoipEntity(config, channel, server, lambda: ecu.doip_faults, local=local)
     ecu.attach(entity)
     return entity

@@ -659,6 +659,24 @@ class SimulatedEcu:
             log.exception("rule %s of %s could not act", rule.id, self.name)
 
 
+def with_isotp(definition: EcuDefinition, isotp: Mapping[str, Any]) -> EcuDefinition:
+    """The definition with its UDS server's ISO-TP frame format set by the bench file
+    (``[simulation.ecus.NAME] isotp``, already checked there)."""
+    if not isotp or not definition.diagnostics:
+        return definition
+    services = dict(definition.services)
+    services["diagnostics"] = MappingProxyType({**definition.diagnostics, **isotp})
+    return replace(definition, services=MappingProxyType(services))
+
+
+def with_doip(definition: EcuDefinition, doip: Mapping[str, Any]) -> EcuDefinition:
+    """The definition with its DoIP entity's keys set by the bench file
+    (``[simulation.ecus.NAME] doip``, already checked there)."""
+    if not doip or not definition.doip:
+        return definition
+    return replace(definition, doip=MappingProxyType({**definition.doip, **doip}))
+
+
 def with_periods(
     definition: EcuDefinition, period_ms: Mapping[str, float], source: str, key: str
 ) -> EcuDefinition:

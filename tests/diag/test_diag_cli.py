@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from clitools import harness_script, run_main
 
+from harness.bench import Bench
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -74,3 +76,22 @@ def test_mistakes_are_one_error_line(
     code, _, err = run_main(capsys, "diag", "dtcs", "--bench", str(plain), "--mask", "0x100")
     assert code == 2
     assert "does not fit a byte" in err
+
+
+def test_read_did_on_a_doip_only_bench(
+    capsys: pytest.CaptureFixture[str], bcm_bench: Path, tmp_path: Path
+) -> None:
+    """A bench with diagnostics over DoIP and no CAN channel: the entity is the simulated
+    BCM's, served by another bench, reached only by its address."""
+    with Bench.open(bcm_bench) as served:
+        (host, port), (_, udp_port) = served.doip["bcm"].address, served.doip["bcm"].udp_address
+        doip_only = tmp_path / "doip-only.toml"
+        doip_only.write_text(
+            f'[bench]\nname = "doip-only"\n'
+            f'[diagnostics]\ntransport = "doip"\nprofile = "{ROOT}/fixtures/dut/bcm.toml"\n'
+            f'[diagnostics.doip]\nhost = "{host}"\nport = {port}\nudp_port = {udp_port}\n'
+            "target_address = 0x0010\n"
+        )
+        code, out, err = run_main(capsys, "diag", "read-did", "--bench", str(doip_only), "VIN")
+    assert code == 0, err
+    assert out == "VIN: WDEMX000000000001\n"

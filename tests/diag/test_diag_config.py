@@ -194,6 +194,10 @@ def test_defaults_for_a_minimal_section(tmp_path: Path) -> None:
             "entry point of group 'harness.seedkey'",
         ),
         ("[diagnostics.obd]\nresponse_ids = [0x7E8, true]\n", "diagnostics.obd.response_ids", ""),
+        ("can_fb = true\n", "diagnostics.can_fb", "did you mean 'can_fd'"),
+        ("frame_size = 64\n", "diagnostics.frame_size", "need CAN FD (add can_fd = true)"),
+        ("can_fd = true\nframe_size = 40\n", "diagnostics.frame_size", "8, 12, 16, 20, 24"),
+        ("can_fd = true\n", "diagnostics.can_fd", "channel 'body' is classic CAN"),
     ],
 )
 def test_bench_section_mistakes_name_file_and_key(
@@ -202,6 +206,68 @@ def test_bench_section_mistakes_name_file_and_key(
     error = diag_error(tmp_path, text)
     assert error.key == key
     assert problem in error.problem
+
+
+FD_BENCH = ROOT / "fixtures" / "benches" / "virtual-fd.toml"
+
+
+def test_iso_tp_over_can_fd_on_both_sides() -> None:
+    """The FD bench: tester and simulated server send 64-byte FD frames (can-isotp params)."""
+    config = load_bench(FD_BENCH)
+    assert config.diagnostics is not None
+    tester = config.diagnostics.isotp
+    assert (tester.can_fd, tester.frame_size) == (True, 64)
+    params = tester.params()
+    assert (params["can_fd"], params["tx_data_length"], params["bitrate_switch"]) == (
+        True, 64, True
+    )  # fmt: skip
+    assert dict(config.simulation["bcm"].isotp) == {"can_fd": True, "frame_size": 64}
+    with Bench.open(FD_BENCH) as opened:
+        server = opened.sims["bcm"].services[0]
+        assert server.config.isotp.can_fd, server  # type: ignore[attr-defined]
+
+
+def test_classic_defaults_and_fd_default_size(tmp_path: Path) -> None:
+    classic = load_bench(bench(tmp_path, "request_id = 0x7E0\n")).diagnostics
+    assert classic is not None
+    assert (classic.isotp.can_fd, classic.isotp.frame_size) == (False, 8)
+    fd = tmp_path / "fd"
+    fd.mkdir()
+    path = bench(fd, "can_fd = true\n")
+    path.write_text(
+        path.read_text().replace('interface = "virtual"', 'interface = "virtual"\nfd = true')
+    )
+    config = load_bench(path).diagnostics
+    assert config is not None
+    assert (config.isotp.can_fd, config.isotp.frame_size) == (True, 64)
+
+
+@pytest.mark.parametrize(
+    ("isotp", "key", "problem"),
+    [
+        ("{ can_fd = true }", "simulation.ecus.bcm.isotp.can_fd", "classic CAN"),
+        ("{ frame_sise = 8 }", "simulation.ecus.bcm.isotp.frame_sise", "did you mean 'frame_size'"),
+    ],
+)
+def test_simulated_server_frame_format_mistakes(
+    tmp_path: Path, isotp: str, key: str, problem: str
+) -> None:
+    path = write(
+        tmp_path / "bench.toml",
+        f"""
+        [can.body]
+        interface = "virtual"
+        channel = "{tmp_path.name}"
+        dbc = "{DBC}"
+        [simulation.ecus.bcm]
+        file = "{BCM}"
+        isotp = {isotp}
+        """,
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_bench(path)
+    assert (caught.value.key, caught.value.source) == (key, str(path))
+    assert problem in caught.value.problem
 
 
 def test_the_channel_must_be_named_when_the_bench_has_several(tmp_path: Path) -> None:
@@ -439,6 +505,7 @@ ENTITY = 'vin = "WDEMX000000000001"\neid = "02:00:00:00:00:10"\ngid = "02:00:00:
         (ENTITY + "testers = [0x0FFF, 0x0E00]\n", "doip.testers", "lowest, highest"),
         (ENTITY + "logical_address = 0x10000\n", "doip.logical_address", "0..0xFFFF"),
         (ENTITY + "max_socket = 2\n", "doip.max_socket", "did you mean 'max_sockets'"),
+        (ENTITY + 'routing = "locl"\n', "doip.routing", "did you mean 'local'"),
     ],
 )
 def test_ecu_doip_mistakes_name_file_and_key(
@@ -457,3 +524,26 @@ def test_a_doip_fault_primitive_typo(tmp_path: Path) -> None:
         load_ecu(ecu_with(tmp_path, ENTITY, faults))
     assert caught.value.key == "faults.f.doip"
     assert "did you mean 'ack_missing'" in caught.value.problem
+
+
+def test_a_doip_only_bench_has_no_can_channel(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "bench.toml",
+        """
+        [diagnostics]
+        transport = "doip"
+        [diagnostics.doip]
+        host = "127.0.0.1"
+        """,
+    )
+    config = load_bench(path).diagnostics
+    assert config is not None
+    assert (config.channel, config.transport) == ("", "doip")
+
+
+def test_iso_tp_without_a_can_channel_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "bench.toml", "[diagnostics]\nrequest_id = 0x7E0\n")
+    with pytest.raises(ConfigError) as caught:
+        load_bench(path)
+    assert caught.value.key == "diagnostics.channel"
+    assert "channels: none" in caught.value.problem

@@ -11,6 +11,7 @@ import pytest
 
 from harness.canbus.frame import Frame
 from harness.diag.config import AddressConfig, IsoTpConfig
+from harness.diag.transport.on_ip import DoipRecord, recorded
 from harness.exceptions import DiagnosticError, DiagnosticTimeoutError
 
 if TYPE_CHECKING:
@@ -244,3 +245,18 @@ def test_every_addressing_mode_end_to_end(
     if mode.startswith(("extended", "mixed")):
         first_bytes = {f.data[0] for f in seen if f.is_rx}
         assert first_bytes == {0x10 if mode.startswith("extended") else 0x55}
+
+
+def test_doip_records_name_services_and_zero_keys() -> None:
+    read = DoipRecord(10.0, True, 0x8001, bytes.fromhex("0e00001022f190"))
+    assert read.describe(9.5) == (
+        "+0.5000s doip tx diagnostic message 0x0E00->0x0010: ReadDataByIdentifier 22 f1 90"
+    )
+    refused = DoipRecord(10.0, False, 0x8001, bytes.fromhex("00100e007f2231"))
+    assert "ReadDataByIdentifier negative 0x31 requestOutOfRange" in refused.describe(10.0)
+    key = recorded(0x8001, bytes.fromhex("0e0000102702deadbeef"))
+    assert key == bytes.fromhex("0e0000102702") + bytes(4)
+    assert recorded(0x8001, bytes.fromhex("0e0000102701")) == bytes.fromhex("0e0000102701")
+    assert DoipRecord(0.0, False, 0x0007, b"").describe(0.0) == (
+        "+0.0000s doip rx alive check request"
+    )

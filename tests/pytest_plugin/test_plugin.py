@@ -228,3 +228,26 @@ def test_figures_go_to_junit_without_a_warning(project: pytest.Pytester) -> None
     text = (project.path / "junit.xml").read_text()
     nodeid = "test_figures_go_to_junit_without_a_warning.py::test_measures"
     assert f'<property name="{nodeid} latency_s" value="0.0123"' in text
+
+
+def test_a_failed_test_over_doip_shows_the_doip_messages(pytester: pytest.Pytester) -> None:
+    """No CAN trace holds UDS over DoIP: the tester's messages are the evidence."""
+    virtual = Path(__file__).resolve().parents[2] / "fixtures" / "benches" / "virtual.toml"
+    pytester.makepyfile(
+        """
+        def test_vin(uds):
+            uds.session("extended")
+            uds.unlock(1)
+            assert uds.read_did("VIN") == "SOMETHING ELSE"
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--bench", str(virtual), "--bench-set", "diagnostics.transport=doip"
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*- harness doip -*", "doip 127.0.0.1:* DoIP messages:"])
+    section = result.stdout.str().split("harness doip")[1]
+    assert "doip tx routing activation request" in section
+    assert "0x0E00->0x0010: ReadDataByIdentifier 22 f1 90" in section
+    assert "0x0010->0x0E00: ReadDataByIdentifier positive 62 f1 90 57 44 45 4d 58" in section
+    assert "SecurityAccess 27 02 00 00 00 00" in section  # the key never shown

@@ -23,9 +23,10 @@ from udsoncan.client import Client
 
 from harness.bench.assembly import Bench
 from harness.bench.diagnostics import open_uds
+from harness.config import load_bench
 from harness.diag.config import DoipConfig
 from harness.diag.transport.on_ip import connect
-from harness.exceptions import DiagnosticError, HarnessError
+from harness.exceptions import ConfigError, DiagnosticError, HarnessError
 from harness.sim.doip import DoipEntity
 
 if TYPE_CHECKING:
@@ -267,3 +268,37 @@ def test_harness_simulate_serves_the_entity_to_another_process() -> None:
     finally:
         process.kill()
         process.communicate(timeout=30)
+
+
+@pytest.fixture
+def native_bench() -> Iterator[Bench]:
+    """The virtual bench with the BCM a DoIP-native ECU: its entity serves UDS itself."""
+    routing = 'simulation.ecus.bcm.doip={ routing = "local" }'
+    with Bench.open(VIRTUAL_BENCH, [routing]) as opened:
+        yield opened
+
+
+def test_a_doip_native_ecu_answers_without_the_can_hop(native_bench: Bench) -> None:
+    """``routing = "local"``: doipclient reads the VIN and downloads a block larger than
+    classic ISO-TP carries; nothing of either exchange goes on the CAN side."""
+    entity = native_bench.doip["bcm"]
+    assert entity.config.routing == "local"
+    channel = native_bench.can["body"]
+    since = channel.mark()
+    config = cast("ClientConfig", dict(udsoncan.configs.default_client_config))
+    config["data_identifiers"] = {0xF190: udsoncan.AsciiCodec(17)}
+    with client(entity) as doip, Client(DoIPClientUDSConnector(doip), config=config) as uds:
+        assert uds.read_data_by_identifier(0xF190).service_data.values[0xF190] == VIN
+        doip.send_diagnostic(bytes([0x22]) + bytes(5000))  # 5001 bytes: > 4095, < 8192 - 4
+        answer = doip.receive_diagnostic(timeout=5)
+    assert answer is not None
+    assert answer[:2] == bytes([0x7F, 0x22]), answer[:8].hex(" ")  # refused by the server
+    diagnostic = [f for f in channel.history.since(since.seq) if f.arbitration_id in (0x7E0, 0x7E8)]
+    assert not diagnostic, f"diagnostic frames on CAN: {diagnostic[:3]}"
+
+
+def test_routing_names_its_choices() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_bench(VIRTUAL_BENCH, ['simulation.ecus.bcm.doip={ routing = "locl" }'])
+    assert caught.value.key == "simulation.ecus.bcm.doip.routing"
+    assert "did you mean 'local'" in caught.value.problem

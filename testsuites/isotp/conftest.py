@@ -68,6 +68,8 @@ def diag(bench: Bench) -> DiagConfig:
         pytest.skip(f"bench {bench.name!r} has no [diagnostics] section")
     if config.profile is None:
         pytest.skip(f"bench {bench.name!r}: [diagnostics] names no DUT profile")
+    if not config.channel:
+        pytest.skip(f"bench {bench.name!r}: its [diagnostics] have no CAN channel (DoIP only)")
     return config
 
 
@@ -117,7 +119,7 @@ def dut_timers(bench: Bench) -> DutTimers:
     from harness.sim.uds.server import UdsServer  # noqa: PLC0415 - only benches with diagnostics
 
     config = bench.config.diagnostics
-    if config is None:
+    if config is None or config.channel not in bench.config.can:
         return DutTimers()
     dut_node = bench.config.can[config.channel].dut_node
     for ecu in bench.sims.values():

@@ -33,6 +33,8 @@ CTS, WAIT, OVERFLOW = 0, 1, 2
 """FlowStatus values of a flow control frame."""
 CAN_DL = 8
 """Classic CAN: the frame length a padded N_PDU has."""
+FD_LENGTHS = (8, 12, 16, 20, 24, 32, 48, 64)
+"""CAN FD frame lengths from 8 up: a frame longer than 8 bytes is padded to the next one."""
 N_TIMEOUT = 1.0
 """N_As/N_Ar/N_Bs/N_Cr timeout (ISO 15765-2:2016 Table 16): 1000 ms."""
 MARGIN = 0.25
@@ -45,6 +47,15 @@ MAX_DIDS = 7
 """DIDs per ReadDataByIdentifier request the suite sends (8 or more is a test of its own)."""
 TESTER_PRESENT = bytes([0x3E, 0x00])
 """The request that shows the DUT is listening again: TesterPresent, answered 7E 00."""
+
+
+def fd_length(size: int) -> int:
+    """The CAN FD frame length that holds ``size`` bytes.
+
+    >>> fd_length(5), fd_length(13), fd_length(64)
+    (8, 16, 64)
+    """
+    return next(length for length in FD_LENGTHS if length >= size)
 
 
 def stmin_seconds(value: int) -> float | None:
@@ -83,6 +94,31 @@ def rdbi(dids: list[DidDefinition]) -> bytes:
 def rdbi_response_length(dids: list[DidDefinition]) -> int:
     """The length of the positive response to :func:`rdbi` of ``dids``."""
     return 1 + sum(2 + d.length for d in dids)
+
+
+SN_CYCLE = 16
+"""Sequence numbers run 1..15, then wrap to 0 (ISO 15765-2:2016 9.6.4)."""
+
+
+def expected_sequence_numbers(count: int) -> list[int]:
+    """The SNs of ``count`` consecutive frames after a first frame: 1, 2, ... 15, 0, 1, ..."""
+    return [n % SN_CYCLE for n in range(1, count + 1)]
+
+
+def check_rdbi_response(payload: bytes, dids: list[DidDefinition]) -> None:
+    """A positive ReadDataByIdentifier response echoing ``dids`` in order, each with the
+    number of data bytes the profile gives it and a value its codec decodes."""
+    assert payload[:1] == b"\x62", f"not a positive RDBI response: {payload[:8].hex(' ')}..."
+    body = payload[1:]
+    for did in dids:
+        assert body[:2] == did.id.to_bytes(2, "big"), (
+            f"expected {did.label} next, got {body[:2].hex(' ')}"
+        )
+        value = body[2 : 2 + did.length]
+        assert len(value) == did.length, f"{did.label}: {len(value)} of {did.length} bytes"
+        did.decode(value)
+        body = body[2 + did.length :]
+    assert not body, f"{len(body)} bytes beyond the DIDs asked for: {body.hex(' ')}"
 
 
 def gaps(frames: list[Frame]) -> list[float]:
@@ -147,44 +183,70 @@ class RawTester:
         self.tx_prefix = bytes(address.get_tx_payload_prefix())
         self.rx_prefix = address.get_rx_prefix_size()
         self.padding = diag.isotp.padding
+        self.can_fd = diag.isotp.can_fd
+        self.frame_size = diag.isotp.frame_size
+        """TX_DL: 8 on classic CAN, up to 64 on CAN FD."""
         self.p2 = diag.p2
         self.cursor = channel.mark()
 
     # -- frames out ----------------------------------------------------------------
 
     @property
-    def sf_capacity(self) -> int:
-        """Payload bytes a single frame carries (classic CAN, this addressing)."""
+    def classic_sf_capacity(self) -> int:
+        """Payload bytes of a single frame with the 4-bit SF_DL (8 bytes, this addressing)."""
         return CAN_DL - len(self.tx_prefix) - 1
+
+    @property
+    def sf_capacity(self) -> int:
+        """Payload bytes a single frame carries: above 8 bytes (CAN FD) with the SF_DL escape."""
+        if self.frame_size == CAN_DL:
+            return self.classic_sf_capacity
+        return self.frame_size - len(self.tx_prefix) - 2
 
     @property
     def ff_capacity(self) -> int:
-        return CAN_DL - len(self.tx_prefix) - 2
+        return self.frame_size - len(self.tx_prefix) - 2
 
     @property
     def cf_capacity(self) -> int:
-        return CAN_DL - len(self.tx_prefix) - 1
+        return self.frame_size - len(self.tx_prefix) - 1
 
     def send(self, pdu: bytes) -> Frame:
-        """Send one N_PDU: the address byte (if any), ``pdu``, padding as the bench says."""
+        """Send one N_PDU: the address byte (if any), ``pdu``, padding as the bench says (to
+        8 bytes, or on CAN FD also up to the next FD length, ISO 15765-2:2016 10.4.2.3)."""
         data = self.tx_prefix + pdu
+        length = fd_length(len(data)) if self.can_fd else len(data)
         if self.padding is not None:
-            data += bytes([self.padding]) * (CAN_DL - len(data))
-        return self.channel.send_raw(self.txid, data, is_extended_id=self.extended_id)
+            length = max(length, CAN_DL)
+        data += bytes([0xCC if self.padding is None else self.padding]) * (length - len(data))
+        return self.channel.send_raw(
+            self.txid, data, is_extended_id=self.extended_id, is_fd=self.can_fd
+        )
 
     def single(self, payload: bytes) -> Frame:
+        """A single frame: 4-bit SF_DL when it fits 8 bytes, else the escape (0x00, SF_DL)."""
         assert 0 < len(payload) <= self.sf_capacity, f"{len(payload)} bytes: not a single frame"
-        return self.send(bytes([len(payload)]) + payload)
+        if len(payload) <= self.classic_sf_capacity:
+            return self.send(bytes([len(payload)]) + payload)
+        return self.send(bytes([0x00, len(payload)]) + payload)
 
     def first(self, payload: bytes) -> Frame:
-        """The first frame of ``payload`` (12-bit FF_DL); the rest goes in :meth:`segments`."""
-        assert self.sf_capacity < len(payload) <= 0xFFF, f"{len(payload)} bytes"
-        pci = bytes([0x10 | len(payload) >> 8, len(payload) & 0xFF])
-        return self.send(pci + payload[: self.ff_capacity])
+        """The first frame of ``payload`` (12-bit FF_DL, or the 32-bit escape above 4095
+        bytes); the rest goes in :meth:`segments`."""
+        assert self.sf_capacity < len(payload) <= 0xFFFFFFFF, f"{len(payload)} bytes"
+        if len(payload) <= 0xFFF:
+            pci = bytes([0x10 | len(payload) >> 8, len(payload) & 0xFF])
+        else:
+            pci = bytes([0x10, 0x00]) + len(payload).to_bytes(4, "big")
+        return self.send(pci + payload[: self.frame_size - len(self.tx_prefix) - len(pci)])
+
+    def first_size(self, payload: bytes) -> int:
+        """Payload bytes the first frame of ``payload`` carries (fewer after the escape)."""
+        return self.ff_capacity - (4 if len(payload) > 0xFFF else 0)
 
     def segments(self, payload: bytes) -> list[bytes]:
         """The chunks of ``payload`` its consecutive frames carry, in order."""
-        rest = payload[self.ff_capacity :]
+        rest = payload[self.first_size(payload) :]
         size = self.cf_capacity
         return [rest[i : i + size] for i in range(0, len(rest), size)]
 
@@ -255,9 +317,11 @@ class RawTester:
         pdu = self.pdu(first)
         transfer = Transfer(frames=[first])
         if pdu[0] >> 4 == SF:
-            length = pdu[0] & 0x0F
+            length, start = pdu[0] & 0x0F, 1
+            if length == 0 and len(pdu) > 2:  # SF_DL escape (CAN FD, ISO 15765-2:2016 9.6.2.1)
+                length, start = pdu[1], 2
             transfer.length = length
-            transfer.payload = bytes(pdu[1 : 1 + length])
+            transfer.payload = bytes(pdu[start : start + length])
             return transfer
         pdu = self.expect_pci(first, FF, "the DUT's response")
         length = (pdu[0] & 0x0F) << 8 | pdu[1]

@@ -22,10 +22,13 @@ from isotp_support import (
     MAX_DIDS,
     N_TIMEOUT,
     SF,
+    SN_CYCLE,
     WAIT,
     DutTimers,
     RawTester,
+    check_rdbi_response,
     check_separation,
+    expected_sequence_numbers,
     gaps,
     padding_violations,
     rdbi,
@@ -41,29 +44,15 @@ from harness.diag.profile import DidDefinition
 
 pytestmark = pytest.mark.requires("diagnostics")
 
-SN_CYCLE = 16
-"""Sequence numbers run 1..15, then wrap to 0 (ISO 15765-2:2016 9.6.4)."""
 
-
-def expected_sequence_numbers(count: int) -> list[int]:
-    """The SNs of ``count`` consecutive frames after a first frame: 1, 2, ... 15, 0, 1, ..."""
-    return [n % SN_CYCLE for n in range(1, count + 1)]
-
-
-def check_rdbi_response(payload: bytes, dids: list[DidDefinition]) -> None:
-    """A positive ReadDataByIdentifier response echoing ``dids`` in order, each with the
-    number of data bytes the profile gives it and a value its codec decodes."""
-    assert payload[:1] == b"\x62", f"not a positive RDBI response: {payload[:8].hex(' ')}..."
-    body = payload[1:]
-    for did in dids:
-        assert body[:2] == did.id.to_bytes(2, "big"), (
-            f"expected {did.label} next, got {body[:2].hex(' ')}"
+@pytest.fixture(autouse=True)
+def classic_frames(diag: DiagConfig) -> None:
+    """These tests count 8-byte frames; over CAN FD ISO-TP ``test_isotp_fd.py`` tests instead."""
+    if diag.isotp.can_fd:
+        pytest.skip(
+            "classic CAN frame-level test: the bench's ISO-TP is CAN FD "
+            f"(frame_size {diag.isotp.frame_size}); see test_isotp_fd.py"
         )
-        value = body[2 : 2 + did.length]
-        assert len(value) == did.length, f"{did.label}: {len(value)} of {did.length} bytes"
-        did.decode(value)
-        body = body[2 + did.length :]
-    assert not body, f"{len(body)} bytes beyond the DIDs asked for: {body.hex(' ')}"
 
 
 # -- segmentation ---------------------------------------------------------------------------

@@ -52,6 +52,8 @@ def secured_did(uds: UdsClient, security_level: int) -> DidDefinition:
 @pytest.fixture
 def reset_signal(uds: UdsClient, bench: Bench) -> ResetSignal | None:
     """The DUT's cyclic message that reveals a reset, None when it sends none."""
+    if uds.config.channel not in bench.can:
+        return None  # DoIP only: no CAN channel to watch
     return ResetSignal.find(bench.can[uds.config.channel])
 
 

@@ -35,6 +35,8 @@ from doipclient.messages import (
 )
 
 from harness import clock
+from harness.diag.names import nrc_name, response_service_name, service_name
+from harness.diag.transport.on_can import is_security_key
 from harness.exceptions import DiagnosticError
 
 if TYPE_CHECKING:
@@ -54,6 +56,27 @@ MAX_PAYLOAD = 16 * 1024 * 1024
 """Longer payloads than this are not a real DoIP message but a broken length field."""
 PROTOCOL_VERSION = 0x02
 ERRORS_KEPT = 100
+MESSAGES_KEPT = 2000
+"""DoIP messages a tester keeps for the evidence of a failed test (the newest)."""
+DIAGNOSTIC_MESSAGE = 0x8001
+
+PAYLOAD_NAMES = {
+    0x0000: "generic header NACK",
+    0x0001: "vehicle identification request",
+    0x0004: "vehicle announcement / identification response",
+    0x0005: "routing activation request",
+    0x0006: "routing activation response",
+    0x0007: "alive check request",
+    0x0008: "alive check response",
+    0x4001: "entity status request",
+    0x4002: "entity status response",
+    0x4003: "diagnostic power mode request",
+    0x4004: "diagnostic power mode response",
+    0x8001: "diagnostic message",
+    0x8002: "diagnostic message ACK",
+    0x8003: "diagnostic message NACK",
+}
+"""Payload types (ISO 13400-2 table 17) as the evidence names them."""
 
 GENERIC_NACKS = {
     0x00: "incorrect pattern format",
@@ -99,12 +122,54 @@ def check_header(header: bytes) -> tuple[int, int, int]:
     return version, payload_type, length
 
 
+@dataclass(frozen=True)
+class DoipRecord:
+    """One DoIP message on the tester's TCP connection, as the evidence shows it."""
+
+    time: float
+    """:func:`harness.clock.now` when it was sent or read whole."""
+    sent: bool
+    payload_type: int
+    payload: bytes
+    """SecurityAccess keys zeroed."""
+
+    def describe(self, since: float) -> str:
+        """``+0.0012s doip tx diagnostic message 0x0E00->0x0010: ReadDataByIdentifier 22 f1 90``."""
+        name = PAYLOAD_NAMES.get(self.payload_type, f"payload type 0x{self.payload_type:04X}")
+        head = f"+{self.time - since:.4f}s doip {'tx' if self.sent else 'rx'} {name}"
+        if self.payload_type == DIAGNOSTIC_MESSAGE and len(self.payload) > 4:
+            source, target = struct.unpack_from("!HH", self.payload)
+            uds = self.payload[4:]
+            shown = uds[:16].hex(" ") + (" ..." if len(uds) > 16 else "")
+            return f"{head} 0x{source:04X}->0x{target:04X}: {uds_name(uds)} {shown}"
+        return f"{head}: {self.payload[:16].hex(' ')}" if self.payload else head
+
+
+def uds_name(uds: bytes) -> str:
+    """The service a UDS payload requests or answers."""
+    if uds[0] == 0x7F and len(uds) >= 3:
+        return f"{service_name(uds[1])} negative 0x{uds[2]:02X} {nrc_name(uds[2])}"
+    if uds[0] & 0x40 and uds[0] != 0x7F:
+        return f"{response_service_name(uds[0])} positive"
+    return service_name(uds[0])
+
+
+def recorded(payload_type: int, payload: bytes) -> bytes:
+    """``payload`` as kept: a diagnostic message carrying a SecurityAccess key has the
+    key bytes zeroed (the service and level stay readable)."""
+    if payload_type == DIAGNOSTIC_MESSAGE and is_security_key(payload[4:]):
+        return payload[:6] + bytes(len(payload) - 6)
+    return payload
+
+
 class StrictDoipClient(DoIPClient):  # type: ignore[misc]  # doipclient is Any to mypy
     """doipclient's client, reading its TCP stream strictly (see the module docstring);
-    NACKs become DiagnosticErrors naming the code."""
+    NACKs become DiagnosticErrors naming the code. Every TCP message it sends or reads
+    is kept in ``messages`` (the newest :data:`MESSAGES_KEPT`) for the test evidence."""
 
     def __init__(self, *args: Any, errors: deque[Exception], **kwargs: Any) -> None:
         self._rx = bytearray()
+        self.messages: deque[DoipRecord] = deque(maxlen=MESSAGES_KEPT)
         self.errors = errors
         self._peer = f"{args[0]}:{kwargs.get('tcp_port')}"
         super().__init__(*args, **kwargs)
@@ -136,6 +201,20 @@ class StrictDoipClient(DoIPClient):  # type: ignore[misc]  # doipclient is Any t
                 )
             return message
 
+    def send_doip(
+        self,
+        payload_type: int,
+        payload_data: bytes,
+        transport: Any = DoIPClient.TransportType.TRANSPORT_TCP,
+        disable_retry: bool = False,
+    ) -> None:
+        if transport == DoIPClient.TransportType.TRANSPORT_TCP:
+            kept = recorded(payload_type, bytes(payload_data))
+            self.messages.append(DoipRecord(clock.now(), True, payload_type, kept))
+        super().send_doip(
+            payload_type, payload_data, transport=transport, disable_retry=disable_retry
+        )
+
     def send_diagnostic_to_address(
         self, address: int, diagnostic_payload: bytes, timeout: float = A_PROCESSING_TIME
     ) -> None:
@@ -161,6 +240,8 @@ class StrictDoipClient(DoIPClient):  # type: ignore[misc]  # doipclient is Any t
             self.errors.append(exc)
             raise
         payload = self._take(length, deadline, header)
+        kept = recorded(payload_type, payload)
+        self.messages.append(DoipRecord(clock.now(), False, payload_type, kept))
         cls = payload_type_to_message.get(payload_type)
         if cls is None:
             return ReservedMessage.unpack(payload_type, payload, length)
@@ -236,6 +317,10 @@ class DoipLink:
 
     def errors(self) -> list[Exception]:
         return list(self.errors_seen)
+
+    def messages(self) -> list[DoipRecord]:
+        """The DoIP messages of this link so far, oldest first (keys zeroed)."""
+        return list(self.client.messages)
 
 
 def connect(doip: DoipConfig, errors: deque[Exception] | None = None) -> StrictDoipClient:

@@ -71,6 +71,10 @@ REBOOT_TIME = 0.5
 _ACTIVE_SESSION_DID = 0xF186
 
 
+Reply = Callable[[bytes], None]
+"""Sends one response to the tester whose request is being served."""
+
+
 @dataclass(frozen=True)
 class ServerState:
     """What the server's state is now (a snapshot, for tests and evidence)."""
@@ -113,7 +117,9 @@ class UdsServer:
         self._on_transmit = on_transmit
         self._on_reboot = on_reboot
         self._cond = threading.Condition(threading.RLock())
-        self._inbox: queue.Queue[tuple[bytes, bool] | None] = queue.Queue()
+        self._inbox: queue.Queue[tuple[bytes, bool, Reply] | None] = queue.Queue()
+        self._reply: Reply = self._send_isotp
+        """Where the responses to the request being served go (worker thread only)."""
         self._threads: list[threading.Thread] = []
         self._stacks: list[tuple[ChannelStack, bool]] = []
         self._running = False
@@ -290,7 +296,7 @@ class UdsServer:
         while self._running:
             data = stack.recv(block=True, timeout=1.0)
             if data:
-                self._inbox.put((bytes(data), functional))
+                self._inbox.put((bytes(data), functional, self._send_isotp))
 
     def _work(self) -> None:
         while self._running:
@@ -302,7 +308,7 @@ class UdsServer:
                 self._run_timers()
             if item is None:
                 continue
-            payload, functional = item
+            payload, functional, self._reply = item
             for response in self._serve(payload, functional):
                 self._send(response)
 
@@ -326,7 +332,19 @@ class UdsServer:
                 self.enter_session(SESSIONS["default"])
                 self._cond.notify_all()
 
+    def submit(self, payload: bytes, reply: Reply) -> bool:
+        """Serve a request that came over another transport (the DoIP entity of an ECU with
+        the server on board), in turn with the ISO-TP ones; its responses, responsePending
+        included, go to ``reply`` (on the server's thread). False while it is powered off."""
+        if not self._running:
+            return False
+        self._inbox.put((bytes(payload), False, reply))
+        return True
+
     def _send(self, payload: bytes) -> None:
+        self._reply(payload)
+
+    def _send_isotp(self, payload: bytes) -> None:
         stack = self._stacks[0][0] if self._stacks else None
         if stack is None:
             return
