@@ -387,8 +387,10 @@ class EvidenceSession:
                     self._compare_identity(reading)
             elif kind == "property":
                 self._suite_property(*args)
-            elif kind == "result":
+            elif kind == "result" and self.started:
                 self._write_result(_result_from(args[0]))
+            elif kind == "result":  # from a worker that never opened a bench, so far
+                self.pending.append(_result_from(args[0]))
             elif kind == "problem" and args[0] not in self.problems:
                 self.problems.append(args[0])
 
@@ -399,6 +401,9 @@ class EvidenceSession:
         self.run_id, self.run_dir = self.planned
         info.command = self._command()
         self._start_in_store(info)
+        for result in self.pending:
+            self._write_result(result)
+        self.pending.clear()
 
     # -- starting ---------------------------------------------------------------------
 
@@ -611,7 +616,7 @@ class EvidenceSession:
         if evidence is None or not self.records:
             return
         result = build_result(item, evidence, interrupted=interrupted)
-        if self.started:
+        if self.started or self.outbox is not None:  # a worker: the controller waits
             self._write_result(result)
         else:
             self.pending.append(result)

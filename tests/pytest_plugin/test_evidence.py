@@ -425,21 +425,26 @@ def test_on_the_other_worker(can, evidence, request):
     path.write_text(os.environ["PYTEST_XDIST_WORKER"])
     add_artifact(request.node, path, "worker", os.environ["PYTEST_XDIST_WORKER"])
     assert False, "fails on purpose"
+
+@pytest.mark.xdist_group("three")
+def test_on_a_worker_that_never_opens_the_bench():
+    pass
 """
 
 
 def test_under_xdist_the_controller_records_one_run_of_every_worker(
     project: pytest.Pytester,
 ) -> None:
-    """Two workers, each its own bench: one run in the store with both results, one
-    report, one run folder with both workers' traces, the DUT in the JUnit (once), the
-    workers' per-test properties and figures, the identity change each worker saw."""
+    """Workers, each its own bench: one run in the store with every result (also of a
+    worker that never opened a bench), one report, one run folder with the workers'
+    traces, the DUT in the JUnit (once), the workers' per-test properties and figures,
+    the identity change each worker saw."""
     (project.path / "conftest.py").write_text(CONFTEST + HOSTILE)
     project.makepyfile(test_spread=SPREAD)
     result = project.runpytest_subprocess(
-        "-n", "2", "--dist", "loadgroup", "--junitxml=junit.xml", "--harness-keep-traces", "all"
+        "-n", "3", "--dist", "loadgroup", "--junitxml=junit.xml", "--harness-keep-traces", "all"
     )
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
         [
             "*- harness evidence -*",
@@ -461,6 +466,7 @@ def test_under_xdist_the_controller_records_one_run_of_every_worker(
     assert {n: r.outcome for n, r in results.items()} == {
         "test_on_one_worker": "passed",
         "test_on_the_other_worker": "failed",
+        "test_on_a_worker_that_never_opens_the_bench": "passed",
     }
     workers = {a.label for r in run.results for a in r.artifacts if a.kind == "worker"}
     assert workers == {"gw0", "gw1"}  # each test ran on a worker of its own
