@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from harness.bench import Bench
 from harness.config import load_bench, over_multicast, overrides_from_env, resolve_bench_path
 from harness.exceptions import BusError, ConfigError
 from harness.sim.multicast import LossMeter, probe_reaches, wait_until_heard
+from harness.sim.network_bus import NetworkBus
 
 HANDSHAKE_TIMEOUT = 10.0
 
@@ -33,6 +35,12 @@ HANDSHAKE_TIMEOUT = 10.0
     metavar="ECU:FAULT",
     help="Switch a seeded fault on, e.g. bcm:door_unlock_ignores_speed (repeatable).",
 )
+@click.option(
+    "--serve",
+    metavar="HOST:PORT",
+    help="Offer the virtual channels over TCP (python-can-remote), lossless, instead of "
+    "udp_multicast: the first channel at PORT, the next at PORT+1... (PORT 0: any free).",
+)
 @click.option("--duration", type=float, help="Stop after this many seconds (default: Ctrl-C).")
 @click.option(
     "--report-every",
@@ -45,6 +53,7 @@ def simulate(
     bench_path: Path | None,
     overrides: tuple[str, ...],
     faults: tuple[str, ...],
+    serve: str | None,
     duration: float | None,
     report_every: float,
 ) -> None:
@@ -57,9 +66,15 @@ def simulate(
     counted from the rolling counters while it runs. Each simulated serial device
     (modem, supply, console) gets a port of its own for other processes, printed as
     `serial NAME ADDRESS` (a pty path, or `socket://127.0.0.1:PORT` for a device with
-    `transport = "socket"`): open it with a terminal program or PyVISA. Each simulated
-    DoIP entity is printed as `doip NAME HOST:PORT LOGICAL_ADDRESS`; connect a DoIP
-    tester there (`[diagnostics.doip] host`/`port`, no `simulation`). Every endpoint is
+    `transport = "socket"`): open it with a terminal program or PyVISA.
+
+    With --serve HOST:PORT the channels stay in this process and are offered
+    over TCP instead (python-can-remote's server; nothing is lost): each is
+    printed as `serve NAME ws://HOST:PORT/`, and a client names that URL as its
+    channel with `interface = "remote"` (a bench channel, or any python-can
+    program). Each simulated DoIP entity is printed as
+    `doip NAME HOST:PORT LOGICAL_ADDRESS`; connect a DoIP tester there
+    (`[diagnostics.doip] host`/`port`, no `simulation`). Every endpoint is
     printed before `ready`.
 
     \b
@@ -67,6 +82,7 @@ def simulate(
       harness simulate --bench fixtures/benches/virtual.toml
       harness monitor  --bench fixtures/benches/virtual.toml --multicast   # second terminal
       python -m serial.tools.miniterm /dev/pts/N 115200   # the modem line it printed
+      harness simulate --bench fixtures/benches/virtual.toml --serve 127.0.0.1:54701
     """
     path = resolve_bench_path(bench_path)
     config = load_bench(path, [*overrides_from_env(), *overrides])
@@ -74,8 +90,16 @@ def simulate(
         raise ConfigError(
             str(path), "simulation", "the bench simulates no ECUs ([simulation.ecus.NAME])"
         )
-    config = over_multicast(config)
-    with Bench.open(config) as bench:
+    endpoint = _endpoint(serve) if serve else None
+    if endpoint is None:
+        config = over_multicast(config)
+    else:
+        for name, cfg in config.can.items():
+            if cfg.interface != "virtual":
+                raise ConfigError(
+                    str(path), f"can.{name}.interface", "--serve offers virtual channels only"
+                )
+    with Bench.open(config) as bench, contextlib.ExitStack() as stack:
         for spec in faults:
             ecu_name, _, fault = spec.partition(":")
             bench.sim(ecu_name).fault_on(fault)
@@ -89,10 +113,16 @@ def simulate(
                 f"simulating {name} ({ecu.definition.node}) on {channels}: {count} messages, "
                 f"{faults_on}"
             )
-        for name, cfg in config.can.items():
-            click.echo(
-                f"channel {name}: {cfg.interface} {cfg.channel} port {cfg.options.get('port')}"
-            )
+        if endpoint is None:
+            for name, cfg in config.can.items():
+                click.echo(
+                    f"channel {name}: {cfg.interface} {cfg.channel} port {cfg.options.get('port')}"
+                )
+        else:
+            virtual = {name: str(cfg.channel) for name, cfg in config.can.items()}
+            served = stack.enter_context(NetworkBus.serve(virtual, *endpoint))
+            for channel in served.channels:
+                click.echo(f"serve {channel.name} {channel.url}")
         for name, simulation in bench.devices.simulations.items():
             link = simulation.serve(config.serial[name].transport)  # a port of its own
             click.echo(f"serial {name} {link.url}")
@@ -101,6 +131,17 @@ def simulate(
             click.echo(f"doip {name} {host}:{port} 0x{entity.config.logical_address:04X}")
         click.echo("ready: delivery verified; Ctrl-C stops")
         _run(meters, duration, report_every)
+
+
+def _endpoint(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) for --serve."""
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise click.BadParameter(
+            f"{text!r}: expected HOST:PORT, e.g. 127.0.0.1:54701", param_hint="--serve"
+        )
+    return host, int(port)
 
 
 def _verify(bench: Bench, channel_name: str) -> LossMeter:

@@ -25,15 +25,20 @@ touches a bench records nothing). From then on:
 - at the end the HTML report is written to ``RESULTS/runs/RUN/report.html``
   (``RESULTS/latest`` points at the newest run).
 
-``--harness-results none`` switches all of it off. Under pytest-xdist nothing is
-recorded unless ``--harness-results`` (or its ini twin) asks for it, and then the
-workers record traces only: the store and the HTML report need one process.
+``--harness-results none`` switches all of it off.
+
+Under pytest-xdist each worker opens its own bench and records its tests' traces into
+the one run folder the controller chose (handed over in ``workerinput``); what would go
+to the store and the JUnit XML travels to the controller as messages on the worker's
+test reports (``report.harness``; what is left at the end in ``workeroutput``), and the
+controller alone writes the store, the JUnit XML, the HTML report and the summary.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -43,7 +48,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -57,9 +62,9 @@ from harness.bench import Bench
 from harness.canbus.history import Mark
 from harness.exceptions import ExpectationError, HarnessError
 from harness.pytest_plugin.hooks import bench_key
-from harness.pytest_plugin.support import junit_property
+from harness.pytest_plugin.support import forwarded_key, junit_property
 from harness.report.environment import environment
-from harness.report.identity import IdentityReading, changes, read_identity
+from harness.report.identity import IdentityReading, Value, changes, read_identity
 from harness.report.requirements import (
     MARKER_HELP,
     RequirementMarkerError,
@@ -82,6 +87,8 @@ OFF = ("none", "off", "")
 SECTION_CHARS = 20_000
 """Characters of each report section (and of the traceback) the store keeps."""
 STEM_CHARS = 120
+WORKER_KEY = "harness_evidence"
+"""Key of the run in an xdist worker's ``workerinput`` and of its messages in ``workeroutput``."""
 
 session_key = pytest.StashKey["EvidenceSession"]()
 test_key = pytest.StashKey["TestEvidence"]()
@@ -131,18 +138,20 @@ class Settings:
     trace_format: str
     keep: str
     store: str | None
-    """A path or URL; None under xdist workers (they keep traces only)."""
+    """A path or URL; None under xdist workers (the controller writes the store)."""
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
         option = config.getoption("--harness-results")
         ini = str(config.getini("harness_results") or "")
-        if option is not None:
+        worker = getattr(config, "workerinput", None)
+        if worker is not None:  # the controller decided
+            handed = worker.get(WORKER_KEY)
+            results = Path(handed["results"]) if handed else None
+        elif option is not None:
             results = None if option.lower() in OFF else Path(option).resolve()
         elif ini:
             results = None if ini.lower() in OFF else config.rootpath / ini
-        elif hasattr(config, "workerinput"):
-            results = None  # parallel workers record only when asked to
         else:
             results = config.rootpath / DEFAULT_RESULTS
         fmt = config.getoption("--harness-trace-format") or config.getini("harness_trace_format")
@@ -184,6 +193,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     settings = Settings.from_config(config)
     config.stash[session_key] = EvidenceSession(config, settings)
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(XdistRelay(config), "harness-xdist-relay")
     recorded = settings.store is not None and settings.results is not None
     if recorded and not getattr(config.option, "xmlpath", None):
         assert settings.results is not None
@@ -313,8 +324,17 @@ class EvidenceSession:
         self.interrupted = False
         self.identity_change: list[str] = []
         self.report_path: Path | None = None
+        self.planned: tuple[str, Path] | None = None
+        """The run's ID and folder, chosen before a bench opens (by an xdist controller)."""
+        self.outbox: list[list[Any]] | None = None
+        """On an xdist worker: what the controller is to record (see :meth:`absorb`)."""
+        self._properties: set[tuple[str, str]] = set()
         self._stems: set[str] = set()
         self._previous_sigterm: Any = None
+        handed = getattr(config, "workerinput", {}).get(WORKER_KEY)
+        if handed and self.enabled:
+            self.planned = (handed["run_id"], Path(handed["run_dir"]))
+            self.outbox = config.workeroutput.setdefault(WORKER_KEY, [])  # type: ignore[attr-defined]
 
     @property
     def enabled(self) -> bool:
@@ -324,8 +344,68 @@ class EvidenceSession:
     def started(self) -> bool:
         return self.run_id is not None
 
+    @property
+    def records(self) -> bool:
+        """Whether test results are kept: into the store, or sent to the xdist controller."""
+        return self.settings.store is not None or self.outbox is not None
+
     def problem(self, text: str) -> None:
-        self.problems.append(text)
+        if self.outbox is not None:
+            self._send("problem", text)
+        elif text not in self.problems:
+            self.problems.append(text)
+
+    def _send(self, kind: str, *args: Any) -> None:
+        """Queue a message for the controller, as plain data execnet can carry."""
+        assert self.outbox is not None
+        self.outbox.append(json.loads(json.dumps([kind, *args], default=_plain)))
+
+    # -- under pytest-xdist: the controller's side -------------------------------------
+
+    def plan(self) -> dict[str, str]:
+        """Choose the run for the workers to join (the controller, before they start)."""
+        assert self.settings.results is not None
+        if self.planned is None:
+            run_id = new_run_id()
+            self.planned = (run_id, self.settings.results / "runs" / run_id)
+        run_id, run_dir = self.planned
+        return {"results": str(self.settings.results), "run_id": run_id, "run_dir": str(run_dir)}
+
+    def absorb(self, messages: list[list[Any]]) -> None:
+        """Record what a worker sent: its run's start, identity readings, suite
+        properties, test results and problems."""
+        for kind, *args in messages:
+            if kind == "start":
+                self._open_run(RunInfo(**args[0]))
+            elif kind == "identity":
+                phase, data = args
+                reading = IdentityReading(
+                    read_at=data["read_at"],
+                    entries=[Value(**v) for v in data["entries"]],
+                    errors=data["errors"],
+                )
+                self._store_identity(phase, reading)
+                if phase == "end":
+                    self._compare_identity(reading)
+            elif kind == "property":
+                self._suite_property(*args)
+            elif kind == "result" and self.started:
+                self._write_result(_result_from(args[0]))
+            elif kind == "result":  # from a worker that never opened a bench, so far
+                self.pending.append(_result_from(args[0]))
+            elif kind == "problem" and args[0] not in self.problems:
+                self.problems.append(args[0])
+
+    def _open_run(self, info: RunInfo) -> None:
+        """The first worker's bench opened: the run starts in the store."""
+        if self.started or self.planned is None:
+            return
+        self.run_id, self.run_dir = self.planned
+        info.command = self._command()
+        self._start_in_store(info)
+        for result in self.pending:
+            self._write_result(result)
+        self.pending.clear()
 
     # -- starting ---------------------------------------------------------------------
 
@@ -333,19 +413,17 @@ class EvidenceSession:
         """The bench just opened: start the run, stamp the DUT's identity."""
         assert self.settings.results is not None
         self.bench = bench
-        self.run_id = new_run_id()
-        self.run_dir = self.settings.results / "runs" / self.run_id
+        if self.planned is not None:
+            self.run_id, self.run_dir = self.planned
+        else:
+            self.run_id = new_run_id()
+            self.run_dir = self.settings.results / "runs" / self.run_id
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._catch_sigterm()
-        if self.settings.store is not None:
-            try:
-                self.store = ResultsStore.open(self.settings.store)
-                self.store.start_run(self._run_info(bench))
-            except HarnessError as exc:
-                self.problem(f"results store not written: {exc}")
-                if self.store is not None:
-                    self.store.close()
-                self.store = None
+        if self.outbox is not None:
+            self._send("start", asdict(self._run_info(bench)))
+        else:
+            self._start_in_store(self._run_info(bench))
         reading = read_identity(bench)
         self._record_identity("start", reading)
         for name, value in (
@@ -362,10 +440,25 @@ class EvidenceSession:
         if self.current is not None and self.current.nodeid not in self.open:
             self.begin(self.current)
 
+    def _start_in_store(self, info: RunInfo) -> None:
+        if self.settings.store is None:
+            return
+        try:
+            self.store = ResultsStore.open(self.settings.store)
+            self.store.start_run(info)
+        except HarnessError as exc:
+            self.problem(f"results store not written: {exc}")
+            if self.store is not None:
+                self.store.close()
+            self.store = None
+
+    def _command(self) -> str:
+        args = " ".join(shlex.quote(str(a)) for a in self.config.invocation_params.args)
+        return f"pytest {args}".strip()
+
     def _run_info(self, bench: Bench) -> RunInfo:
         assert self.run_id is not None
         assert self.settings.results is not None
-        args = " ".join(shlex.quote(str(a)) for a in self.config.invocation_params.args)
         return RunInfo(
             id=self.run_id,
             started_at=clock.wall(),
@@ -373,13 +466,19 @@ class EvidenceSession:
             bench=describe_bench(bench),
             environment=environment(),
             results_dir=str(self.settings.results),
-            command=f"pytest {args}".strip(),
+            command=self._command(),
             host=socket.gethostname(),
         )
 
     def _record_identity(self, phase: str, reading: IdentityReading) -> None:
         for source, error in reading.errors.items():
             self.problem(f"DUT identity ({source}) could not be read at the {phase}: {error}")
+        if self.outbox is not None:
+            self._send("identity", phase, asdict(reading))
+        else:
+            self._store_identity(phase, reading)
+
+    def _store_identity(self, phase: str, reading: IdentityReading) -> None:
         if self.store is None or self.run_id is None:
             return
         try:
@@ -388,8 +487,13 @@ class EvidenceSession:
             self.problem(str(exc))
 
     def _suite_property(self, name: str, value: str) -> None:
+        """A testsuite property, once (every xdist worker sends the bench's and DUT's)."""
+        if self.outbox is not None:
+            self._send("property", name, value)
+            return
         xml = self.config.stash.get(xml_key, None)
-        if xml is not None:
+        if xml is not None and (name, value) not in self._properties:
+            self._properties.add((name, value))
             xml.add_global_property(name, value)
 
     def _catch_sigterm(self) -> None:
@@ -513,15 +617,18 @@ class EvidenceSession:
     def record(self, item: pytest.Item, *, interrupted: bool = False) -> None:
         """Write the test's result to the store (after its teardown report exists)."""
         evidence = item.stash.get(test_key, None)
-        if evidence is None or self.settings.store is None:
+        if evidence is None or not self.records:
             return
         result = build_result(item, evidence, interrupted=interrupted)
-        if self.started:
+        if self.started or self.outbox is not None:  # a worker: the controller waits
             self._write_result(result)
         else:
             self.pending.append(result)
 
     def _write_result(self, result: TestResult) -> None:
+        if self.outbox is not None:
+            self._send("result", asdict(result))
+            return
         if self.store is None or self.run_id is None:
             return
         try:
@@ -538,15 +645,18 @@ class EvidenceSession:
             return
         reading = read_identity(bench)
         self._record_identity("end", reading)
+        self._compare_identity(reading)
+
+    def _compare_identity(self, end: IdentityReading) -> None:
         if self.store is None:
             return
         start = []
         if self.run_id is not None:
             with contextlib.suppress(HarnessError):
                 start = self.store.run(self.run_id).identity.get("start", [])
-        found = changes(start, reading.entries)
+        found = changes(start, end.entries)
         if found:
-            self.identity_change = [str(c) for c in found]
+            self.identity_change += [str(c) for c in found if str(c) not in self.identity_change]
             self._suite_property("dut_identity_changed", "; ".join(self.identity_change))
 
     def finish(self, exitstatus: int) -> None:
@@ -556,15 +666,15 @@ class EvidenceSession:
             for recorder in evidence.recorders:
                 with contextlib.suppress(HarnessError):
                     recorder.close()
-            if self.store is not None and self.run_id is not None and not evidence.finished:
+            if self.records and self.run_id is not None and not evidence.finished:
                 evidence.finished = True
                 evidence.traces = [
                     Artifact("trace", str(r.path), r.channel.name) for r in evidence.recorders
                 ]
                 self._write_result(_interrupted_result(evidence))
         self._release_sigterm()
-        if not self.started or self.run_dir is None:
-            return
+        if not self.started or self.run_dir is None or self.outbox is not None:
+            return  # a worker: the controller writes the rest
         interrupted = self.interrupted or exitstatus == pytest.ExitCode.INTERRUPTED
         if interrupted:
             status = "interrupted"
@@ -717,6 +827,24 @@ def build_result(item: pytest.Item, evidence: TestEvidence, *, interrupted: bool
     )
 
 
+def _result_from(data: dict[str, Any]) -> TestResult:
+    """A worker's result as it arrived (plain data) back into a :class:`TestResult`."""
+    return TestResult(
+        **{
+            **data,
+            "sections": [tuple(s) for s in data["sections"]],
+            "requirements": [Requirement(**r) for r in data["requirements"]],
+            "artifacts": [Artifact(**a) for a in data["artifacts"]],
+        }
+    )
+
+
+def _plain(value: Any) -> Any:
+    """What JSON cannot hold as it is (a numpy number in a plot's series)."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) else str(value)
+
+
 def _interrupted_result(evidence: TestEvidence) -> TestResult:
     path, _, name = evidence.nodeid.partition("::")
     return TestResult(
@@ -788,7 +916,7 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
         session.current = item
         if session.started:
             session.begin(item)
-        elif session.settings.store is not None:
+        elif session.records:
             item.stash[test_key] = TestEvidence(item.nodeid, test_stem(item.nodeid), None)
     return (yield)
 
@@ -800,10 +928,27 @@ def pytest_runtest_makereport(
     """Keep each phase's report (after the "harness traffic" section was added); the
     teardown report is a test's last, so its result goes to the store then."""
     report = yield
+    forwarded = item.stash.get(forwarded_key, None)
+    if forwarded:  # an xdist worker's JUnit properties, for the controller's writer
+        report.harness_junit = list(forwarded)  # type: ignore[attr-defined]
+        forwarded.clear()
     evidence = item.stash.get(test_key, None)
     session = _session(item.config)
-    if evidence is None or session is None:
-        return report
+    if evidence is not None and session is not None:
+        _keep_report(item, call, report, evidence, session)
+    if session is not None and session.outbox:  # an xdist worker's messages go with it
+        report.harness = list(session.outbox)  # type: ignore[attr-defined]
+        session.outbox.clear()
+    return report
+
+
+def _keep_report(
+    item: pytest.Item,
+    call: pytest.CallInfo[None],
+    report: pytest.TestReport,
+    evidence: TestEvidence,
+    session: EvidenceSession,
+) -> None:
     evidence.reports.append(report)
     excinfo = call.excinfo
     if (
@@ -815,7 +960,37 @@ def pytest_runtest_makereport(
         session.failed_expectation(item, excinfo.value, ended)
     if report.when == "teardown":
         session.record(item)
-    return report
+
+
+class XdistRelay:
+    """The controller's side of a pytest-xdist run: hands each worker the run to join,
+    and records what the workers send (on their reports, and in their ``workeroutput``)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        session = _session(self.config)
+        if session is not None:
+            node.workerinput[WORKER_KEY] = session.plan()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        xml = self.config.stash.get(xml_key, None)
+        for name, value in getattr(report, "harness_junit", ()):
+            if xml is not None:
+                xml.add_global_property(name, value)
+        session = _session(self.config)
+        messages = getattr(report, "harness", None)
+        if session is not None and messages:
+            session.absorb(messages)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object | None) -> None:
+        session = _session(self.config)
+        output = getattr(node, "workeroutput", None) or {}
+        if session is not None:
+            session.absorb(output.get(WORKER_KEY, []))
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -831,11 +1006,12 @@ def pytest_runtest_teardown(
             session.end(item)
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
     """Around pytest's own (which tears the fixtures down, the bench last): an interrupted
     run skips the closing identity reading; afterwards the run is finished and reported
-    (before the terminal summary, which names the report)."""
+    (before the terminal summary, which names the report). Inside xdist's wrapper, so a
+    worker's last messages are in its ``workeroutput`` before xdist sends it."""
     evidence = _session(session.config)
     if evidence is not None and exitstatus == pytest.ExitCode.INTERRUPTED:
         evidence.interrupted = True

@@ -16,6 +16,9 @@ from harness.diag.profile import DutProfile
 from harness.exceptions import HarnessError
 from harness.pytest_plugin.hooks import get_bench_config
 
+forwarded_key = pytest.StashKey[list[tuple[str, str]]]()
+"""Suite properties a pytest-xdist worker (which writes no JUnit) hands to the controller."""
+
 
 def import_beside(anchor: str | Path, name: str) -> ModuleType:
     """Import ``name.py`` from the folder of ``anchor`` (a suite's ``conftest.py``) as the
@@ -70,6 +73,9 @@ def junit_property(item: pytest.Item, name: str, value: object) -> None:
     if family in ("xunit1", "legacy"):
         item.user_properties.append((name, value))
         return
+    key, text = f"{item.nodeid} {name}", str(value)
     xml = item.config.stash.get(xml_key, None)
     if xml is not None:
-        xml.add_global_property(f"{item.nodeid} {name}", str(value))
+        xml.add_global_property(key, text)
+    elif hasattr(item.config, "workerinput"):
+        item.stash.setdefault(forwarded_key, []).append((key, text))

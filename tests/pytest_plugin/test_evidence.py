@@ -402,3 +402,122 @@ def test_under_xunit1_the_properties_are_the_testcases(project: pytest.Pytester)
     case = next(c for c in root.iter("testcase") if c.get("name") == "test_request_is_answered")
     names = [p.get("name") for p in case.iter("property")]
     assert names == ["requirement", "clause", "requirement"]
+
+
+SPREAD = """
+import os
+
+import pytest
+
+from harness.pytest_plugin.evidence import add_artifact
+
+@pytest.mark.xdist_group("one")
+@pytest.mark.requirement("REQ-W-1")
+def test_on_one_worker(can, evidence, request, record_figure):
+    '''Sends a frame (recorded in its trace) and names its worker in a file of its own.'''
+    can.body.send("Req", Unlock=1)
+    path = evidence.path(".worker.txt")
+    path.write_text(os.environ["PYTEST_XDIST_WORKER"])
+    add_artifact(request.node, path, "worker", os.environ["PYTEST_XDIST_WORKER"])
+    record_figure("frames", 1)
+
+@pytest.mark.xdist_group("two")
+@pytest.mark.requirement("REQ-W-2")
+def test_on_the_other_worker(can, evidence, request):
+    can.body.send("Req", Unlock=0)
+    path = evidence.path(".worker.txt")
+    path.write_text(os.environ["PYTEST_XDIST_WORKER"])
+    add_artifact(request.node, path, "worker", os.environ["PYTEST_XDIST_WORKER"])
+    assert False, "fails on purpose"
+
+@pytest.mark.xdist_group("three")
+def test_on_a_worker_that_never_opens_the_bench():
+    pass
+"""
+
+
+def test_under_xdist_the_controller_records_one_run_of_every_worker(
+    project: pytest.Pytester,
+) -> None:
+    """Workers, each its own bench: one run in the store with every result (also of a
+    worker that never opened a bench), one report, one run folder with the workers'
+    traces, the DUT in the JUnit (once), the workers' per-test properties and figures,
+    the identity change each worker saw."""
+    (project.path / "conftest.py").write_text(CONFTEST + HOSTILE)
+    project.makepyfile(test_spread=SPREAD)
+    result = project.runpytest_subprocess(
+        "-n", "3", "--dist", "loadgroup", "--junitxml=junit.xml", "--harness-keep-traces", "all"
+    )
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*- harness evidence -*",
+            "run *: results/runs/*",
+            "report: results/runs/*/report.html",
+            "results store: results/harness.sqlite",
+            "DUT identity changed during the run: *(hostile)*",
+        ]
+    )
+    run_dir, store = only_run(project)
+    with store:
+        run = store.run("latest")
+        assert len(store.runs()) == 1
+    assert run.summary.state == "failed"
+    assert run.summary.complete
+    assert run.summary.part_number == "MINI-0042"
+    assert run.summary.identity_changed
+    results = {r.name: r for r in run.results}
+    assert {n: r.outcome for n, r in results.items()} == {
+        "test_on_one_worker": "passed",
+        "test_on_the_other_worker": "failed",
+        "test_on_a_worker_that_never_opens_the_bench": "passed",
+    }
+    workers = {a.label for r in run.results for a in r.artifacts if a.kind == "worker"}
+    assert workers == {"gw0", "gw1"}  # each test ran on a worker of its own
+    assert results["test_on_one_worker"].figures == {"frames": 1.0}
+    assert [str(q) for q in results["test_on_the_other_worker"].requirements] == ["REQ-W-2"]
+    assert "fails on purpose" in results["test_on_the_other_worker"].message
+
+    traces = sorted(p.name for p in (run_dir / "traces").glob("*.blf"))
+    assert traces == [
+        "test_spread.test_on_one_worker.body.blf",
+        "test_spread.test_on_one_worker.chassis.blf",
+        "test_spread.test_on_the_other_worker.body.blf",
+        "test_spread.test_on_the_other_worker.chassis.blf",
+    ]
+    sent = list(read_trace(run_dir / "traces" / traces[0]))
+    assert [(m.arbitration_id, m.is_rx) for m in sent] == [(256, False)]
+
+    html = (run_dir / "report.html").read_text()
+    assert "test_on_one_worker" in html
+    assert "test_on_the_other_worker" in html
+    assert "REQ-W-2" in html
+
+    root = ET.parse(project.path / "junit.xml").getroot()
+    suite = [
+        (p.get("name"), p.get("value"))
+        for p in root.iter("property")
+        if p.get("name") in ("bench", "dut.part_number", "harness_run")
+    ]
+    assert suite == [
+        ("harness_run", run.summary.id),
+        ("bench", "evidence-bench"),
+        ("dut.part_number", "MINI-0042"),
+    ]  # each once, though both workers sent them
+    names = [p.get("name") for p in root.iter("property")]
+    assert "dut_identity_changed" in names
+    assert ("requirement", "REQ-W-1") in _junit_properties(
+        root, "test_spread.py::test_on_one_worker"
+    )
+    props = dict(_junit_properties(root, "test_spread.py::test_on_one_worker"))
+    assert props["frames"] == "1"
+    assert props["trace.body"].endswith("test_spread.test_on_one_worker.body.blf")
+    xmlschema.XMLSchema(str(JUNIT_XSD)).validate(str(run_dir / "junit.xml"))
+
+
+def test_under_xdist_results_none_records_nothing(project: pytest.Pytester) -> None:
+    project.makepyfile(test_ecu=TESTS)
+    result = project.runpytest_subprocess("-n", "2", "--harness-results", "none")
+    result.assert_outcomes(passed=2, failed=1)
+    assert not (project.path / "results").exists()
+    assert "harness evidence" not in result.stdout.str()
