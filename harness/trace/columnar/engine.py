@@ -239,7 +239,7 @@ class ColumnarDecoder:
         self,
         chunk: FrameChunk,
         candidates: npt.NDArray[np.bool_],
-        which: npt.NDArray[np.signedinteger[Any]],
+        which: npt.NDArray[Any],
     ) -> npt.NDArray[np.bool_]:
         """Frames among ``candidates`` whose PGN a J1939 message has; their entry goes in
         ``which`` (array-wide, as :func:`~harness.canbus.j1939.addressing.pgn_of` per frame)."""
