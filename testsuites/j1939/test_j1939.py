@@ -52,6 +52,8 @@ MIN_WINDOW = 1.0
 window a loaded machine's scheduling swallows."""
 GAP_SLACK = 0.001
 """Below the BAM's 50 ms minimum, what a timestamp's rounding may take off."""
+LATE_ABORT = 1.0
+"""Seconds an abort may come after T2: what matters is that it comes, and not before T2."""
 SILENT_WINDOW = 1.0
 """Seconds the DUT must stay silent on the address it gave up."""
 BAM_WINDOW = 3.0
@@ -343,15 +345,17 @@ def test_aborts_a_connection_whose_data_never_comes(j1939: J1939Dut) -> None:
             and f.source_address == j1939.address
             and f.destination_address == PROBE_ADDRESS
         ),
-        duration=T2 + 2 * MARGIN + TR,
+        duration=T2 + LATE_ABORT + TR,
         since=since,
     )
     controls = [f.data[0] for f in frames]
     assert controls[:1] == [CTS], f"the DUT answered the RTS with {controls or 'nothing'}"
     aborts = [f for f in frames if f.data[0] == ABORT]
-    assert aborts, f"no abort within {T2 + MARGIN:g} s of the CTS"
+    assert aborts, f"no abort within {T2 + LATE_ABORT:g} s of the CTS"
     waited = _bus_time(aborts[0]) - _bus_time(frames[0])
-    assert T2 - MARGIN <= waited <= T2 + MARGIN, f"abort {waited:.3f} s after the CTS (T2 = {T2} s)"
+    assert T2 - MARGIN <= waited <= T2 + LATE_ABORT, (
+        f"abort {waited:.3f} s after the CTS (T2 = {T2} s)"
+    )
     assert aborts[0].data[1] == TIMEOUT_REASON
 
 
