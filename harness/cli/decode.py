@@ -750,6 +750,7 @@ def _parquet_summary(stats: DecodeStats, directory: Path, rows: Counter[str]) ->
         + f"{stats.unknown} unknown, "
         + f"{stats.undecodable} undecodable, {_plural(stats.errors, 'error frame')}"
         + (f", {stats.remote} remote" if stats.remote else "")
+        + (f", {stats.reassembled} reassembled by J1939 TP" if stats.reassembled else "")
         + f"; {_plural(len(rows), 'message')} written to {directory}"
         + (f" ({written})" if written else "")
     )

@@ -119,7 +119,16 @@ def _write_part(path: Path, *, parts: dict[Path, str], **options: Any) -> Parque
     return write_parquet(path, part=parts[path], **options)
 
 
-DECODE_COUNTS = ("frames", "decoded", "unknown", "undecodable", "errors", "remote", "padded")
+DECODE_COUNTS = (
+    "frames",
+    "decoded",
+    "unknown",
+    "undecodable",
+    "errors",
+    "remote",
+    "padded",
+    "reassembled",
+)
 """The :class:`~harness.trace.columnar.engine.DecodeStats` fields that add up."""
 
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import can
+import pyarrow.parquet as pq
 import pytest
 from clitools import run_main
 
@@ -92,3 +93,23 @@ def test_bam_dm1_is_reassembled_with_every_dtc(
     assert " TP " in line
     assert "DTC=(SPN 190 FMI 2 OC 1)" in line
     assert "SA=0x00" in line
+
+
+def test_the_columnar_engine_reassembles_the_dm1_too(
+    trace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    code, _, err = run_main(
+        capsys, "decode", str(trace), "--dbc", str(TRUCK), "--to", "parquet", str(out)
+    )
+    assert code == 0, err
+    assert "1 reassembled by J1939 TP" in err
+    [dm1] = pq.read_table(out / "DM1" / "part-0.parquet").to_pylist()
+    assert (dm1["pgn"], dm1["source_address"], dm1["priority"]) == (DM1, 0x00, 7)
+    assert dm1["AmberWarningLampStatus"] == 1
+    packets = -(-len(encode_dm(ACTIVE)) // 7)
+    assert dm1["timestamp"] == pytest.approx(
+        0.15 + 0.05 * (packets - 1)
+    )  # its last TP.DT (ASC: from 0)
+    eec1 = pq.read_table(out / "EEC1" / "part-0.parquet")
+    assert eec1.num_rows == 5

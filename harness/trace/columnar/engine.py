@@ -34,13 +34,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
+import can
 import cantools.database
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.canbus.database import SignalDatabase
-from harness.canbus.j1939.addressing import GLOBAL_ADDRESS, PDU2_FIRST_PF, pgn_of
+from harness.canbus.j1939.addressing import (
+    GLOBAL_ADDRESS,
+    PDU2_FIRST_PF,
+    build_id,
+    is_pdu1,
+    pgn_of,
+)
+from harness.canbus.j1939.transport import TP_CM, TP_DT, Reassembler
 from harness.trace.columnar.blf import read_blf
 from harness.trace.columnar.candump import read_candump
 from harness.trace.columnar.frames import (
@@ -81,6 +89,9 @@ class DecodeStats:
     remote: int = 0
     padded: int = 0
     """Frames flagged extended decoded as an 11-bit message (see ``lookup_extended``)."""
+    reassembled: int = 0
+    """J1939 messages rebuilt from transport-protocol transfers (BAM, RTS/CTS), decoded
+    as rows of their PGN's table (counted in ``decoded`` too, not in ``frames``)."""
     by_message: Counter[str] = field(default_factory=Counter)
     undecodable_by_message: Counter[str] = field(default_factory=Counter)
 
@@ -175,6 +186,8 @@ class ColumnarDecoder:
         self._pgn_entries = np.array([keys.index(by_pgn[p]) for p in pgns], dtype=np.int32)
         self._standard: dict[int, bool] = {}
         """ID -> whether a frame of it flagged extended decodes as the 11-bit message."""
+        self._transfers: dict[int, Reassembler] | None = {} if self._j1939 else None
+        """Channel code -> its TP reassembler, across chunks, on J1939 databases."""
 
     def schema(self, name: str) -> pa.Schema:
         """The schema of a message's table."""
@@ -233,6 +246,69 @@ class ColumnarDecoder:
             columns += list(decoded.columns.values())
             names += list(decoded.columns)
             tables[name] = pa.Table.from_arrays(columns, names=names)
+        if self._transfers is not None:
+            self._add_reassembled(tables, self._reassemble(chunk, data_frames, stats))
+        return tables
+
+    @staticmethod
+    def _add_reassembled(tables: dict[str, pa.Table], rebuilt: dict[str, pa.Table]) -> None:
+        """Rebuilt messages into the chunk's tables, rows in trace order."""
+        for name, table in rebuilt.items():
+            if name in tables:
+                joined = pa.concat_tables([tables[name], table], promote_options="default")
+                tables[name] = joined.sort_by("timestamp")
+            else:
+                tables[name] = table
+
+    def _reassemble(
+        self, chunk: FrameChunk, data_frames: npt.NDArray[np.bool_], stats: DecodeStats
+    ) -> dict[str, pa.Table]:
+        """Tables of the long messages whose TP.DT frames end in this chunk, as frames of
+        their PGN (the per-frame ``harness decode`` does the same, one frame at a time)."""
+        assert self._transfers is not None
+        pgns = _pgns(chunk.arbitration_id)
+        rows = np.flatnonzero(
+            data_frames & chunk.is_extended_id & ((pgns == TP_CM) | (pgns == TP_DT))
+        )
+        done: list[can.Message] = []
+        for row in rows.tolist():  # only the transport frames, a few per long message
+            code = int(chunk.channel[row])
+            reassembler = self._transfers.setdefault(code, Reassembler())
+            data = chunk.data[row, : int(chunk.length[row])].tobytes()
+            long = reassembler.feed(int(chunk.arbitration_id[row]), data, chunk.timestamp[row])
+            if long is not None:
+                destination = long.destination if is_pdu1(long.pgn) else GLOBAL_ADDRESS
+                can_id = build_id(
+                    long.pgn, source=long.source, destination=destination, priority=long.priority
+                )
+                done.append(
+                    can.Message(
+                        timestamp=long.timestamp,
+                        arbitration_id=can_id,
+                        is_extended_id=True,
+                        data=long.data,
+                        channel=chunk.channels[code],
+                        is_rx=bool(chunk.is_rx[row]),
+                        check=False,
+                    )
+                )
+        if not done:
+            return {}
+        names = ChannelNames()
+        for channel in chunk.channels:
+            names.code(channel)
+        long_frames = chunk_from_messages(done, names, has_direction=chunk.has_direction)
+        inner = DecodeStats()
+        transfers, self._transfers = self._transfers, None  # a rebuilt message is no TP frame
+        try:
+            tables = self.decode(long_frames, inner)
+        finally:
+            self._transfers = transfers
+        stats.reassembled += len(done)
+        stats.decoded += inner.decoded
+        stats.undecodable += inner.undecodable
+        stats.by_message.update(inner.by_message)
+        stats.undecodable_by_message.update(inner.undecodable_by_message)
         return tables
 
     def _by_pgn(
