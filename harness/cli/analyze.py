@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.cli.dbc import load
-from harness.cli.options import scheduler_option, workers_option
+from harness.cli.options import dbc_option, scheduler_option, workers_option
 from harness.cli.output import fleet_errors, fleet_progress, make_console
 from harness.exceptions import ConfigError
 
@@ -63,14 +63,7 @@ Examples:
 
 @click.command(name="analyze", help=_HELP)
 @click.argument("traces", nargs=-1, required=True, metavar="TRACE...")
-@click.option(
-    "--dbc",
-    "dbc_files",
-    multiple=True,
-    metavar="FILE",
-    type=click.Path(path_type=Path),
-    help="Signal database; repeat for several (the first to define an ID wins).",
-)
+@dbc_option("Signal database; repeat for several (the first to define an ID wins).")
 @click.option(
     "--bench",
     "bench_file",

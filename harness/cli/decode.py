@@ -34,7 +34,7 @@ from harness.canbus.j1939.addressing import GLOBAL_ADDRESS, build_id, is_pdu1
 from harness.canbus.j1939.dm import DM1, DM2, DmError, Dtc, parse_dm
 from harness.canbus.j1939.transport import TP_CM, TP_DT, Reassembler
 from harness.cli.dbc import load
-from harness.cli.options import scheduler_option, workers_option
+from harness.cli.options import dbc_option, scheduler_option, workers_option
 from harness.cli.output import fleet_errors, fleet_progress
 from harness.trace.fleet import expand_traces, names_several
 from harness.trace.reader import (
@@ -110,14 +110,7 @@ the run then ends with exit code 2.
 
 @click.command(name="decode", help=_HELP)
 @click.argument("traces", nargs=-1, required=True, metavar="TRACE...")
-@click.option(
-    "--dbc",
-    "dbc_files",
-    multiple=True,
-    metavar="FILE",
-    type=click.Path(path_type=Path),
-    help="Signal database (DBC, ARXML, KCD, SYM); repeat for several. Without it, all raw.",
-)
+@dbc_option("Signal database (DBC, ARXML, KCD, SYM); repeat for several. Without it, all raw.")
 @click.option(
     "-f",
     "--format",

@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
+
+FC = TypeVar("FC", bound=Callable[..., object] | click.Command)
+
+
+def dbc_option(help_text: str) -> Callable[[FC], FC]:
+    """``--dbc FILE``, repeatable, into ``dbc_files``; each command says what it does with it."""
+    return click.option(
+        "--dbc",
+        "dbc_files",
+        multiple=True,
+        metavar="FILE",
+        type=click.Path(path_type=Path),
+        help=help_text,
+    )
+
 
 bench_option = click.option(
     "--bench",
