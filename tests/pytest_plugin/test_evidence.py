@@ -473,7 +473,8 @@ def test_under_xdist_the_controller_records_one_run_of_every_worker(
         "test_on_a_worker_that_never_opens_the_bench": "passed",
     }
     workers = {a.label for r in run.results for a in r.artifacts if a.kind == "worker"}
-    assert workers == {"gw0", "gw1"}  # each test ran on a worker of its own
+    assert len(workers) == 2  # each test ran on a worker of its own (which ones xdist picks)
+    assert workers <= {"gw0", "gw1", "gw2"}
     assert results["test_on_one_worker"].figures == {"frames": 1.0}
     assert [str(q) for q in results["test_on_the_other_worker"].requirements] == ["REQ-W-2"]
     assert "fails on purpose" in results["test_on_the_other_worker"].message
