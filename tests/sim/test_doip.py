@@ -97,6 +97,9 @@ def test_vehicle_identification_plain_by_vin_and_by_eid(entity: DoipEntity) -> N
 def test_routing_activation_then_uds_reads_the_vin_over_the_can_side(entity: DoipEntity) -> None:
     config = cast("ClientConfig", dict(udsoncan.configs.default_client_config))
     config["data_identifiers"] = {0xF190: udsoncan.AsciiCodec(17)}
+    # the first message through a fresh edge node opens its ISO-TP route: give it the
+    # server's P2* (5 s), not udsoncan's default 1 s, which a loaded CI worker overran
+    config["p2_timeout"] = 5.0
     with client(entity) as doip, Client(DoIPClientUDSConnector(doip), config=config) as uds:
         response = uds.read_data_by_identifier(0xF190)
         assert response.service_data.values[0xF190] == VIN
