@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import threading
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +33,7 @@ from harness.trace.columnar import (
     read_frames,
     write_parquet,
 )
-from harness.trace.columnar.blf import BLFStats, read_blf, write_blf
+from harness.trace.columnar.blf import BLFStats, _chained_starts, read_blf, write_blf
 from harness.trace.reader import read_trace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -313,6 +314,34 @@ def test_blf_payload_holding_a_signature_falls_back_to_the_walk(tmp_path: Path) 
     write_blf(path, [chunk])
     expected = [_key(m) for m in can.BLFReader(str(path))]
     assert [_key(m) for c in read_blf(path) for m in c.to_messages()] == expected
+
+
+def test_objects_off_word_boundaries_are_found_by_the_byte_scan() -> None:
+    def objects(count: int, pad: bytes) -> bytes:
+        one = bytearray(48)
+        one[0:4] = b"LOBJ"
+        one[4:8] = (32).to_bytes(2, "little") + (1).to_bytes(2, "little")
+        one[8:12] = (48).to_bytes(4, "little")
+        one[12:16] = (1).to_bytes(4, "little")  # CAN_MESSAGE
+        return pad.join([bytes(one)] * count)
+
+    for pad in (b"", b"\x00\x00", b"\x00\x00\x00"):  # aligned; off by 2, by 3
+        raw = np.frombuffer(objects(5, pad), dtype=np.uint8)
+        found = _chained_starts(raw)
+        assert found is not None
+        assert found[0].tolist() == [i * (48 + len(pad)) for i in range(5)]
+    padded_with_a_signature = np.frombuffer(objects(2, b"LOBJ"), dtype=np.uint8)
+    assert _chained_starts(padded_with_a_signature) is None  # python-can's walk decides
+
+
+def test_stopping_early_leaves_no_reader_running(tmp_path: Path) -> None:
+    path = tmp_path / "many.blf"
+    write_blf(path, [_chunk(20000)], container_size=8192)
+    chunks = read_blf(path, chunk_bytes=20_000)
+    first = next(chunks)
+    chunks.close()  # the read-ahead thread is done and the file closed, without error
+    assert 0 < len(first) < 20000
+    assert not [t for t in threading.enumerate() if t.name.startswith("blf-read")]
 
 
 def _collect(chunks: Any, into: list[can.Message]) -> None:

@@ -24,6 +24,7 @@ import struct
 import zlib
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -45,6 +46,7 @@ _FRAME_TYPES = (blf.CAN_MESSAGE, CAN_MESSAGE2, blf.CAN_FD_MESSAGE, CAN_FD_MESSAG
 
 _BASE = blf.OBJ_HEADER_BASE_STRUCT.size  # 16
 _SIG = np.frombuffer(b"LOBJ", dtype=np.uint8)
+_SIG_WORD = int(np.frombuffer(b"LOBJ", dtype="<u4")[0])
 _DLC2LEN = np.array([*range(9), 12, 16, 20, 24, 32, 48, 64] + [64] * 240, dtype=np.int16)
 
 DEFAULT_CHUNK_BYTES = 8 << 20
@@ -52,15 +54,6 @@ DEFAULT_CHUNK_BYTES = 8 << 20
 
 _MAX_EXACT = 2**53
 """Object timestamps below this convert to float exactly; larger ones go through Decimal."""
-
-
-class _DamageError(Exception):
-    """Where a container is damaged and how; becomes a TraceError after the pending frames."""
-
-    def __init__(self, offset: int, problem: str) -> None:
-        super().__init__(problem)
-        self.offset = offset
-        self.problem = problem
 
 
 @dataclass(slots=True)
@@ -85,83 +78,108 @@ def read_blf(
         yield from _Reader(path, file, stats, chunk_bytes).chunks()
 
 
+@dataclass(slots=True)
+class _Part:
+    """One buffer's frames, parsed ahead, and what stopped the file there, if anything."""
+
+    chunk: FrameChunk | None
+    skipped: Counter[int]
+    last: bool = False
+    problem: str | None = None
+    """What is wrong at ``offset``: raised once ``chunk`` is yielded."""
+    offset: int = 0
+    cause: BaseException | None = None
+
+
 class _Reader:
+    """Reads the file on a thread one buffer ahead of the caller: inflating (zlib lets go
+    of the GIL) and parsing the next buffer overlap decoding this one."""
+
     def __init__(self, path: Path, file: BinaryIO, stats: BLFStats, chunk_bytes: int) -> None:
         self.path = path
         self.file = file
         self.stats = stats
         self.chunk_bytes = chunk_bytes
         self.channels = ChannelNames()
-        self.offset = 0
+        self.tail = b""
+        """Inflated bytes of an object that runs on into the next container."""
         head = file.read(blf.FILE_HEADER_STRUCT.size)
         if len(head) < blf.FILE_HEADER_STRUCT.size:
-            raise self.error("not a BLF file (shorter than a BLF file header)")
+            raise self.error(0, "not a BLF file (shorter than a BLF file header)")
         header = blf.FILE_HEADER_STRUCT.unpack(head)
         if header[0] != b"LOGG":
-            raise self.error("not a BLF file (no 'LOGG' signature)")
+            raise self.error(0, "not a BLF file (no 'LOGG' signature)")
         self.file_size = int(header[10])
         self.start = float(blf.systemtime_to_timestamp(header[14:22]))
         file.read(int(header[1]) - blf.FILE_HEADER_STRUCT.size)
 
-    def damage(self, problem: str) -> _DamageError:
-        """A problem found ahead of the frames still to be yielded: raised once they are."""
-        return _DamageError(self.offset, problem)
-
-    def error(self, problem: str) -> TraceError:
+    def error(self, offset: int, problem: str) -> TraceError:
         done = self.stats.frames
-        where = f"byte {self.offset} (after {done} message{'' if done == 1 else 's'}): "
+        where = f"byte {offset} (after {done} message{'' if done == 1 else 's'}): "
         return TraceError(f"{self.path}: {where}{problem}")
 
     def chunks(self) -> Iterator[FrameChunk]:
-        pending: list[bytes] = []
-        size = 0
-        tail = b""
-        failure: _DamageError | None = None
-        while True:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="blf-read") as ahead:
+            pending = ahead.submit(self._next_part)
             try:
-                data = self._next_container()
-            except _DamageError as exc:
-                failure = exc
-                data = None
-            if data is not None:
-                pending.append(data)
-                size += len(data)
-            if data is None or size >= self.chunk_bytes:
-                buffer = b"".join([tail, *pending]) if tail else b"".join(pending)
-                pending, size = [], 0
-                chunk, tail, problem = self._parse(buffer)
-                if chunk is not None and len(chunk):
-                    self.stats.frames += len(chunk)
-                    yield chunk
-                if problem is not None:
-                    raise self.error(problem)
-            if data is None:
-                break
-        if failure is not None:  # reported after the frames before it were yielded
-            self.offset = failure.offset
-            raise self.error(failure.problem) from failure.__cause__
-        self.offset = self.file.tell()
-        try:
-            check_blf_end(tail, self.offset, self.file_size)
-        except blf.BLFParseError as exc:
-            raise self.error(str(exc)) from None
+                while True:
+                    part = pending.result()
+                    if not part.last:
+                        pending = ahead.submit(self._next_part)
+                    self.stats.skipped.update(part.skipped)
+                    if part.chunk is not None and len(part.chunk):
+                        self.stats.frames += len(part.chunk)
+                        yield part.chunk
+                    if part.problem is not None:  # after the frames before it
+                        raise self.error(part.offset, part.problem) from part.cause
+                    if part.last:
+                        return
+            finally:
+                pending.cancel()
+                wait([pending])  # never close the file under a read
 
-    def _next_container(self) -> bytes | None:
-        """The next log container's objects, inflated; None at the end of the file."""
-        while True:
-            self.offset = self.file.tell()
+    def _next_part(self) -> _Part:
+        """The next ``chunk_bytes`` of inflated containers, parsed (on the read-ahead thread)."""
+        pieces: list[bytes] = [self.tail]
+        size = 0
+        skipped: Counter[int] = Counter()
+        damage: tuple[int, str, BaseException | None] | None = None
+        at_end = False
+        offset = self.file.tell()
+        while size < self.chunk_bytes:
+            offset = self.file.tell()
             try:
                 found = read_blf_object(self.file)
                 if found is None:
-                    return None
+                    at_end = True
+                    break
                 obj_type, body = found
-                if obj_type == blf.LOG_CONTAINER:
-                    return inflate_blf_container(body)
+                if obj_type != blf.LOG_CONTAINER:
+                    skipped[obj_type] += 1
+                    continue
+                data = inflate_blf_container(body)
             except blf.BLFParseError as exc:
-                raise self.damage(str(exc)) from exc.__cause__
-            self.stats.skipped[obj_type] += 1
+                damage = (offset, str(exc), exc.__cause__)
+                break
+            pieces.append(data)
+            size += len(data)
+        chunk, self.tail, problem = self._parse(b"".join(pieces), skipped)
+        part = _Part(chunk, skipped, last=at_end or damage is not None or problem is not None)
+        if problem is not None:
+            part.problem, part.offset = problem, offset
+        elif damage is not None:
+            part.offset, part.problem, part.cause = damage
+        elif at_end:
+            part.offset = self.file.tell()
+            try:
+                check_blf_end(self.tail, part.offset, self.file_size)
+            except blf.BLFParseError as exc:
+                part.problem = str(exc)
+        return part
 
-    def _parse(self, buffer: bytes) -> tuple[FrameChunk | None, bytes, str | None]:
+    def _parse(
+        self, buffer: bytes, skipped: Counter[int]
+    ) -> tuple[FrameChunk | None, bytes, str | None]:
         """The frames of the complete objects in ``buffer``, the bytes left for the next
         buffer, and what is wrong with the objects after those frames, if anything."""
         raw = np.frombuffer(buffer, dtype=np.uint8)
@@ -180,20 +198,24 @@ class _Reader:
         starts, tail_from = starts[:count], (int(starts[count]) if count < len(starts) else None)
         if tail_from is None:
             tail_from = int(ends[count - 1]) if count else 0
-        chunk, stop = self._objects(raw, starts, headers[:count])
+        chunk, stop = self._objects(raw, starts, headers[:count], skipped)
         if stop is not None:  # a struct reaches past the buffer: python-can leaves it for later
             tail_from = stop
         return chunk, buffer[tail_from:], problem
 
     def _objects(
-        self, raw: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64], headers: npt.NDArray[Any]
+        self,
+        raw: npt.NDArray[np.uint8],
+        starts: npt.NDArray[np.int64],
+        headers: npt.NDArray[Any],
+        skipped: Counter[int],
     ) -> tuple[FrameChunk | None, int | None]:
         header_version = headers["header_version"]
         obj_type = headers["obj_type"]
         known_header = (header_version == 1) | (header_version == 2)
         is_frame = np.isin(obj_type, _FRAME_TYPES) | (obj_type == blf.CAN_ERROR_EXT)
         for kind, n in zip(*np.unique(obj_type[~is_frame], return_counts=True), strict=True):
-            self.stats.skipped[int(kind)] += int(n)
+            skipped[int(kind)] += int(n)
         keep = is_frame & known_header
         body = np.where(header_version == 1, _BASE + 16, _BASE + 24).astype(np.int64)
         need = np.select(
@@ -215,7 +237,7 @@ class _Reader:
         version = header_version[index]
         fields = _Fields(len(index))
         fast = np.isin(kind, _RECORD_TYPES)
-        for group_version in np.unique(version[fast]).tolist():
+        for group_version in _distinct(version[fast]):
             rows = np.flatnonzero(fast & (version == group_version))
             fields.put(rows, _record_fields(raw, obj[rows], kind[rows], group_version))
         slow = np.flatnonzero(~fast)
@@ -320,7 +342,8 @@ def _record_dtype(version: int) -> np.dtype[Any]:
     """Header and the body's first 16 bytes, the same in CAN_MESSAGE(2) and CAN_FD_MESSAGE."""
     body = _BASE + (16 if version == 1 else 24)
     names = ["time_flags", "ticks", "channel", "flags", "dlc", "can_id", "data"]
-    formats: list[Any] = ["<u4", "<u8", "<u2", "u1", "u1", "<u4", ("u1", (8,))]
+    # the 8 data bytes as one word: a strided copy of words is far faster than of bytes
+    formats: list[Any] = ["<u4", "<u8", "<u2", "u1", "u1", "<u4", "<u8"]
     offsets = [16, 24, body, body + 2, body + 3, body + 4, body + 8]
     return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": body + 16})
 
@@ -350,13 +373,17 @@ def _record_fields(
         length[fd] = np.minimum(tail[:, 1], 64)
         dlc[fd] = _DLC2LEN[dlc[fd]]
         width = max(int(length[fd].max()), 8)
-    data = np.zeros((count, width), dtype=np.uint8)
-    data[:, :8] = records["data"]
+    classic = np.ascontiguousarray(records["data"]).view(np.uint8).reshape(count, 8)
+    filled: npt.NDArray[Any] | int
     if len(fd):
+        data = np.zeros((count, width), dtype=np.uint8)
+        data[:, :8] = classic
         data[fd] = tail[:, 7 : 7 + width]
+        filled = np.full(count, 8)
+        filled[fd] = width
+    else:
+        data, filled = classic, 8
     # python-can keeps only `length` bytes: zero the rest (past 8 they are zero already)
-    filled = np.full(count, 8)
-    filled[fd] = width
     short = np.flatnonzero(length < filled)
     if len(short):
         data[short] *= np.arange(width) < length[short, None]
@@ -375,6 +402,13 @@ def _record_fields(
         "length": length,
         "data": data,
     }
+
+
+def _distinct(values: npt.NDArray[Any]) -> list[int]:
+    """The distinct values, without a sort when they are all one (the usual case)."""
+    if len(values) and (values == values[0]).all():
+        return [int(values[0])]
+    return [int(v) for v in np.unique(values).tolist()]
 
 
 def _windows(raw: npt.NDArray[np.uint8], width: int) -> Any:
@@ -501,18 +535,35 @@ def _headers(raw: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64]) -> npt.N
 def _chained_starts(
     raw: npt.NDArray[np.uint8],
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]] | None:
-    """Where the objects start and their headers, if every ``LOBJ`` in the buffer is one;
-    None to walk instead."""
+    """Where the objects start and their headers, if the ``LOBJ`` signatures in the buffer
+    chain into its objects; None to walk instead.
+
+    Objects written 4-byte aligned are found by a scan of aligned words (four times fewer
+    compares than a byte scan); other buffers by the byte scan.
+    """
     n = len(raw)
     if n < 4:
         return (
             (np.zeros(0, dtype=np.int64), _headers(raw, np.zeros(0, np.int64))) if n == 0 else None
         )
+    words = raw[: n & ~3].view("<u4")
+    aligned = np.flatnonzero(words == _SIG_WORD).astype(np.int64) * 4
+    chained = _chain(raw, aligned)
+    if chained is not None:
+        return chained
     starts = np.flatnonzero(raw[: n - 3] == _SIG[0]).astype(np.int64)
     hits = np.ones(len(starts), dtype=bool)
     for k in (1, 2, 3):
         hits &= raw[starts + k] == _SIG[k]
-    starts = starts[hits]
+    return _chain(raw, starts[hits])
+
+
+def _chain(
+    raw: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]] | None:
+    """The objects at ``starts`` with their headers if each ends where the next begins (up
+    to 4 bytes of padding), as python-can's walk would find them; None otherwise."""
+    n = len(raw)
     whole = starts[starts + _BASE <= n]
     if len(whole) == 0 or whole[0] > 4:
         return None
@@ -520,10 +571,16 @@ def _chained_starts(
     sizes = headers["obj_size"].astype(np.int64)
     if (sizes < _BASE).any():
         return None
-    gaps = whole[1:] - (whole[:-1] + sizes[:-1])
+    ends = whole + sizes
+    gaps = whole[1:] - ends[:-1]
     if ((gaps < 0) | (gaps > 4)).any():
         return None
-    last_end = int(whole[-1] + sizes[-1])
+    # The walk takes the first signature within 4 bytes of an object's end: 4 bytes of
+    # padding spelling LOBJ would be it (a signature cannot overlap another).
+    padded = ends[:-1][gaps == 4]
+    if len(padded) and (_windows(raw, 4)[padded] == _SIG).all(axis=1).any():
+        return None
+    last_end = int(ends[-1])
     if len(whole) < len(starts):  # a header cut by the buffer's end must follow the last one
         if not 0 <= int(starts[len(whole)]) - last_end <= 4:
             return None

@@ -40,6 +40,9 @@ class ChannelNames:
         """Codes for an array of channel values (ints or strings), one lookup per distinct one."""
         if len(values) == 0:
             return np.zeros(0, dtype=np.int32)
+        first = values[0]
+        if (values == first).all():  # one channel, the usual case: no sort
+            return np.full(len(values), self.code(str(first.item())), dtype=np.int32)
         distinct, inverse = np.unique(values, return_inverse=True)
         table = np.array([self.code(str(v)) for v in distinct.tolist()], dtype=np.int32)
         codes: npt.NDArray[np.int32] = table[inverse.ravel()]
