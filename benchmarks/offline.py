@@ -250,6 +250,9 @@ def main() -> None:
                         repeat=args.repeat,
                     )
                     rows.append(("asammdf", mdf))
+                elif fmt == "blf":
+                    print(f"{dbc.name:<24} {fmt:<4} asammdf  not measured: asammdf is not "
+                          "installed (.venv/bin/pip install -e '.[bench]')")  # fmt: skip
                 rows.append(
                     ("tables", run("tables", trace, dbc, 0, folder / "none", repeat=args.repeat))
                 )
