@@ -11,6 +11,7 @@ a missing final ``OK``, ``COMMAND NOT SUPPORT``, verbose and numeric ``+CME ERRO
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -412,8 +413,8 @@ def test_recorded_modem_calls_and_their_outcomes(
         run(outcomes, "signal()", modem.signal)
         run(outcomes, "wait_registered()", lambda: modem.wait_registered(timeout=1))
         run(outcomes, "send_sms(...)", lambda: modem.send_sms("+27820000000", "hello"))
-        for step in list(replay.steps):
-            run(outcomes, step.command, lambda step=step: modem.command(step.command), _shown)
+        for command in [step.command for step in replay.steps]:
+            run(outcomes, command, functools.partial(modem.command, command), _shown)
         urcs = [urc.line for urc in modem.urcs_since(0)]
     outcomes.append(("URCs", repr(urcs)))
     table = _table(request.node.callspec.id, outcomes)
