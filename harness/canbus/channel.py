@@ -29,7 +29,7 @@ from harness.canbus.database import NOT_DECODED
 from harness.canbus.expect import Matcher, TrafficView, Where, require_db
 from harness.canbus.frame import Frame
 from harness.canbus.history import History
-from harness.canbus.j1939.addressing import parse_id
+from harness.canbus.saej1939.addressing import parse_id
 from harness.closing import Closing
 from harness.exceptions import BusError, EncodeError
 

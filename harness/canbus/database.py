@@ -22,8 +22,8 @@ import cantools
 import cantools.database
 
 from harness.canbus.frame import NO_SIGNALS
-from harness.canbus.j1939.addressing import pgn_of
 from harness.canbus.protection import Protection, declared, validate
+from harness.canbus.saej1939.addressing import pgn_of
 from harness.datafile import suggest
 from harness.exceptions import ConfigError, DatabaseError, EncodeError, UnknownNameError
 

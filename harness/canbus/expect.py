@@ -38,8 +38,8 @@ from cantools.database.namedsignalvalue import NamedSignalValue
 
 from harness import clock
 from harness.canbus import rules
-from harness.canbus.j1939.addressing import FIELDS as J1939_FIELDS
 from harness.canbus.protection import Protection, check_frames
+from harness.canbus.saej1939.addressing import FIELDS as J1939_FIELDS
 from harness.datafile import suggest
 from harness.exceptions import ExpectationError, HarnessError, NotVerifiedError, UnknownNameError
 

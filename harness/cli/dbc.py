@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.canbus.database import SignalDatabase
-from harness.canbus.j1939.addressing import parse_id
+from harness.canbus.saej1939.addressing import parse_id
 from harness.cli.output import make_console
 from harness.exceptions import DatabaseError
 

@@ -30,9 +30,9 @@ import can
 import click
 from cantools.database.namedsignalvalue import NamedSignalValue
 
-from harness.canbus.j1939.addressing import GLOBAL_ADDRESS, build_id, is_pdu1
-from harness.canbus.j1939.dm import DM1, DM2, DmError, Dtc, parse_dm
-from harness.canbus.j1939.transport import TP_CM, TP_DT, Reassembler
+from harness.canbus.saej1939.addressing import GLOBAL_ADDRESS, build_id, is_pdu1
+from harness.canbus.saej1939.dm import DM1, DM2, DmError, Dtc, parse_dm
+from harness.canbus.saej1939.transport import TP_CM, TP_DT, Reassembler
 from harness.cli.dbc import load
 from harness.cli.options import dbc_option, scheduler_option, workers_option
 from harness.cli.output import fleet_errors, fleet_progress

@@ -25,10 +25,10 @@ import click
 from rich.table import Table
 
 from harness.bench import Bench
-from harness.canbus.j1939.diagnostics import DEFAULT_TIMEOUT, DiagnosticTool
-from harness.canbus.j1939.dm import DiagnosticMessage
-from harness.canbus.j1939.request import Acknowledgement
-from harness.canbus.j1939.stack import J1939Node, name
+from harness.canbus.saej1939.diagnostics import DEFAULT_TIMEOUT, DiagnosticTool
+from harness.canbus.saej1939.dm import DiagnosticMessage
+from harness.canbus.saej1939.request import Acknowledgement
+from harness.canbus.saej1939.stack import J1939Node, name
 from harness.cli.output import make_console
 from harness.config import load_bench, overrides_from_env, resolve_bench_path
 from harness.exceptions import ConfigError

@@ -98,9 +98,10 @@ URC_PREFIXES = (
 """Lines a modem sends unasked. One that the running command asked for (``+CPIN:``
 during ``AT+CPIN?``) is its response instead. Vendor URCs: Quectel ``+QIND:``/``+QUSIM:``,
 u-blox ``+UUSTS:``, Sierra Wireless (Wavecom) ``+WIND:``, SIMCom ``Call Ready``/``SMS
-Ready``; any ``^NAME`` line (Huawei ``^RSSI:``, ``^BOOT:``, ``^MODE:``..., Cinterion
-``^SYSSTART``) unless the running command is ``AT^NAME``."""
-VENDOR_URC = re.compile(r"\^[A-Z][A-Z0-9]*(:|$)", re.IGNORECASE)
+Ready``, Cinterion ``^SYSSTART``; any ``^NAME:`` line (Huawei ``^RSSI:``, ``^BOOT:``,
+``^MODE:``...) unless the running command is ``AT^NAME``. A bare ``^NAME`` is an answer
+line: Huawei E1752's recorded ``AT+CLAC`` lists its ``^`` commands so."""
+VENDOR_URC = re.compile(r"\^[A-Z][A-Z0-9]*:", re.IGNORECASE)
 URC_WITH_BODY = ("+CMT:", "+CDS:", "+CBM:")
 """URCs whose next line belongs to them (the message text or PDU)."""
 BOOT_URCS = ("RDY", "^SYSSTART", "+SYSSTART")
@@ -745,7 +746,7 @@ class Modem(Closing):
         ``AT+CPIN?`` again, which must then say ``READY``. A wrong PIN is a ModemError
         (``+CME ERROR: 16``); a SIM asking for its PUK is one of kind ``"PUK"``, since
         another PIN would not help."""
-        state = self.command("AT+CPIN?").value("+CPIN:")
+        state = self.command("AT+CPIN?", final_optional=True).value("+CPIN:")
         if state.upper() == "READY":
             return
         if state.upper() != "SIM PIN":
@@ -755,7 +756,7 @@ class Modem(Closing):
                 kind="PUK" if "PUK" in state.upper() else "PIN",
             )
         self.command(f'AT+CPIN="{pin}"')
-        after = self.command("AT+CPIN?").value("+CPIN:")
+        after = self.command("AT+CPIN?", final_optional=True).value("+CPIN:")
         if after.upper() != "READY":
             raise ModemError(
                 f"{self.port.describe}: the PIN was accepted but the SIM says {after!r}",

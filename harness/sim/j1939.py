@@ -1,7 +1,7 @@
 """J1939 behaviour of simulated truck ECUs: address claim, requests, DM1 every second.
 
 An ECU file's ``[j1939]`` table makes its ECU a J1939 node on its channel (through
-:class:`harness.canbus.j1939.stack.J1939Node`, i.e. can-j1939). The residual bus still
+:class:`harness.canbus.saej1939.stack.J1939Node`, i.e. can-j1939). The residual bus still
 sends the node's cyclic messages; this service adds what J1939 asks beyond them:
 
 .. code-block:: toml
@@ -29,10 +29,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from harness.canbus.j1939.addressing import NULL_ADDRESS, pgn_of
-from harness.canbus.j1939.dm import DM1, DM2, DM3, DM11, DiagnosticMessage, Dtc, encode_dm
-from harness.canbus.j1939.stack import J1939Node, name
-from harness.canbus.j1939.transport import BAM_GAP_MIN
+from harness.canbus.saej1939.addressing import NULL_ADDRESS, pgn_of
+from harness.canbus.saej1939.dm import DM1, DM2, DM3, DM11, DiagnosticMessage, Dtc, encode_dm
+from harness.canbus.saej1939.stack import J1939Node, name
+from harness.canbus.saej1939.transport import BAM_GAP_MIN
 from harness.datafile import Table
 from harness.exceptions import HarnessError
 

@@ -16,7 +16,8 @@ it and registration starts once it is entered), ``+CLAC``, ``+CLIP``, ``+CRC``,
 with the ``> `` prompt and Ctrl-Z/ESC), ``+CMGR``, ``+CMGL``, ``+CMGD``; every one
 answers its ``=?`` test form (:data:`TEST_FORMS`). Errors follow ``+CMEE`` (``ERROR``,
 numeric or verbose ``+CME ERROR``/``+CMS ERROR``). Unknown commands answer ``ERROR``.
-``[[modem.urc]]`` adds vendor URCs the modem repeats (Huawei's ``^RSSI``). SMS the
+``[[modem.urc]]`` adds vendor URCs the modem repeats (Huawei's ``^RSSI``), held while a
+command is unanswered and written after its final result. SMS the
 harness sends are kept in :attr:`ModemSimulation.sent`; one sent to the SIM's own number
 (``[modem] number``, ``AT+CNUM``) comes back as ``+CMTI``.
 ``AT+COPS=2`` deregisters and ``AT+COPS=0`` registers again (TS 27.007 7.3);
@@ -415,6 +416,9 @@ class ModemSimulation(DeviceSimulation):
         self._watchers: list[Callable[[], None]] = []
         self._after_answer: list[Callable[[], None]] = []
         """What the running command does once its answer is out (before the next command)."""
+        self._held: dict[PeriodicUrc, str] = {}
+        """Periodic URCs that fell due while a command was unanswered: written after its
+        final result (the latest line of each), so clients never see one mid-command."""
 
     @property
     def fault_table(self) -> Mapping[str, ModemFault]:
@@ -466,6 +470,7 @@ class ModemSimulation(DeviceSimulation):
         self.sim_locked = self.definition.pin is not None
         self._line.clear()
         self._entry = None
+        self._held.clear()
         self._rebooting = False
         if self._scheduler is None:
             self._scheduler = Scheduler(f"modem {self.name}")
@@ -480,8 +485,22 @@ class ModemSimulation(DeviceSimulation):
             self._attach()
 
     def _repeat(self, periodic: PeriodicUrc) -> None:
-        self._urc(periodic.line.format(rssi=self.reported_rssi, stat=self.stat))
+        """A periodic URC is due: out now, or held while a command is unanswered (its line
+        partly received, or its SMS body being typed). A real modem may interleave; the
+        simulation does not, so client tests do not race (a URC can still cross a command
+        the client has written and the modem not yet read)."""
+        line = periodic.line.format(rssi=self.reported_rssi, stat=self.stat)
+        if self._line or self._entry is not None:
+            self._held[periodic] = line
+        else:
+            self._urc(line)
         self._later(periodic.every, functools.partial(self._repeat, periodic))
+
+    def _release(self) -> None:
+        """Write the periodic URCs held during the command just answered."""
+        held, self._held = self._held, {}
+        for line in held.values():
+            self._urc(line)
 
     def _attach(self) -> None:
         """Go through the registration sequence (after boot, or ``AT+COPS=0``)."""
@@ -609,6 +628,8 @@ class ModemSimulation(DeviceSimulation):
         if final is not None and not self._active("no_final_ok", command):
             text += f"{eol}{final}{eol}"
         self.output(text)
+        if final is not None:
+            self._release()
 
     def _error(self, code: int, *, sms: bool = False) -> str:
         """The final result of a failed command as ``+CMEE`` asks: 0 plain ``ERROR`` (an
@@ -653,10 +674,12 @@ class ModemSimulation(DeviceSimulation):
 
     def _command_line(self, line: str) -> None:
         if line[:2].upper() != "AT":
+            self._release()
             return  # not a command: a modem ignores it
         command = line[2:]
         self.commands.append(command)
         if self._active("no_answer", command):
+            self._release()  # swallowed: nothing more will end it
             return
         if self._active("reboot", command) and not command.upper().startswith("+CMGS"):
             prefix = re.match(r"[+^][A-Z]+", command.upper())

@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 from clitools import run_main
 
-from harness.canbus.j1939.addressing import build_id
-from harness.canbus.j1939.dm import DM1, DiagnosticMessage, Dtc, encode_dm
-from harness.canbus.j1939.transport import BAM, TP_CM, TP_DT
+from harness.canbus.saej1939.addressing import build_id
+from harness.canbus.saej1939.dm import DM1, DiagnosticMessage, Dtc, encode_dm
+from harness.canbus.saej1939.transport import BAM, TP_CM, TP_DT
 
 ROOT = Path(__file__).resolve().parents[2]
 TRUCK = ROOT / "dbc" / "j1939_truck.dbc"

@@ -12,9 +12,9 @@ import pytest
 
 from harness import clock
 from harness.bench.assembly import Bench
-from harness.canbus.j1939.dm import DM1, DM2, DM3, DM11, Dtc, parse_dm
-from harness.canbus.j1939.request import ACKNOWLEDGEMENT, Acknowledgement, Control
-from harness.canbus.j1939.stack import name
+from harness.canbus.saej1939.dm import DM1, DM2, DM3, DM11, Dtc, parse_dm
+from harness.canbus.saej1939.request import ACKNOWLEDGEMENT, Acknowledgement, Control
+from harness.canbus.saej1939.stack import name
 from harness.config import load_bench
 
 BENCH = Path(__file__).resolve().parents[2] / "fixtures" / "benches" / "virtual-j1939.toml"

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.canbus.database import SignalDatabase
-from harness.canbus.j1939.addressing import build_id, is_pdu1, parse_id, pgn_of
+from harness.canbus.saej1939.addressing import build_id, is_pdu1, parse_id, pgn_of
 from harness.trace.columnar import J1939_COLUMNS, ColumnarDecoder, DecodeStats, decode_columns
 from harness.trace.columnar.frames import ChannelNames, chunk_from_messages
 

@@ -11,7 +11,7 @@ Fixtures:
 ``j1939``
     the :class:`J1939Dut`: channel, the DUT's address and its messages;
 ``tester``
-    a :class:`~harness.canbus.j1939.stack.J1939Node` at 0xF9 (off-board diagnostic
+    a :class:`~harness.canbus.saej1939.stack.J1939Node` at 0xF9 (off-board diagnostic
     tool), claimed, for the whole module;
 ``dut_sim``
     the simulated ECU playing the DUT (skips on a real DUT), power-cycled after the test;
@@ -27,8 +27,8 @@ from collections.abc import Iterator
 import pytest
 
 from harness.bench import Bench, Channels
-from harness.canbus.j1939.dm import Dtc
-from harness.canbus.j1939.stack import J1939Node, name
+from harness.canbus.saej1939.dm import Dtc
+from harness.canbus.saej1939.stack import J1939Node, name
 from harness.pytest_plugin.hooks import get_bench_config
 from harness.pytest_plugin.support import bench_errors_at_collection, import_beside
 from harness.sim.ecu import SimulatedEcu

@@ -9,7 +9,7 @@ from harness.bench import Bench
 from harness.canbus.channel import Channel
 from harness.canbus.database import SignalDatabase
 from harness.canbus.frame import Frame
-from harness.canbus.j1939.addressing import pgn_of
+from harness.canbus.saej1939.addressing import pgn_of
 from harness.config import BenchConfig
 from harness.exceptions import ConfigError
 

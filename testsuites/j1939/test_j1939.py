@@ -16,12 +16,12 @@ from j1939_support import MARGIN, PROBE_ADDRESS, TESTER_ADDRESS, WAIT, DutMessag
 
 from harness.canbus import rules
 from harness.canbus.frame import Frame
-from harness.canbus.j1939.addressing import GLOBAL_ADDRESS, NULL_ADDRESS, build_id
-from harness.canbus.j1939.diagnostics import DiagnosticTool
-from harness.canbus.j1939.dm import DM1, Dtc
-from harness.canbus.j1939.request import ACKNOWLEDGEMENT, REQUEST, Acknowledgement, Control
-from harness.canbus.j1939.stack import J1939Node, name
-from harness.canbus.j1939.transport import (
+from harness.canbus.saej1939.addressing import GLOBAL_ADDRESS, NULL_ADDRESS, build_id
+from harness.canbus.saej1939.diagnostics import DiagnosticTool
+from harness.canbus.saej1939.dm import DM1, Dtc
+from harness.canbus.saej1939.request import ACKNOWLEDGEMENT, REQUEST, Acknowledgement, Control
+from harness.canbus.saej1939.stack import J1939Node, name
+from harness.canbus.saej1939.transport import (
     ABORT,
     BAM,
     BAM_GAP_MAX,

@@ -41,14 +41,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.canbus.database import SignalDatabase
-from harness.canbus.j1939.addressing import (
+from harness.canbus.saej1939.addressing import (
     GLOBAL_ADDRESS,
     PDU2_FIRST_PF,
     build_id,
     is_pdu1,
     pgn_of,
 )
-from harness.canbus.j1939.transport import TP_CM, TP_DT, Reassembler
+from harness.canbus.saej1939.transport import TP_CM, TP_DT, Reassembler
 from harness.trace.columnar.blf import read_blf
 from harness.trace.columnar.candump import read_candump
 from harness.trace.columnar.frames import (
@@ -318,7 +318,7 @@ class ColumnarDecoder:
         which: npt.NDArray[Any],
     ) -> npt.NDArray[np.bool_]:
         """Frames among ``candidates`` whose PGN a J1939 message has; their entry goes in
-        ``which`` (array-wide, as :func:`~harness.canbus.j1939.addressing.pgn_of` per frame)."""
+        ``which`` (array-wide, as :func:`~harness.canbus.saej1939.addressing.pgn_of` per frame)."""
         pgns = _pgns(chunk.arbitration_id)
         at = np.searchsorted(self._pgns, pgns).clip(0, len(self._pgns) - 1)
         hit: npt.NDArray[np.bool_] = candidates & (self._pgns[at] == pgns)

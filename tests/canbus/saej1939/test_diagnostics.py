@@ -10,10 +10,10 @@ import pytest
 
 from harness.bench.assembly import Bench
 from harness.canbus.channel import Channel
-from harness.canbus.j1939.diagnostics import DiagnosticTool, NegativeAcknowledgementError
-from harness.canbus.j1939.dm import Dtc
-from harness.canbus.j1939.request import Acknowledgement, Control
-from harness.canbus.j1939.stack import J1939Error, J1939Node, name
+from harness.canbus.saej1939.diagnostics import DiagnosticTool, NegativeAcknowledgementError
+from harness.canbus.saej1939.dm import Dtc
+from harness.canbus.saej1939.request import Acknowledgement, Control
+from harness.canbus.saej1939.stack import J1939Error, J1939Node, name
 from harness.exceptions import ExpectationError
 
 BENCH = Path(__file__).resolve().parents[3] / "fixtures" / "benches" / "virtual-j1939.toml"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.canbus.j1939.dm import DiagnosticMessage, DmError, Dtc, encode_dm, parse_dm
+from harness.canbus.saej1939.dm import DiagnosticMessage, DmError, Dtc, encode_dm, parse_dm
 from harness.exceptions import EncodeError
 
 dtcs = st.builds(Dtc, st.integers(1, (1 << 19) - 1), st.integers(0, 31), st.integers(0, 126))

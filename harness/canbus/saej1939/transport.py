@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.canbus.j1939.addressing import GLOBAL_ADDRESS, parse_id
+from harness.canbus.saej1939.addressing import GLOBAL_ADDRESS, parse_id
 
 TP_CM = 0xEC00
 """PGN 60416: transport protocol connection management."""

@@ -20,10 +20,10 @@ import pytest
 
 from harness.canbus.channel import Channel
 from harness.canbus.database import SignalDatabase
-from harness.canbus.j1939.addressing import NULL_ADDRESS
-from harness.canbus.j1939.request import Acknowledgement, Control
-from harness.canbus.j1939.stack import J1939Error, J1939Node, name
-from harness.canbus.j1939.transport import BAM, RTS, TP_CM
+from harness.canbus.saej1939.addressing import NULL_ADDRESS
+from harness.canbus.saej1939.request import Acknowledgement, Control
+from harness.canbus.saej1939.stack import J1939Error, J1939Node, name
+from harness.canbus.saej1939.transport import BAM, RTS, TP_CM
 
 TRUCK = Path(__file__).resolve().parents[3] / "dbc" / "j1939_truck.dbc"
 ENGINE, PEER = 0x00, 0xF9

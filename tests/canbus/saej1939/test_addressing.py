@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.canbus.j1939.addressing import GLOBAL_ADDRESS, build_id, is_pdu1, parse_id, pgn_of
+from harness.canbus.saej1939.addressing import GLOBAL_ADDRESS, build_id, is_pdu1, parse_id, pgn_of
 from harness.exceptions import EncodeError
 
 

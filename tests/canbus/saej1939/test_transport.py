@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.canbus.j1939.addressing import build_id
-from harness.canbus.j1939.transport import (
+from harness.canbus.saej1939.addressing import build_id
+from harness.canbus.saej1939.transport import (
     ABORT,
     BAM,
     CTS,

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 import j1939
 
 from harness import clock
-from harness.canbus.j1939.addressing import GLOBAL_ADDRESS, NULL_ADDRESS, is_pdu1
-from harness.canbus.j1939.request import ACKNOWLEDGEMENT, Acknowledgement, Control
-from harness.canbus.j1939.transport import BAM_GAP_MIN
+from harness.canbus.saej1939.addressing import GLOBAL_ADDRESS, NULL_ADDRESS, is_pdu1
+from harness.canbus.saej1939.request import ACKNOWLEDGEMENT, Acknowledgement, Control
+from harness.canbus.saej1939.transport import BAM_GAP_MIN
 from harness.closing import Closing
 from harness.exceptions import ExpectationError, HarnessError
 

@@ -15,10 +15,10 @@ acknowledges (J1939-73 5.7.3, 5.7.11).
 from __future__ import annotations
 
 from harness import clock
-from harness.canbus.j1939.addressing import GLOBAL_ADDRESS
-from harness.canbus.j1939.dm import DM1, DM2, DM3, DM11, DiagnosticMessage, parse_dm
-from harness.canbus.j1939.request import ACKNOWLEDGEMENT, Acknowledgement
-from harness.canbus.j1939.stack import J1939Error, J1939Node, Received
+from harness.canbus.saej1939.addressing import GLOBAL_ADDRESS
+from harness.canbus.saej1939.dm import DM1, DM2, DM3, DM11, DiagnosticMessage, parse_dm
+from harness.canbus.saej1939.request import ACKNOWLEDGEMENT, Acknowledgement
+from harness.canbus.saej1939.stack import J1939Error, J1939Node, Received
 
 DEFAULT_TIMEOUT = 5.0
 """Seconds to wait for an answer: J1939-21's Tr is 200 ms, but a DM1 of many DTCs
